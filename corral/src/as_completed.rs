@@ -1,0 +1,1 @@
+//! as_completed (placeholder: filled in by its own work item).

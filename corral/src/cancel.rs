@@ -1,0 +1,511 @@
+//! Cancellation: one story for tasks, timeouts and groups.
+//!
+//! Every place that can stop work it runs (a spawned task, a [`timeout`](crate::timeout) scope,
+//! a [`TaskGroup`](crate::TaskGroup)) owns a *cancel scope*. Scopes nest the way the code nests:
+//! a timeout polled inside a task is a child of the task's scope. Asking a scope to stop is a
+//! *request*; what happens next depends on whether the code inside is listening:
+//!
+//! * **Nobody listens** (no [`cancelled()`] future is alive inside the scope): the owner drops
+//!   the body at once. That is Rust's cancellation, the floor that cannot be swallowed.
+//! * **Someone listens**: their [`cancelled()`] future resolves with a [`CancelRequest`], the
+//!   request counts as *delivered*, and the body keeps running so it can clean up (with
+//!   `.await`s) and return whatever it likes: a value, an error, or, by calling
+//!   [`CancelRequest::propagate`], the cancellation itself. The owner waits for that for at most
+//!   the scope's *grace period*; after it, the body is dropped.
+//!
+//! This is asyncio's `CancelledError` without the foot-guns: code that does not care is
+//! cancelled promptly, code that does care sees exactly one request per `cancel()`, and no
+//! body can keep a cancelled scope alive past its grace period.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::outcome::Cancelled;
+use crate::task::TaskMeta;
+
+/// How long a cancelled body that listens for the request may keep running before it is
+/// dropped, unless the task or scope sets its own: 5 seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// A cancel scope: the unit that can be asked to stop. Owned (polled) by a task root, a timeout
+/// or a group; shared with the listeners inside it.
+pub(crate) struct Scope {
+    parent: Option<Arc<Scope>>,
+    /// Set when the scope was entered while an enclosing scope was already cancelled: the code
+    /// in it is cleanup, and the enclosing request is not re-delivered to it (asyncio compares
+    /// `cancelling()` against its value on entry for the same reason).
+    detached: bool,
+    pub(crate) task: Option<TaskMeta>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    requested: Option<Cancelled>,
+    /// A listener saw the request: the body is handling it.
+    delivered: bool,
+    /// The body handed the cancellation back ([`CancelRequest::propagate`]): stop now.
+    hard: bool,
+    /// When the owner first saw the request; the grace period runs from here.
+    seen_at: Option<Instant>,
+    /// Live listeners in this scope or in scopes nested inside it.
+    listeners: usize,
+    /// For timeouts: the deadline, so that nested timeouts can tell an outer one has expired.
+    deadline: Option<Instant>,
+    token: Option<CancellationToken>,
+    owner: Option<Waker>,
+}
+
+/// What the owner of a scope should do after polling its body.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// Nothing asked it to stop, or the body is handling the request inside its grace period
+    /// (`Some(until)`: arm a timer for that instant).
+    Continue(Option<Instant>),
+    /// Drop the body: it is cancelled.
+    Stop(Cancelled),
+}
+
+thread_local! {
+    // The scope whose body is being polled on this thread. Set for the duration of one poll by
+    // the scope's owner, so plain futures polled in place inherit their caller's scope.
+    static CURRENT: Cell<*const Scope> = const { Cell::new(ptr::null()) };
+}
+
+struct Restore(*const Scope);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+impl Scope {
+    /// The root scope of a spawned task. Tasks do not inherit their spawner's cancellation.
+    pub(crate) fn root(task: Option<TaskMeta>) -> Arc<Scope> {
+        Arc::new(Scope {
+            parent: None,
+            detached: false,
+            task,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// A scope nested in the current one (if any): timeouts and groups polled in place.
+    pub(crate) fn nested() -> Arc<Scope> {
+        let parent = current();
+        let detached = parent.as_ref().is_some_and(|p| p.chain_requested());
+        Arc::new(Scope {
+            parent,
+            detached,
+            task: None,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the state inconsistent (every update
+        // is a single assignment), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` (one poll of the body) with this scope as the current one.
+    pub(crate) fn enter<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
+        let prev = CURRENT.with(|c| c.replace(Arc::as_ptr(self)));
+        let _restore = Restore(prev);
+        f()
+    }
+
+    /// Asks the scope to stop. Returns false if it had already been asked.
+    pub(crate) fn request(&self, why: Cancelled) -> bool {
+        let (token, owner) = {
+            let mut st = self.lock();
+            if st.requested.is_some() {
+                return false;
+            }
+            st.requested = Some(why);
+            (st.token.clone(), st.owner.take())
+        };
+        if let Some(t) = token {
+            t.cancel();
+        }
+        if let Some(w) = owner {
+            w.wake();
+        }
+        true
+    }
+
+    /// True if this scope has been asked to stop.
+    pub(crate) fn is_requested(&self) -> bool {
+        self.lock().requested.is_some()
+    }
+
+    /// True if this scope or one it is nested in (up to a detached boundary) was asked to stop.
+    fn chain_requested(&self) -> bool {
+        let mut s = Some(self);
+        while let Some(scope) = s {
+            if scope.is_requested() {
+                return true;
+            }
+            if scope.detached {
+                return false;
+            }
+            s = scope.parent.as_deref();
+        }
+        false
+    }
+
+    /// True if an enclosing scope (not this one) has been asked to stop or has a deadline at or
+    /// before `now`. A nested timeout that expires together with an outer one uses this to
+    /// let the outer one report (asyncio: only the outermost expired timeout raises).
+    pub(crate) fn outer_doomed(&self, now: Instant) -> bool {
+        if self.detached {
+            return false;
+        }
+        let mut s = self.parent.as_deref();
+        while let Some(scope) = s {
+            {
+                let st = scope.lock();
+                if st.requested.is_some() || st.deadline.is_some_and(|d| d <= now) {
+                    return true;
+                }
+            }
+            if scope.detached {
+                return false;
+            }
+            s = scope.parent.as_deref();
+        }
+        false
+    }
+
+    /// Records this scope's deadline, for [`outer_doomed`](Self::outer_doomed).
+    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
+        self.lock().deadline = deadline;
+    }
+
+    /// Registers the owner's waker, so that a request or the last listener leaving wakes it.
+    pub(crate) fn set_owner_waker(&self, waker: &Waker) {
+        let mut st = self.lock();
+        match &st.owner {
+            Some(w) if w.will_wake(waker) => {}
+            _ => st.owner = Some(waker.clone()),
+        }
+    }
+
+    /// What the owner should do now. `grace` is how long a body handling the request may run.
+    pub(crate) fn verdict(&self, grace: Duration) -> Verdict {
+        let mut st = self.lock();
+        let Some(why) = st.requested.clone() else {
+            return Verdict::Continue(None);
+        };
+        if st.hard || (!st.delivered && st.listeners == 0) {
+            return Verdict::Stop(why);
+        }
+        let seen = *st.seen_at.get_or_insert_with(Instant::now);
+        let until = seen + grace;
+        if Instant::now() >= until {
+            return Verdict::Stop(why);
+        }
+        Verdict::Continue(Some(until))
+    }
+
+    /// Whether the request (if any) was delivered to a listener, i.e. a body that finishes now
+    /// finished on its own terms. Used when the body is ready at the same poll the request is.
+    pub(crate) fn finished_verdict(&self) -> Option<Cancelled> {
+        let st = self.lock();
+        match &st.requested {
+            Some(why) if st.hard || !st.delivered => Some(why.clone()),
+            _ => None,
+        }
+    }
+
+    /// The message of the request, if one was made.
+    pub(crate) fn request_reason(&self) -> Option<Cancelled> {
+        self.lock().requested.clone()
+    }
+
+    fn token(&self) -> CancellationToken {
+        if let Some(t) = self.lock().token.clone() {
+            return t;
+        }
+        // Build the parent's token first (without holding our lock), then ours from it.
+        let parent_token = match (&self.parent, self.detached) {
+            (Some(p), false) => Some(p.token()),
+            _ => None,
+        };
+        let mut st = self.lock();
+        if let Some(t) = &st.token {
+            return t.clone();
+        }
+        let t = match parent_token {
+            Some(pt) => pt.child_token(),
+            None => CancellationToken::new(),
+        };
+        if st.requested.is_some() {
+            t.cancel();
+        }
+        st.token = Some(t.clone());
+        t
+    }
+
+    /// Walks this scope and the scopes around it, up to and including a detached one.
+    fn chain(self: &Arc<Self>) -> impl Iterator<Item = &Scope> {
+        let mut next: Option<&Scope> = Some(self);
+        std::iter::from_fn(move || {
+            let s = next?;
+            next = if s.detached {
+                None
+            } else {
+                s.parent.as_deref()
+            };
+            Some(s)
+        })
+    }
+
+    fn add_listener(self: &Arc<Self>) {
+        for s in self.chain() {
+            s.lock().listeners += 1;
+        }
+    }
+
+    fn remove_listener(self: &Arc<Self>) {
+        for s in self.chain() {
+            let owner = {
+                let mut st = s.lock();
+                st.listeners -= 1;
+                if st.listeners == 0 && st.requested.is_some() {
+                    st.owner.take()
+                } else {
+                    None
+                }
+            };
+            if let Some(w) = owner {
+                w.wake();
+            }
+        }
+    }
+
+    /// Marks every requested scope in the chain as delivered and returns the outermost reason.
+    fn deliver(self: &Arc<Self>) -> Option<Cancelled> {
+        let mut why = None;
+        for s in self.chain() {
+            let mut st = s.lock();
+            if let Some(r) = st.requested.clone() {
+                st.delivered = true;
+                why = Some(r);
+            }
+        }
+        why
+    }
+
+    fn propagate(self: &Arc<Self>) {
+        let mut owners = Vec::new();
+        for s in self.chain() {
+            let mut st = s.lock();
+            if st.requested.is_some() {
+                st.hard = true;
+                owners.extend(st.owner.take());
+            }
+        }
+        owners.into_iter().for_each(Waker::wake);
+    }
+
+    /// The task this scope belongs to: the nearest enclosing task root.
+    pub(crate) fn task_scope(self: &Arc<Self>) -> Option<Arc<Scope>> {
+        let mut s = Some(self.clone());
+        while let Some(scope) = s {
+            if scope.task.is_some() {
+                return Some(scope);
+            }
+            s = scope.parent.clone();
+        }
+        None
+    }
+}
+
+/// The scope whose body is being polled on this thread, if any.
+pub(crate) fn current() -> Option<Arc<Scope>> {
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` was set by `Scope::enter` from `Arc::as_ptr` of an `Arc` that the caller of
+    // `enter` keeps alive for the whole call, and we only get here from inside that call (the
+    // pointer is reset when `enter` returns), so the allocation is live and counted.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Some(Arc::from_raw(p))
+    }
+}
+
+/// Listens for a request to stop the code that calls it: the enclosing corral task, or the
+/// innermost [`timeout`](crate::timeout) scope around it, or anything those are nested in.
+///
+/// While the returned future is alive, a request to stop is *delivered* to it instead of
+/// dropping the body at once: the future resolves with a [`CancelRequest`], and the body may
+/// clean up (even with `.await`s) for up to the grace period, then return a value, an error,
+/// or the cancellation ([`CancelRequest::propagate`]). Outside any corral task or scope it
+/// never resolves.
+///
+/// asyncio: `except asyncio.CancelledError:` around the code that should clean up.
+///
+/// # Cancel safety
+///
+/// Dropping it before it resolves just stops listening. Once it has resolved, the request
+/// counts as handled: dropping the [`CancelRequest`] means the body carries on.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let task = corral::spawn(async {
+///     tokio::select! {
+///         req = corral::cancelled() => {
+///             // Asynchronous cleanup runs before the task ends.
+///             tokio::time::sleep(Duration::from_millis(10)).await;
+///             Err(format!("stopped: {req:?}"))
+///         }
+///         _ = tokio::time::sleep(Duration::from_secs(3600)) => Ok(1),
+///     }
+/// });
+/// tokio::task::yield_now().await;
+/// task.cancel();
+/// assert_eq!(task.await.err().unwrap(), "stopped: CancelRequest(None)");
+/// # }
+/// ```
+pub fn cancelled() -> CancelListener {
+    let scope = current();
+    let wait = scope.as_ref().map(|s| {
+        s.add_listener();
+        s.token().cancelled_owned()
+    });
+    CancelListener {
+        scope,
+        wait: wait.map(Box::pin),
+    }
+}
+
+/// True if the code that calls it is in a corral task or scope that has been asked to stop
+/// (including requests already delivered). For loops that do not `.await`.
+///
+/// asyncio: `current_task().cancelling() > 0`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert!(!corral::is_cancel_requested()); // not inside a corral task
+/// let t = corral::spawn(async { Ok::<bool, ()>(corral::is_cancel_requested()) });
+/// assert_eq!(t.await.unwrap(), false);
+/// # }
+/// ```
+pub fn is_cancel_requested() -> bool {
+    current().is_some_and(|s| s.chain_requested())
+}
+
+/// The future returned by [`cancelled()`]: resolves when the enclosing task or scope is asked
+/// to stop. While it is alive, the body gets a grace period instead of being dropped.
+#[must_use = "a listener does nothing unless polled, and only counts while alive"]
+pub struct CancelListener {
+    scope: Option<Arc<Scope>>,
+    wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+impl std::fmt::Debug for CancelListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelListener").finish_non_exhaustive()
+    }
+}
+
+impl Future for CancelListener {
+    type Output = CancelRequest;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CancelRequest> {
+        let Some(wait) = self.wait.as_mut() else {
+            return Poll::Pending;
+        };
+        if wait.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let scope = self
+            .scope
+            .take()
+            .expect("listener polled after it resolved");
+        self.wait = None;
+        let why = scope.deliver();
+        scope.remove_listener();
+        Poll::Ready(CancelRequest {
+            why: why.unwrap_or_default(),
+            scope,
+        })
+    }
+}
+
+impl Drop for CancelListener {
+    fn drop(&mut self) {
+        if let Some(scope) = self.scope.take() {
+            scope.remove_listener();
+        }
+    }
+}
+
+/// A delivered request to stop, handed to the code that listened with [`cancelled()`].
+///
+/// Dropping it means "handled": the body goes on and its result stands. To end as cancelled
+/// after cleaning up, call [`propagate`](CancelRequest::propagate).
+pub struct CancelRequest {
+    why: Cancelled,
+    scope: Arc<Scope>,
+}
+
+impl std::fmt::Debug for CancelRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CancelRequest")
+            .field(&self.why.message())
+            .finish()
+    }
+}
+
+impl CancelRequest {
+    /// The cancellation, with its message if one was given.
+    pub fn reason(&self) -> &Cancelled {
+        &self.why
+    }
+
+    /// Hands the cancellation back: the scope that asked ends as cancelled (a task's outcome
+    /// becomes [`Outcome::Cancelled`](crate::Outcome), a timeout reports that it expired). The
+    /// returned future never resolves; the body is dropped as soon as its owner sees it.
+    ///
+    /// asyncio: re-raising `CancelledError` after cleanup.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let task = corral::spawn(async {
+    ///     let req = corral::cancelled().await;
+    ///     // ... cleanup ...
+    ///     req.propagate::<Result<(), ()>>().await
+    /// });
+    /// tokio::task::yield_now().await;
+    /// task.cancel();
+    /// assert!(task.await.is_cancelled());
+    /// # }
+    /// ```
+    pub async fn propagate<T>(self) -> T {
+        self.scope.propagate();
+        std::future::pending().await
+    }
+}

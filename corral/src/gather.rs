@@ -1,0 +1,1 @@
+//! gather (placeholder: filled in by its own work item).

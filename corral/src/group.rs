@@ -1,0 +1,1 @@
+//! group (placeholder: filled in by its own work item).

@@ -1,0 +1,99 @@
+//! # corral: asyncio's task coordination for tokio, made structured
+//!
+//! corral brings Python asyncio's toolkit for coordinating groups of tasks to Rust:
+//! [`gather`], [`wait`] with [`ReturnWhen`], [`as_completed`], [`wait_for`], [`timeout`]
+//! scopes, [`shield`], [`TaskGroup`], [`Limiter`] (asyncio's `Semaphore`), and also
+//! [`race`], [`any`] and [`quorum`]. Names follow asyncio; the semantics are stated exactly,
+//! and tightened where asyncio leaves work running or loses errors.
+//!
+//! | asyncio | corral |
+//! |---|---|
+//! | `create_task(coro, name=)` | [`spawn`], [`spawn_named`], [`Builder`] → [`Task`] |
+//! | `gather(*aws)` | [`gather`] (siblings cancelled and drained on the first failure) |
+//! | `gather(*aws, return_exceptions=True)` | [`gather_settled`] → `Vec<`[`Outcome`]`>` |
+//! | `wait(aws, timeout, return_when)` | [`wait`] + [`ReturnWhen`] (done and pending in input order) |
+//! | `as_completed(aws, timeout)` | [`as_completed`] (a `Stream`; each item says which input it was) |
+//! | `wait_for(aw, timeout)` | [`wait_for`] |
+//! | `timeout(d)`, `timeout_at(t)` | [`timeout`], [`timeout_at`] |
+//! | `shield(aw)` | [`shield`] |
+//! | `TaskGroup` | [`TaskGroup`] |
+//! | `Semaphore`, `BoundedSemaphore` | [`Limiter`] |
+//! | `current_task()` | [`current_task`] |
+//! | `except CancelledError:` | [`cancelled()`] |
+//!
+//! ## One outcome type
+//!
+//! Work ends in one of four ways, and every API reports it the same way: [`Outcome`] is
+//! `Ok(T)`, `Err(E)`, `Panicked(Panic)` or `Cancelled(Cancelled)`. Futures return
+//! `Result<T, E>`; panics are caught and become `Panicked`; [`Outcome::into_result`] turns an
+//! outcome into `Result<T, Failure<E>>` for `?`.
+//!
+//! ## Two ways to run work
+//!
+//! Every combinator takes [`Awaitable`]s: plain futures and [`Task`] handles alike.
+//!
+//! * **Futures polled in place** run inside the caller's task, like coroutines awaited in
+//!   asyncio's single thread. They may borrow, need not be `Send` or `'static`, and cost no
+//!   allocation beyond the combinator's own. They stop when the combinator drops them.
+//! * **Spawned tasks** ([`spawn`]) run on the runtime's worker threads, so they use every core,
+//!   and live independently of whoever waits for them. [`wait`] and [`shield`] are about work
+//!   that outlives a waiter, so they take tasks.
+//!
+//! ## Cancellation: drop is the floor, requests are the courtesy
+//!
+//! Rust cancels a future by dropping it: it stops at its current `.await` and runs its
+//! destructors, and nothing can catch or refuse that. corral keeps that as the floor, and
+//! builds asyncio's *graceful* cancellation on top of it (module [`cancel`]):
+//!
+//! * [`Task::cancel`] and an expiring [`timeout`] are *requests*. Code that is not listening is
+//!   dropped at once, exactly like asyncio code that does not catch `CancelledError`.
+//! * Code that listens with [`cancelled()`] is handed the request instead, may clean up with
+//!   `.await`s, and then returns a value, an error, or the cancellation
+//!   ([`CancelRequest::propagate`]). It has a grace period ([`DEFAULT_GRACE`], or
+//!   [`Builder::grace`]); after that it is dropped anyway.
+//!
+//! ## Structured: nothing left running, no error lost
+//!
+//! When a corral combinator returns, or is dropped half-way, no task or future it started is
+//! still running, unless you asked for that ([`Task::detach`], [`shield`], or the pending tasks
+//! [`wait`] hands back). A [`Task`] handle aborts its task when dropped. [`gather`] cancels and
+//! drains the siblings of a failure before returning it; [`TaskGroup`] and [`any`] keep every
+//! error, not just the first.
+
+#![warn(missing_docs)]
+
+pub mod cancel;
+mod outcome;
+mod task;
+
+mod as_completed;
+mod gather;
+mod group;
+mod limit;
+mod race;
+mod shield;
+mod timeout;
+mod wait;
+
+pub use cancel::{cancelled, is_cancel_requested, CancelListener, CancelRequest, DEFAULT_GRACE};
+pub use outcome::{infallible, Cancelled, Failure, IntoOutcome, Outcome, Panic};
+pub use task::{
+    current_task, spawn, spawn_named, Awaitable, Builder, Join, Task, TaskFuture, TaskId, TaskRef,
+};
+
+#[allow(unused_imports)]
+pub use as_completed::*;
+#[allow(unused_imports)]
+pub use gather::*;
+#[allow(unused_imports)]
+pub use group::*;
+#[allow(unused_imports)]
+pub use limit::*;
+#[allow(unused_imports)]
+pub use race::*;
+#[allow(unused_imports)]
+pub use shield::*;
+#[allow(unused_imports)]
+pub use timeout::*;
+#[allow(unused_imports)]
+pub use wait::*;

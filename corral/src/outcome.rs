@@ -1,0 +1,447 @@
+//! The one outcome type every corral API reports: [`Outcome`].
+//!
+//! A unit of work ends in exactly one of four ways: it returned a value, it returned an error,
+//! it panicked, or it was cancelled. [`Outcome`] names those four, [`Failure`] names the last
+//! three (it is what `?` propagates), and [`IntoOutcome`] says which future outputs count as
+//! success and which as error.
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+
+/// How a unit of work ended: returned a value, returned an error, panicked, or was cancelled.
+///
+/// Every corral API that reports on a task or future uses this type: awaiting a [`Task`],
+/// each slot of [`gather_settled`], each item of [`as_completed`], the members of a
+/// [`TaskGroup`](crate::TaskGroup)'s report. Convert it to a `Result` with
+/// [`into_result`](Outcome::into_result) (or `?` via `Result::from`) when only success matters.
+///
+/// asyncio: a finished `Task` or `Future`, i.e. `result()`, `exception()` and `cancelled()`
+/// rolled into one value.
+///
+/// # Examples
+///
+/// ```
+/// use corral::{Failure, Outcome};
+///
+/// let ok: Outcome<u32, String> = Outcome::Ok(7);
+/// assert!(ok.is_ok());
+/// assert_eq!(ok.into_result().unwrap(), 7);
+///
+/// let err: Outcome<u32, String> = Outcome::from(Err("boom".to_string()));
+/// match err.into_result() {
+///     Err(Failure::Error(e)) => assert_eq!(e, "boom"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+///
+/// [`Task`]: crate::Task
+/// [`gather_settled`]: crate::gather_settled
+/// [`as_completed`]: crate::as_completed
+#[must_use = "an outcome may hold an error, a panic or a cancellation"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<T, E> {
+    /// The work returned a value.
+    Ok(T),
+    /// The work returned an error (`Err(E)` from its future).
+    Err(E),
+    /// The work panicked; the panic was captured, not propagated.
+    Panicked(Panic),
+    /// The work was cancelled (asked to stop and stopped, aborted, or dropped) before it ended.
+    Cancelled(Cancelled),
+}
+
+/// Why a unit of work did not succeed: the non-`Ok` part of an [`Outcome`].
+///
+/// This is the error type of [`gather`](crate::gather) and of [`Outcome::into_result`], so
+/// that `?` works on it. It implements [`std::error::Error`] when `E` does.
+///
+/// asyncio: the exception an `await` raises (`CancelledError` included).
+///
+/// # Examples
+///
+/// ```
+/// use corral::{Cancelled, Failure};
+///
+/// let f: Failure<std::io::Error> = Failure::Cancelled(Cancelled::new());
+/// assert!(f.is_cancelled());
+/// assert_eq!(f.to_string(), "cancelled");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure<E> {
+    /// The work returned this error.
+    Error(E),
+    /// The work panicked.
+    Panicked(Panic),
+    /// The work was cancelled.
+    Cancelled(Cancelled),
+}
+
+/// A captured panic: the message the panic carried (`"<non-string panic payload>"` when the
+/// payload was neither `&str` nor `String`).
+///
+/// asyncio has no equivalent: an exception escaping a task is the closest thing.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let task = corral::spawn(async {
+///     if true { panic!("kaboom") }
+///     Ok::<u32, std::convert::Infallible>(1)
+/// });
+/// match task.await {
+///     corral::Outcome::Panicked(p) => assert_eq!(p.message(), "kaboom"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Panic {
+    message: Arc<str>,
+}
+
+impl Panic {
+    /// A panic outcome with this message (for tests and for adapters).
+    pub fn new(message: impl Into<Arc<str>>) -> Self {
+        Panic {
+            message: message.into(),
+        }
+    }
+
+    /// Builds a `Panic` from the payload `catch_unwind` or tokio's `JoinError` hands back.
+    pub(crate) fn from_payload(payload: &(dyn Any + Send)) -> Self {
+        let message: Arc<str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            Arc::from(*s)
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            Arc::from(s.as_str())
+        } else {
+            Arc::from("<non-string panic payload>")
+        };
+        Panic { message }
+    }
+
+    /// The panic's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Debug for Panic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Panic").field(&&*self.message).finish()
+    }
+}
+
+impl fmt::Display for Panic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "panicked: {}", self.message)
+    }
+}
+
+/// A cancellation, with the message given to [`Task::cancel_with`](crate::Task::cancel_with)
+/// if there was one.
+///
+/// asyncio: `CancelledError`, whose `args` are the message passed to `Task.cancel(msg)`.
+///
+/// # Examples
+///
+/// ```
+/// use corral::Cancelled;
+///
+/// assert_eq!(Cancelled::new().message(), None);
+/// assert_eq!(Cancelled::with_message("shutting down").message(), Some("shutting down"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Cancelled {
+    message: Option<Arc<str>>,
+}
+
+impl Cancelled {
+    /// A cancellation with no message.
+    pub fn new() -> Self {
+        Cancelled { message: None }
+    }
+
+    /// A cancellation that carries a message.
+    pub fn with_message(message: impl Into<Arc<str>>) -> Self {
+        Cancelled {
+            message: Some(message.into()),
+        }
+    }
+
+    /// The message given when the cancellation was requested, if any.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+}
+
+impl fmt::Debug for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.message {
+            Some(m) => f.debug_tuple("Cancelled").field(&&**m).finish(),
+            None => f.write_str("Cancelled"),
+        }
+    }
+}
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.message {
+            Some(m) => write!(f, "cancelled: {m}"),
+            None => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for Cancelled {}
+impl std::error::Error for Panic {}
+
+impl<T, E> Outcome<T, E> {
+    /// True if the work returned a value.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok(_))
+    }
+
+    /// True if the work returned an error (not a panic, not a cancellation).
+    pub fn is_err(&self) -> bool {
+        matches!(self, Outcome::Err(_))
+    }
+
+    /// True if the work panicked.
+    pub fn is_panicked(&self) -> bool {
+        matches!(self, Outcome::Panicked(_))
+    }
+
+    /// True if the work was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Outcome::Cancelled(_))
+    }
+
+    /// True for an error or a panic: what [`ReturnWhen::FirstException`](crate::ReturnWhen)
+    /// and a [`TaskGroup`](crate::TaskGroup) treat as a failure. A cancellation is not one.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Err(_) | Outcome::Panicked(_))
+    }
+
+    /// The value, if the work returned one.
+    pub fn ok(self) -> Option<T> {
+        match self {
+            Outcome::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The error, if the work returned one.
+    pub fn err(self) -> Option<E> {
+        match self {
+            Outcome::Err(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Borrows the value and the error.
+    pub fn as_ref(&self) -> Outcome<&T, &E> {
+        match self {
+            Outcome::Ok(v) => Outcome::Ok(v),
+            Outcome::Err(e) => Outcome::Err(e),
+            Outcome::Panicked(p) => Outcome::Panicked(p.clone()),
+            Outcome::Cancelled(c) => Outcome::Cancelled(c.clone()),
+        }
+    }
+
+    /// Maps the value, leaving every other ending as it is.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U, E> {
+        match self {
+            Outcome::Ok(v) => Outcome::Ok(f(v)),
+            Outcome::Err(e) => Outcome::Err(e),
+            Outcome::Panicked(p) => Outcome::Panicked(p),
+            Outcome::Cancelled(c) => Outcome::Cancelled(c),
+        }
+    }
+
+    /// Maps the error, leaving every other ending as it is.
+    pub fn map_err<F>(self, f: impl FnOnce(E) -> F) -> Outcome<T, F> {
+        match self {
+            Outcome::Ok(v) => Outcome::Ok(v),
+            Outcome::Err(e) => Outcome::Err(f(e)),
+            Outcome::Panicked(p) => Outcome::Panicked(p),
+            Outcome::Cancelled(c) => Outcome::Cancelled(c),
+        }
+    }
+
+    /// Converts to a `Result`, so that `?` can propagate anything but success.
+    ///
+    /// # Errors
+    ///
+    /// Returns the [`Failure`] when the outcome is not `Ok`.
+    pub fn into_result(self) -> Result<T, Failure<E>> {
+        match self {
+            Outcome::Ok(v) => Ok(v),
+            Outcome::Err(e) => Err(Failure::Error(e)),
+            Outcome::Panicked(p) => Err(Failure::Panicked(p)),
+            Outcome::Cancelled(c) => Err(Failure::Cancelled(c)),
+        }
+    }
+
+    /// The value.
+    ///
+    /// # Panics
+    ///
+    /// Panics, naming the ending, if the outcome is not `Ok`.
+    #[track_caller]
+    pub fn unwrap(self) -> T
+    where
+        E: fmt::Debug,
+    {
+        match self {
+            Outcome::Ok(v) => v,
+            Outcome::Err(e) => panic!("called `Outcome::unwrap()` on an error: {e:?}"),
+            Outcome::Panicked(p) => panic!("called `Outcome::unwrap()` on a panic: {p}"),
+            Outcome::Cancelled(c) => panic!("called `Outcome::unwrap()` on a cancellation: {c}"),
+        }
+    }
+}
+
+impl<T, E> From<Result<T, E>> for Outcome<T, E> {
+    fn from(r: Result<T, E>) -> Self {
+        match r {
+            Ok(v) => Outcome::Ok(v),
+            Err(e) => Outcome::Err(e),
+        }
+    }
+}
+
+impl<T, E> From<Failure<E>> for Outcome<T, E> {
+    fn from(f: Failure<E>) -> Self {
+        match f {
+            Failure::Error(e) => Outcome::Err(e),
+            Failure::Panicked(p) => Outcome::Panicked(p),
+            Failure::Cancelled(c) => Outcome::Cancelled(c),
+        }
+    }
+}
+
+impl<T, E> From<Outcome<T, E>> for Result<T, Failure<E>> {
+    fn from(o: Outcome<T, E>) -> Self {
+        o.into_result()
+    }
+}
+
+impl<E> Failure<E> {
+    /// True if the failure is an error the work returned.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Failure::Error(_))
+    }
+
+    /// True if the work panicked.
+    pub fn is_panicked(&self) -> bool {
+        matches!(self, Failure::Panicked(_))
+    }
+
+    /// True if the work was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Failure::Cancelled(_))
+    }
+
+    /// The error, if the work returned one.
+    pub fn error(self) -> Option<E> {
+        match self {
+            Failure::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Maps the error, leaving a panic or a cancellation as it is.
+    pub fn map_err<F>(self, f: impl FnOnce(E) -> F) -> Failure<F> {
+        match self {
+            Failure::Error(e) => Failure::Error(f(e)),
+            Failure::Panicked(p) => Failure::Panicked(p),
+            Failure::Cancelled(c) => Failure::Cancelled(c),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Error(e) => e.fmt(f),
+            Failure::Panicked(p) => p.fmt(f),
+            Failure::Cancelled(c) => c.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Error(e) => Some(e),
+            Failure::Panicked(p) => Some(p),
+            Failure::Cancelled(c) => Some(c),
+        }
+    }
+}
+
+/// Output types corral knows how to read as an [`Outcome`]: `Result<T, E>` (the usual future
+/// output) and `Outcome<T, E>` itself (what a [`Task`](crate::Task) resolves to).
+///
+/// This is what lets one combinator take plain futures and task handles alike. A future whose
+/// output is a plain value can return `Ok::<_, Infallible>(value)`, or be wrapped with
+/// [`infallible`].
+///
+/// # Examples
+///
+/// ```
+/// use corral::{IntoOutcome, Outcome};
+///
+/// let o: Outcome<u8, ()> = Ok::<u8, ()>(3).into_outcome();
+/// assert_eq!(o, Outcome::Ok(3));
+/// ```
+pub trait IntoOutcome {
+    /// The success type.
+    type Ok;
+    /// The error type.
+    type Err;
+    /// Reads `self` as an outcome.
+    fn into_outcome(self) -> Outcome<Self::Ok, Self::Err>;
+}
+
+impl<T, E> IntoOutcome for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    #[inline]
+    fn into_outcome(self) -> Outcome<T, E> {
+        self.into()
+    }
+}
+
+impl<T, E> IntoOutcome for Outcome<T, E> {
+    type Ok = T;
+    type Err = E;
+    #[inline]
+    fn into_outcome(self) -> Outcome<T, E> {
+        self
+    }
+}
+
+/// Wraps a future whose output is a plain value so that it can go where corral expects a
+/// `Result`: its output becomes `Ok::<T, Infallible>(value)`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let squares = corral::gather((1..=3u32).map(|i| corral::infallible(async move { i * i })))
+///     .await
+///     .unwrap();
+/// assert_eq!(squares, vec![1, 4, 9]);
+/// # }
+/// ```
+pub fn infallible<F: std::future::Future>(
+    fut: F,
+) -> impl std::future::Future<Output = Result<F::Output, Infallible>> {
+    async move { Ok(fut.await) }
+}

@@ -1,0 +1,1 @@
+//! race (placeholder: filled in by its own work item).

@@ -1,0 +1,1 @@
+//! shield (placeholder: filled in by its own work item).

@@ -1,0 +1,699 @@
+//! Spawned tasks: [`spawn`], [`spawn_named`], [`Builder`], the [`Task`] handle, the current
+//! task ([`current_task`]), and [`Awaitable`], the one input trait of every combinator.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::cancel::{Scope, Verdict, DEFAULT_GRACE};
+use crate::outcome::{Cancelled, IntoOutcome, Outcome, Panic};
+
+/// A task's identity: unique in the process, increasing in spawn order.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let a = corral::spawn(async { Ok::<(), ()>(()) });
+/// let b = corral::spawn(async { Ok::<(), ()>(()) });
+/// assert!(a.id() < b.id());
+/// # }
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(u64);
+
+impl TaskId {
+    fn next() -> TaskId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The number behind the id (the `n` of the automatic name `Task-n`).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What the root scope of a task knows about the task.
+pub(crate) struct TaskMeta {
+    pub(crate) id: TaskId,
+    name: Mutex<Option<Arc<str>>>,
+    pub(crate) grace: Duration,
+    pub(crate) spawned_at: tokio::time::Instant,
+}
+
+impl TaskMeta {
+    pub(crate) fn name(&self) -> Arc<str> {
+        let name = self.name.lock().unwrap_or_else(|e| e.into_inner());
+        match &*name {
+            Some(n) => n.clone(),
+            None => Arc::from(format!("Task-{}", self.id.0)),
+        }
+    }
+
+    fn set_name(&self, name: Arc<str>) {
+        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
+    }
+}
+
+/// A shared reference to a task: its id and name, and the means to ask it to stop. It does not
+/// own the task; dropping it does nothing. Get one with [`Task::task_ref`] or [`current_task`].
+///
+/// asyncio: the `Task` object as seen from `current_task()`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let t = corral::spawn_named("worker", async {
+///     let me = corral::current_task().expect("inside a corral task");
+///     Ok::<String, ()>(me.name().to_string())
+/// });
+/// assert_eq!(t.await.unwrap(), "worker");
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TaskRef {
+    scope: Arc<Scope>,
+}
+
+impl TaskRef {
+    fn meta(&self) -> &TaskMeta {
+        self.scope
+            .task
+            .as_ref()
+            .expect("a task's root scope has its meta")
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.meta().id
+    }
+
+    /// The task's name: the one it was given, or `Task-<id>`.
+    pub fn name(&self) -> Arc<str> {
+        self.meta().name()
+    }
+
+    /// Renames the task. asyncio: `Task.set_name()`.
+    pub fn set_name(&self, name: impl Into<Arc<str>>) {
+        self.meta().set_name(name.into())
+    }
+
+    /// How long the task has existed.
+    pub fn age(&self) -> Duration {
+        self.meta().spawned_at.elapsed()
+    }
+
+    /// Asks the task to stop (see [`Task::cancel`]). Returns false if it was already asked.
+    pub fn cancel(&self) -> bool {
+        self.scope.request(Cancelled::new())
+    }
+
+    /// Asks the task to stop, with a message its outcome will carry.
+    pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
+        self.scope.request(Cancelled::with_message(message))
+    }
+
+    /// True once the task has been asked to stop.
+    pub fn is_cancel_requested(&self) -> bool {
+        self.scope.is_requested()
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskRef")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .finish()
+    }
+}
+
+/// The corral task whose code is running, or `None` outside any corral task.
+///
+/// asyncio: `asyncio.current_task()`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert!(corral::current_task().is_none());
+/// let t = corral::spawn(async { Ok::<_, ()>(corral::current_task().map(|t| t.id())) });
+/// let id = t.id();
+/// assert_eq!(t.await.unwrap(), Some(id));
+/// # }
+/// ```
+pub fn current_task() -> Option<TaskRef> {
+    crate::cancel::current()
+        .and_then(|s| s.task_scope())
+        .map(|scope| TaskRef { scope })
+}
+
+/// Options for spawning a task: its name and its grace period.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let task = corral::Builder::new()
+///     .name("fetch-1")
+///     .grace(Duration::from_millis(100))
+///     .spawn(async { Ok::<u8, ()>(1) });
+/// assert_eq!(&*task.name(), "fetch-1");
+/// assert_eq!(task.await.unwrap(), 1);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until spawn is called"]
+pub struct Builder {
+    name: Option<Arc<str>>,
+    grace: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            name: None,
+            grace: DEFAULT_GRACE,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with no name and the [default grace period](crate::DEFAULT_GRACE).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The task's name. asyncio: `create_task(coro, name=...)`.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How long the task may keep running after a [`cancel`](Task::cancel) request has been
+    /// delivered to it (through [`cancelled()`](crate::cancelled)) before it is aborted.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Spawns the future on the current tokio runtime and returns its handle.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime, as `tokio::spawn` does.
+    pub fn spawn<F>(
+        self,
+        fut: F,
+    ) -> Task<<F::Output as IntoOutcome>::Ok, <F::Output as IntoOutcome>::Err>
+    where
+        F: Future + Send + 'static,
+        F::Output: IntoOutcome,
+        <F::Output as IntoOutcome>::Ok: Send + 'static,
+        <F::Output as IntoOutcome>::Err: Send + 'static,
+    {
+        let meta = TaskMeta {
+            id: TaskId::next(),
+            name: Mutex::new(self.name),
+            grace: self.grace,
+            spawned_at: tokio::time::Instant::now(),
+        };
+        let scope = Scope::root(Some(meta));
+        let handle = tokio::spawn(Root {
+            body: Body::Running { fut },
+            scope: scope.clone(),
+            grace_timer: None,
+        });
+        Task {
+            handle: Some(handle),
+            scope,
+            outcome: None,
+        }
+    }
+}
+
+/// Spawns a task on the current tokio runtime and returns its handle. The future's output is a
+/// `Result` (or an [`Outcome`]); for a plain value, return `Ok::<_, Infallible>(v)` or wrap the
+/// future in [`infallible`](crate::infallible).
+///
+/// The task runs on the runtime's worker threads, concurrently with the caller. **Dropping the
+/// handle aborts it**; call [`Task::detach`] to let it run on its own.
+///
+/// asyncio: `asyncio.create_task(coro)`.
+///
+/// # Panics
+///
+/// Panics if called outside a tokio runtime.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let task = corral::spawn(async { Ok::<u32, std::io::Error>(6 * 7) });
+/// assert_eq!(task.await.unwrap(), 42);
+/// # }
+/// ```
+pub fn spawn<F>(fut: F) -> Task<<F::Output as IntoOutcome>::Ok, <F::Output as IntoOutcome>::Err>
+where
+    F: Future + Send + 'static,
+    F::Output: IntoOutcome,
+    <F::Output as IntoOutcome>::Ok: Send + 'static,
+    <F::Output as IntoOutcome>::Err: Send + 'static,
+{
+    Builder::new().spawn(fut)
+}
+
+/// Spawns a named task. Same as [`spawn`] otherwise.
+///
+/// asyncio: `asyncio.create_task(coro, name="...")`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let task = corral::spawn_named("No-op", async { Ok::<(), ()>(()) });
+/// assert_eq!(&*task.name(), "No-op");
+/// # }
+/// ```
+pub fn spawn_named<F>(
+    name: impl Into<Arc<str>>,
+    fut: F,
+) -> Task<<F::Output as IntoOutcome>::Ok, <F::Output as IntoOutcome>::Err>
+where
+    F: Future + Send + 'static,
+    F::Output: IntoOutcome,
+    <F::Output as IntoOutcome>::Ok: Send + 'static,
+    <F::Output as IntoOutcome>::Err: Send + 'static,
+{
+    Builder::new().name(name).spawn(fut)
+}
+
+pin_project_lite::pin_project! {
+    #[project = BodyProj]
+    #[project_replace = BodyReplace]
+    enum Body<F> {
+        Running { #[pin] fut: F },
+        Done,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future a task runs: the body, polled inside the task's root scope.
+    struct Root<F> {
+        #[pin]
+        body: Body<F>,
+        scope: Arc<Scope>,
+        grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<F> Future for Root<F>
+where
+    F: Future,
+    F::Output: IntoOutcome,
+{
+    type Output = Outcome<<F::Output as IntoOutcome>::Ok, <F::Output as IntoOutcome>::Err>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let scope: &Arc<Scope> = this.scope;
+        let grace = scope.task.as_ref().map_or(DEFAULT_GRACE, |m| m.grace);
+        scope.set_owner_waker(cx.waker());
+        if let Verdict::Stop(why) = scope.verdict(grace) {
+            this.body.project_replace(Body::Done);
+            return Poll::Ready(Outcome::Cancelled(why));
+        }
+        let polled = match this.body.as_mut().project() {
+            BodyProj::Running { fut } => scope.enter(|| fut.poll(cx)),
+            BodyProj::Done => panic!("corral task polled after completion"),
+        };
+        match polled {
+            Poll::Ready(out) => {
+                this.body.project_replace(Body::Done);
+                // A request nobody listened to (e.g. the task cancelled itself and returned)
+                // wins over the value, as in asyncio.
+                match scope.finished_verdict() {
+                    Some(why) => Poll::Ready(Outcome::Cancelled(why)),
+                    None => Poll::Ready(out.into_outcome()),
+                }
+            }
+            Poll::Pending => match scope.verdict(grace) {
+                Verdict::Stop(why) => {
+                    this.body.project_replace(Body::Done);
+                    Poll::Ready(Outcome::Cancelled(why))
+                }
+                Verdict::Continue(Some(until)) => {
+                    let timer = this
+                        .grace_timer
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+                    if timer.as_mut().poll(cx).is_ready() {
+                        let why = scope.request_reason().unwrap_or_default();
+                        this.body.project_replace(Body::Done);
+                        return Poll::Ready(Outcome::Cancelled(why));
+                    }
+                    Poll::Pending
+                }
+                Verdict::Continue(None) => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// A handle to a spawned task: its id and name, a way to stop it, and its [`Outcome`].
+///
+/// Await it (or [`Task::join`]) to get the outcome. **Dropping the handle aborts the task**
+/// (Rust's cancellation: the task's future is dropped at its next suspension point); call
+/// [`detach`](Task::detach) to let it run on without a handle. A panic in the task is captured
+/// as [`Outcome::Panicked`], never propagated.
+///
+/// asyncio: `asyncio.Task`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let task = corral::spawn(async {
+///     tokio::time::sleep(Duration::from_secs(10)).await;
+///     Ok::<(), ()>(())
+/// });
+/// assert!(task.cancel_with("not needed"));
+/// let outcome = task.await;
+/// assert!(outcome.is_cancelled());
+/// # }
+/// ```
+pub struct Task<T, E> {
+    handle: Option<JoinHandle<Outcome<T, E>>>,
+    scope: Arc<Scope>,
+    outcome: Option<Outcome<T, E>>,
+}
+
+impl<T, E> Task<T, E> {
+    /// A shared reference to the task (id, name, cancel) that does not own it.
+    pub fn task_ref(&self) -> TaskRef {
+        TaskRef {
+            scope: self.scope.clone(),
+        }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.task_ref().id()
+    }
+
+    /// The task's name: the one it was given, or `Task-<id>`. asyncio: `Task.get_name()`.
+    pub fn name(&self) -> Arc<str> {
+        self.task_ref().name()
+    }
+
+    /// Renames the task. asyncio: `Task.set_name()`.
+    pub fn set_name(&self, name: impl Into<Arc<str>>) {
+        self.task_ref().set_name(name)
+    }
+
+    /// True once the task has ended, whatever the outcome. asyncio: `Task.done()`.
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some() || self.handle.as_ref().is_none_or(|h| h.is_finished())
+    }
+
+    /// Asks the task to stop. Returns false if it has already finished, or was already asked.
+    ///
+    /// If the task is listening ([`cancelled()`](crate::cancelled)), the request is delivered
+    /// to it and it may clean up and end as it chooses within its grace period, after which it
+    /// is aborted. If it is not listening, it is stopped at its next suspension point, and a
+    /// task that has not started yet never runs.
+    ///
+    /// asyncio: `Task.cancel()`.
+    pub fn cancel(&self) -> bool {
+        !self.is_finished() && self.scope.request(Cancelled::new())
+    }
+
+    /// Like [`cancel`](Task::cancel), with a message the outcome will carry.
+    /// asyncio: `Task.cancel(msg)`.
+    pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
+        !self.is_finished() && self.scope.request(Cancelled::with_message(message))
+    }
+
+    /// Stops the task at its next suspension point, with no grace period.
+    pub fn abort(&self) {
+        if let Some(h) = &self.handle {
+            h.abort();
+        }
+    }
+
+    /// Lets the task run on without a handle: it is no longer aborted when the handle would
+    /// have been dropped. Its outcome is discarded.
+    pub fn detach(mut self) {
+        self.handle.take();
+    }
+
+    /// The outcome, if the task has finished and the outcome has not been taken yet. Never
+    /// waits. After it returns `Some`, awaiting the task panics.
+    pub fn try_outcome(&mut self) -> Option<Outcome<T, E>> {
+        if self.outcome.is_none() && self.handle.as_ref().is_some_and(|h| h.is_finished()) {
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            if let Poll::Ready(o) = self.poll_outcome(&mut cx) {
+                self.outcome = Some(o);
+            }
+        }
+        self.outcome.take()
+    }
+
+    /// Waits for the outcome without giving up the handle (the handle stays usable for
+    /// [`id`](Task::id), [`name`](Task::name) and so on). asyncio: `await task`.
+    ///
+    /// # Panics
+    ///
+    /// The returned future panics if the outcome was already taken.
+    pub fn join(&mut self) -> Join<'_, T, E> {
+        Join { task: self }
+    }
+
+    /// Polls for the outcome. Used by [`Join`] and by combinators that own tasks.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the outcome was already taken.
+    pub fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
+        if let Some(o) = self.outcome.take() {
+            return Poll::Ready(o);
+        }
+        let handle = self
+            .handle
+            .as_mut()
+            .expect("the outcome of this corral task was already taken");
+        match Pin::new(handle).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(res) => {
+                self.handle = None;
+                Poll::Ready(match res {
+                    Ok(outcome) => outcome,
+                    Err(e) if e.is_panic() => {
+                        Outcome::Panicked(Panic::from_payload(&*e.into_panic()))
+                    }
+                    Err(_) => Outcome::Cancelled(self.scope.request_reason().unwrap_or_default()),
+                })
+            }
+        }
+    }
+}
+
+impl<T, E> Drop for Task<T, E> {
+    fn drop(&mut self) {
+        if let Some(h) = &self.handle {
+            h.abort();
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Task<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// The future that waits for a task's outcome, borrowing its handle. See [`Task::join`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Join<'a, T, E> {
+    task: &'a mut Task<T, E>,
+}
+
+impl<T, E> Future for Join<'_, T, E> {
+    type Output = Outcome<T, E>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
+        self.task.poll_outcome(cx)
+    }
+}
+
+/// The future that waits for a task's outcome, owning its handle (dropping it aborts the task).
+/// This is what `task.await` runs.
+#[must_use = "futures do nothing unless polled"]
+pub struct TaskFuture<T, E> {
+    task: Task<T, E>,
+}
+
+impl<T, E> TaskFuture<T, E> {
+    /// The task being waited for.
+    pub fn task(&self) -> &Task<T, E> {
+        &self.task
+    }
+}
+
+impl<T, E> Future for TaskFuture<T, E> {
+    type Output = Outcome<T, E>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
+        self.task.poll_outcome(cx)
+    }
+}
+
+impl<T, E> Unpin for TaskFuture<T, E> {}
+
+impl<T, E> IntoFuture for Task<T, E> {
+    type Output = Outcome<T, E>;
+    type IntoFuture = TaskFuture<T, E>;
+    fn into_future(self) -> TaskFuture<T, E> {
+        TaskFuture { task: self }
+    }
+}
+
+impl<'a, T, E> IntoFuture for &'a mut Task<T, E> {
+    type Output = Outcome<T, E>;
+    type IntoFuture = Join<'a, T, E>;
+    fn into_future(self) -> Join<'a, T, E> {
+        self.join()
+    }
+}
+
+/// Anything a corral combinator can wait for: any `Future` (polled in place, in the caller's
+/// task), and a [`Task`] handle (the work runs elsewhere; the combinator waits for its outcome).
+///
+/// The difference matters in three places, and this trait is how combinators tell:
+/// a zero timeout never polls a plain future but does read a finished task's outcome
+/// ([`wait_for`](crate::wait_for)); a task is asked to stop gracefully rather than dropped;
+/// and a task's `Cancelled` outcome is recognised as a cancellation.
+///
+/// You do not implement this; it is implemented for every `Future` and for `Task` (owned or
+/// `&mut`).
+///
+/// asyncio: an "awaitable" (coroutine, Task or Future).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // Plain futures and task handles both go into corral's combinators.
+/// let in_place = corral::gather([async { Ok::<u8, ()>(1) }, async { Ok(2) }]).await;
+/// let spawned = corral::gather([corral::spawn(async { Ok::<u8, ()>(1) })]).await;
+/// assert_eq!(in_place.unwrap(), vec![1, 2]);
+/// assert_eq!(spawned.unwrap(), vec![1]);
+/// # }
+/// ```
+pub trait Awaitable: Sized {
+    /// What waiting produces.
+    type Output;
+    /// The future that waits.
+    type Future: Future<Output = Self::Output>;
+
+    /// Starts waiting.
+    fn into_awaitable(self) -> Self::Future;
+
+    /// The output, if it is available without running any of the caller's code (a finished
+    /// task). Plain futures return `None`: polling them would start them.
+    #[doc(hidden)]
+    fn ready_output(&mut self) -> Option<Self::Output> {
+        None
+    }
+
+    /// Asks the work behind `fut` to stop gracefully. Returns false if the only way to stop it
+    /// is to drop `fut` (plain futures).
+    #[doc(hidden)]
+    fn request_stop(_fut: Pin<&mut Self::Future>) -> bool {
+        false
+    }
+
+    /// True if `out` says the work was cancelled.
+    #[doc(hidden)]
+    fn is_cancelled(_out: &Self::Output) -> bool {
+        false
+    }
+}
+
+impl<F: Future> Awaitable for F {
+    type Output = F::Output;
+    type Future = F;
+    #[inline]
+    fn into_awaitable(self) -> F {
+        self
+    }
+}
+
+impl<T, E> Awaitable for Task<T, E> {
+    type Output = Outcome<T, E>;
+    type Future = TaskFuture<T, E>;
+
+    fn into_awaitable(self) -> TaskFuture<T, E> {
+        TaskFuture { task: self }
+    }
+
+    fn ready_output(&mut self) -> Option<Outcome<T, E>> {
+        self.try_outcome()
+    }
+
+    fn request_stop(fut: Pin<&mut TaskFuture<T, E>>) -> bool {
+        fut.task.cancel();
+        true
+    }
+
+    fn is_cancelled(out: &Outcome<T, E>) -> bool {
+        out.is_cancelled()
+    }
+}
+
+impl<'a, T, E> Awaitable for &'a mut Task<T, E> {
+    type Output = Outcome<T, E>;
+    type Future = Join<'a, T, E>;
+
+    fn into_awaitable(self) -> Join<'a, T, E> {
+        self.join()
+    }
+
+    fn ready_output(&mut self) -> Option<Outcome<T, E>> {
+        self.try_outcome()
+    }
+
+    fn request_stop(fut: Pin<&mut Join<'a, T, E>>) -> bool {
+        fut.task.cancel();
+        true
+    }
+
+    fn is_cancelled(out: &Outcome<T, E>) -> bool {
+        out.is_cancelled()
+    }
+}

@@ -1,0 +1,1 @@
+//! timeout (placeholder: filled in by its own work item).

@@ -1,0 +1,1 @@
+//! wait (placeholder: filled in by its own work item).
