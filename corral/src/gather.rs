@@ -1,1 +1,278 @@
-//! gather (placeholder: filled in by its own work item).
+//! [`gather`] and [`gather_settled`]: run many awaitables, results in input order.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::outcome::{Failure, IntoOutcome, Outcome};
+use crate::set::{Iter, Set};
+use crate::task::Awaitable;
+
+type Ok_<A> = <<A as Awaitable>::Output as IntoOutcome>::Ok;
+type Err_<A> = <<A as Awaitable>::Output as IntoOutcome>::Err;
+
+/// Runs every input concurrently and returns their values **in input order**; on the first
+/// failure, cancels and drains the others, then returns that failure.
+///
+/// Inputs are [`Awaitable`]s: plain futures (polled in place, inside the caller's task) or
+/// [`Task`](crate::Task) handles, whose outputs are `Result<T, E>` (or [`Outcome`]). A panic in
+/// an input is caught and returned as [`Failure::Panicked`]; a cancelled input fails the
+/// gather with [`Failure::Cancelled`] (the caller itself is not cancelled).
+///
+/// "Cancel and drain" means: plain futures are dropped; tasks are asked to stop
+/// ([`Task::cancel`](crate::Task::cancel)) and waited for, so when `gather` returns, nothing it
+/// was given is still running. An empty input gives `Ok(vec![])` at once. Use
+/// [`.limit(n)`](Gather::limit) to run at most `n` at a time.
+///
+/// asyncio: `asyncio.gather(*aws)`. Unlike asyncio, the siblings of a failure are cancelled and
+/// drained before the failure is returned, instead of being left running.
+///
+/// # Errors
+///
+/// The first [`Failure`] in completion order (ties in input order).
+///
+/// # Cancel safety
+///
+/// Dropping the future drops every plain future it runs and aborts every task it was given.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::sleep;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let after = |secs: u64, v: &'static str| async move {
+///     sleep(Duration::from_secs(secs)).await;
+///     Ok::<_, String>(v)
+/// };
+/// let values = corral::gather([after(2, "a"), after(1, "b"), after(3, "c")]).await;
+/// assert_eq!(values, Ok(vec!["a", "b", "c"]));
+/// # }
+/// ```
+pub fn gather<I>(inputs: I) -> Gather<I::IntoIter>
+where
+    I: IntoIterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    let iter = inputs.into_iter();
+    let hint = iter.size_hint().0;
+    Gather {
+        set: Set::new(Iter(iter)),
+        values: Vec::with_capacity(hint),
+        failure: None,
+    }
+}
+
+/// The future returned by [`gather`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Gather<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    set: Set<Iter<I>>,
+    values: Vec<Option<Ok_<I::Item>>>,
+    failure: Option<Failure<Err_<I::Item>>>,
+}
+
+impl<I> Gather<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    /// Runs at most `n` inputs at once (`0` counts as `1`); the next input starts when one
+    /// finishes. Inputs are pulled from the iterator only when there is room, so a long lazy
+    /// iterator costs memory for `n`. Task handles are already running when given; the limit
+    /// counts them but cannot hold them back.
+    ///
+    /// asyncio has no equivalent (python/cpython#115201 declined it); the usual workaround is a
+    /// `Semaphore` inside every coroutine.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let v = corral::gather((0..1000).map(|i| async move { Ok::<_, ()>(i) }))
+    ///     .limit(10)
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(v.len(), 1000);
+    /// # }
+    /// ```
+    pub fn limit(mut self, n: usize) -> Self {
+        self.set.set_limit(n);
+        self
+    }
+}
+
+impl<I> Future for Gather<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    type Output = Result<Vec<Ok_<I::Item>>, Failure<Err_<I::Item>>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: nothing here is structurally pinned: the set keeps its futures in heap
+        // segments of its own, and the other fields are plain data.
+        let this = unsafe { self.get_unchecked_mut() };
+        while let Some(done) = std::task::ready!(this.set.poll_next(cx)) {
+            if this.failure.is_some() {
+                continue; // draining after a failure: later outcomes are discarded
+            }
+            match done.outcome.into_result() {
+                Ok(v) => {
+                    if this.values.len() <= done.index {
+                        this.values.resize_with(done.index + 1, || None);
+                    }
+                    this.values[done.index] = Some(v);
+                }
+                Err(f) => {
+                    this.failure = Some(f);
+                    this.set.stop();
+                }
+            }
+        }
+        Poll::Ready(match this.failure.take() {
+            Some(f) => Err(f),
+            None => Ok(std::mem::take(&mut this.values)
+                .into_iter()
+                .map(|v| v.expect("every input finished"))
+                .collect()),
+        })
+    }
+}
+
+/// Runs every input concurrently and returns each one's [`Outcome`] **in input order**; never
+/// fails, never cancels anything (unless it is itself dropped).
+///
+/// asyncio: `asyncio.gather(*aws, return_exceptions=True)`. Cancelled inputs fill their slot
+/// with [`Outcome::Cancelled`], and panics with [`Outcome::Panicked`].
+///
+/// # Cancel safety
+///
+/// Dropping the future drops every plain future it runs and aborts every task it was given.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use corral::Outcome;
+/// let outcomes = corral::gather_settled([
+///     corral::spawn(async { Ok::<u8, &str>(1) }),
+///     corral::spawn(async { Err("no") }),
+/// ])
+/// .await;
+/// assert_eq!(outcomes, vec![Outcome::Ok(1), Outcome::Err("no")]);
+/// # }
+/// ```
+pub fn gather_settled<I>(inputs: I) -> GatherSettled<I::IntoIter>
+where
+    I: IntoIterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    let iter = inputs.into_iter();
+    let hint = iter.size_hint().0;
+    GatherSettled {
+        set: Set::new(Iter(iter)),
+        outcomes: Vec::with_capacity(hint),
+    }
+}
+
+/// The future returned by [`gather_settled`].
+#[must_use = "futures do nothing unless polled"]
+pub struct GatherSettled<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    set: Set<Iter<I>>,
+    outcomes: Vec<Option<Outcome<Ok_<I::Item>, Err_<I::Item>>>>,
+}
+
+impl<I> GatherSettled<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    /// Runs at most `n` inputs at once; see [`Gather::limit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let v = corral::gather_settled((0..100).map(|i| async move { Ok::<_, ()>(i) }))
+    ///     .limit(4)
+    ///     .await;
+    /// assert!(v.iter().all(|o| o.is_ok()));
+    /// # }
+    /// ```
+    pub fn limit(mut self, n: usize) -> Self {
+        self.set.set_limit(n);
+        self
+    }
+}
+
+impl<I> Future for GatherSettled<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    type Output = Vec<Outcome<Ok_<I::Item>, Err_<I::Item>>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: as in `Gather::poll`, nothing is structurally pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        while let Some(done) = std::task::ready!(this.set.poll_next(cx)) {
+            if this.outcomes.len() <= done.index {
+                this.outcomes.resize_with(done.index + 1, || None);
+            }
+            this.outcomes[done.index] = Some(done.outcome);
+        }
+        Poll::Ready(
+            std::mem::take(&mut this.outcomes)
+                .into_iter()
+                .map(|o| o.expect("every input finished"))
+                .collect(),
+        )
+    }
+}
+
+impl<I> fmt::Debug for Gather<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gather")
+            .field("remaining", &self.set.remaining())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I> fmt::Debug for GatherSettled<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatherSettled")
+            .field("remaining", &self.set.remaining())
+            .finish_non_exhaustive()
+    }
+}

@@ -75,6 +75,8 @@ mod shield;
 mod timeout;
 mod wait;
 
+mod set;
+
 pub use cancel::{cancelled, is_cancel_requested, CancelListener, CancelRequest, DEFAULT_GRACE};
 pub use outcome::{infallible, Cancelled, Failure, IntoOutcome, Outcome, Panic};
 pub use task::{
