@@ -1,1 +1,5 @@
-fn main() {}
+//! The `corral` command. Everything lives in the library crate's modules; see `lib.rs`.
+
+fn main() {
+    std::process::exit(corral_cli::main());
+}

@@ -1,0 +1,188 @@
+//! The command line: every subcommand and flag, each defined once with its help text.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration;
+use crate::fetch::OkStatus;
+use crate::output::Format;
+
+/// Exit codes, shared by `--help` and the README.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    the strategy's condition was met (plain fetch: every request succeeded;
+       --any: one succeeded; --quorum K: K succeeded; --fail-fast: none failed)
+  1    it was not
+  2    usage error (bad flag, bad duration, unreadable input file)
+  124  the deadline (-z) expired before the condition was decided
+  130  interrupted (Ctrl-C); every input still gets its record";
+
+/// Fetch or health-check many URLs at once, with asyncio's strategies, a concurrency limit,
+/// timeouts and a deadline; or run the embedded httpbin-style server.
+#[derive(Debug, Parser)]
+#[command(name = "corral", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch URLs concurrently and write one record per input to stdout.
+    #[command(after_help = EXIT_CODES)]
+    Fetch(FetchArgs),
+    /// Run the httpbin-compatible test server, with fault endpoints, on loopback.
+    Serve(ServeArgs),
+    /// Start the server in-process and walk through the asyncio guides' scenarios against it.
+    Demo(DemoArgs),
+}
+
+/// Flags of `corral fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// URLs to fetch. Without any (and without -i), stdin is read when it is not a terminal.
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Read URLs from FILE, one per line (`-` for stdin). Blank lines and lines starting with
+    /// `#` are skipped; a bad line becomes an `invalid_input` record naming its line number.
+    #[arg(
+        short = 'i',
+        long = "input",
+        value_name = "FILE|-",
+        conflicts_with = "urls"
+    )]
+    pub input: Option<PathBuf>,
+
+    /// Run at most N requests at once. Inputs are read only as fast as slots free up.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+
+    /// Give up on a request after DUR (connect, headers and body): error_kind `timeout`.
+    /// Durations: 250ms, 2s, 1.5s, 1m.
+    #[arg(short = 't', long, value_name = "DUR", value_parser = duration::parse)]
+    pub timeout: Option<Duration>,
+
+    /// Give up connecting (TCP and TLS) after DUR: error_kind `connect`.
+    #[arg(long, value_name = "DUR", value_parser = duration::parse)]
+    pub connect_timeout: Option<Duration>,
+
+    /// Stop the whole run after DUR: requests still running and inputs not started are
+    /// recorded as `cancelled`, and the exit code is 124.
+    #[arg(short = 'z', long, value_name = "DUR", value_parser = duration::parse)]
+    pub deadline: Option<Duration>,
+
+    /// Write records in input order (gather), still streaming: a record is written as soon as
+    /// all earlier ones are out. The default is completion order (as_completed).
+    #[arg(short = 'k', long, conflicts_with_all = ["any", "quorum"])]
+    pub keep_order: bool,
+
+    /// Stop at the first success (mirrors): the rest are cancelled. Exit 0 if one succeeded.
+    #[arg(long, conflicts_with_all = ["quorum", "fail_fast"])]
+    pub any: bool,
+
+    /// Stop as soon as K requests have succeeded (exit 0), or as soon as K has become
+    /// impossible (exit 1). The rest are cancelled.
+    #[arg(long, value_name = "K", conflicts_with = "fail_fast",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub quorum: Option<u64>,
+
+    /// Stop at the first failure: the rest are cancelled. Exit 0 if none failed.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Statuses that count as success: classes, codes and ranges, e.g. `2xx,304` or
+    /// `200-399`. Any other status is a failure with error_kind `status`.
+    #[arg(long, value_name = "LIST", default_value = "2xx", value_parser = OkStatus::parse)]
+    pub ok_status: OkStatus,
+
+    /// Record format on stdout [default: text on a terminal, jsonl otherwise].
+    #[arg(short = 'o', long, value_name = "FORMAT", value_enum)]
+    pub output: Option<Format>,
+
+    /// Save each response body to DIR/INDEX (INDEX is the record's index). DIR is created if
+    /// missing.
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+
+    /// Quiet: no progress bar and no summary on stderr.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// Flags of `corral serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on; 0 picks a free one. The first stdout line is always
+    /// `listening on http://HOST:PORT`.
+    #[arg(short = 'p', long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// Address to bind. Loopback by default: the server is for tests, not for the network.
+    #[arg(short = 'b', long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// Longest delay `/delay/{secs}`, `/drip` and `/slow` will take; longer requests are cut
+    /// to this.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = duration::parse)]
+    pub max_delay: Duration,
+
+    /// Largest body `/bytes/{n}`, `/drip` and `/slow` will send.
+    #[arg(long, value_name = "N", default_value_t = 10 * 1024 * 1024)]
+    pub max_bytes: u64,
+}
+
+/// Flags of `corral demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Multiply every delay by this factor (the scenarios are written for 1.0).
+    #[arg(long, default_value_t = 1.0, hide = true)]
+    pub time_scale: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn strategies_exclude_each_other() {
+        for args in [
+            &["corral", "fetch", "--any", "--quorum", "2", "http://a/"][..],
+            &["corral", "fetch", "--any", "--fail-fast", "http://a/"],
+            &["corral", "fetch", "-k", "--any", "http://a/"],
+            &["corral", "fetch", "-i", "f", "http://a/"],
+            &["corral", "fetch", "--quorum", "0", "http://a/"],
+            &["corral", "fetch", "-c", "0", "http://a/"],
+            &["corral", "fetch", "-t", "5", "http://a/"],
+        ] {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["corral", "fetch", "-k", "--fail-fast", "http://a/"]).is_ok());
+    }
+
+    #[test]
+    fn defaults_are_as_documented() {
+        let Command::Fetch(f) = Cli::try_parse_from(["corral", "fetch", "http://a/"])
+            .unwrap()
+            .command
+        else {
+            panic!("not fetch")
+        };
+        assert_eq!(f.concurrency, 50);
+        assert_eq!(f.ok_status, OkStatus::default());
+        assert!(f.output.is_none() && f.timeout.is_none() && !f.keep_order);
+    }
+}

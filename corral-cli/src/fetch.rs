@@ -1,0 +1,353 @@
+//! The HTTP client: one shared reqwest client (one connection pool), one request per input,
+//! and the classification of what went wrong into the record's `error_kind`.
+//!
+//! A request's future outputs `Ok(record)` when the response's status is in `--ok-status` and
+//! `Err(record)` otherwise, so the library's combinators see exactly the successes and
+//! failures the user asked for. The strategies that run these futures live in `run.rs`.
+
+use std::error::Error as _;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::input::Input;
+use crate::record::{ErrorKind, Record};
+
+/// Which statuses count as success: `2xx,304`, `200-299`, `404`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OkStatus {
+    ranges: Vec<(u16, u16)>,
+    text: String,
+}
+
+impl OkStatus {
+    /// Parses a comma-separated list of classes (`2xx`), ranges (`200-204`) and codes (`304`).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the part that is not a status, a class or a range.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut ranges = Vec::new();
+        for part in text.split(',').map(str::trim) {
+            let bad = || {
+                format!("`{part}` is not a status (`304`), a class (`2xx`) or a range (`200-299`)")
+            };
+            let code = |s: &str| -> Result<u16, String> {
+                s.trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|c| (100..=999).contains(c))
+                    .ok_or_else(bad)
+            };
+            let range = if let Some(class) = part.strip_suffix("xx").or(part.strip_suffix("XX")) {
+                match class.parse::<u16>() {
+                    Ok(d) if (1..=9).contains(&d) && class.len() == 1 => (d * 100, d * 100 + 99),
+                    _ => return Err(bad()),
+                }
+            } else if let Some((lo, hi)) = part.split_once('-') {
+                let (lo, hi) = (code(lo)?, code(hi)?);
+                if lo > hi {
+                    return Err(bad());
+                }
+                (lo, hi)
+            } else {
+                let c = code(part)?;
+                (c, c)
+            };
+            ranges.push(range);
+        }
+        Ok(OkStatus {
+            ranges,
+            text: text.trim().to_owned(),
+        })
+    }
+
+    /// True if `status` counts as success.
+    pub fn contains(&self, status: u16) -> bool {
+        self.ranges
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&status))
+    }
+}
+
+impl Default for OkStatus {
+    fn default() -> Self {
+        OkStatus {
+            ranges: vec![(200, 299)],
+            text: "2xx".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for OkStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Client settings taken from the flags.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Per-request limit, from the start of the request to the end of its body.
+    pub timeout: Option<Duration>,
+    /// Limit on establishing the connection (TCP and TLS).
+    pub connect_timeout: Option<Duration>,
+    /// Idle connections kept per host: the concurrency, so that every slot can reuse one.
+    pub pool_per_host: usize,
+    /// Which statuses are a success.
+    pub ok_status: OkStatus,
+    /// Where to save each body, as a file named by the input's index.
+    pub save: Option<PathBuf>,
+}
+
+/// The result of one request: `Ok(record)` for a success, `Err(record)` for any failure.
+pub type Fetched = Result<Record, Box<Record>>;
+
+/// Makes requests. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    settings: Arc<Settings>,
+}
+
+impl Fetcher {
+    /// Builds the shared client.
+    ///
+    /// # Errors
+    ///
+    /// reqwest could not build a client (for example, no TLS roots).
+    pub fn new(settings: Settings) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("corral/", env!("CARGO_PKG_VERSION")))
+            .use_rustls_tls()
+            .pool_max_idle_per_host(settings.pool_per_host.max(1));
+        if let Some(t) = settings.timeout {
+            builder = builder.timeout(t);
+        }
+        if let Some(t) = settings.connect_timeout {
+            builder = builder.connect_timeout(t);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))?;
+        Ok(Fetcher {
+            client,
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// The future that fetches one input and outputs its record. A bad input fails at once
+    /// with `invalid_input`, without a request.
+    pub fn fetch(&self, input: Input) -> impl Future<Output = Fetched> + Send + 'static {
+        let this = self.clone();
+        async move {
+            let url = match input.url {
+                Ok(url) => url,
+                Err(why) => {
+                    return Err(Box::new(Record::failed(
+                        input.index,
+                        input.line,
+                        input.text,
+                        ErrorKind::InvalidInput,
+                        why,
+                    )))
+                }
+            };
+            let mut record = Record {
+                index: input.index,
+                url: input.text,
+                ok: false,
+                status: None,
+                error_kind: None,
+                error: None,
+                elapsed_ms: Duration::ZERO,
+                bytes: 0,
+                attempts: 1,
+                line: input.line,
+            };
+            let start = Instant::now();
+            let result = this.request(url, input.index, &mut record).await;
+            record.elapsed_ms = start.elapsed();
+            match result {
+                Ok(()) => {
+                    record.ok = true;
+                    Ok(record)
+                }
+                Err((kind, message)) => {
+                    record.error_kind = Some(kind);
+                    record.error = Some(message);
+                    Err(Box::new(record))
+                }
+            }
+        }
+    }
+
+    async fn request(
+        &self,
+        url: url::Url,
+        index: u64,
+        record: &mut Record,
+    ) -> Result<(), (ErrorKind, String)> {
+        let mut response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.describe(&e))?;
+        let status = response.status().as_u16();
+        record.status = Some(status);
+        let mut file = match &self.settings.save {
+            Some(dir) => Some(
+                tokio::fs::File::create(dir.join(index.to_string()))
+                    .await
+                    .map_err(|e| (ErrorKind::Body, format!("cannot save the body: {e}")))?,
+            ),
+            None => None,
+        };
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    record.bytes += chunk.len() as u64;
+                    if let Some(f) = &mut file {
+                        f.write_all(&chunk)
+                            .await
+                            .map_err(|e| (ErrorKind::Body, format!("cannot save the body: {e}")))?;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let (kind, message) = self.describe(&e);
+                    let kind = if kind == ErrorKind::Timeout {
+                        kind
+                    } else {
+                        ErrorKind::Body
+                    };
+                    return Err((
+                        kind,
+                        format!("body cut short after {} bytes: {message}", record.bytes),
+                    ));
+                }
+            }
+        }
+        if let Some(f) = &mut file {
+            f.flush()
+                .await
+                .map_err(|e| (ErrorKind::Body, format!("cannot save the body: {e}")))?;
+        }
+        if self.settings.ok_status.contains(status) {
+            Ok(())
+        } else {
+            Err((
+                ErrorKind::Status,
+                format!(
+                    "status {status} is not in --ok-status {}",
+                    self.settings.ok_status
+                ),
+            ))
+        }
+    }
+
+    fn describe(&self, e: &reqwest::Error) -> (ErrorKind, String) {
+        let kind = classify(e);
+        let message = match (kind, self.settings.timeout) {
+            (ErrorKind::Timeout, Some(t)) => {
+                format!(
+                    "no complete response within --timeout {}",
+                    crate::duration::human(t)
+                )
+            }
+            _ => chain(e),
+        };
+        (kind, message)
+    }
+}
+
+/// Sorts a reqwest error into an `error_kind`.
+///
+/// reqwest exposes timeout, connect, body and builder errors directly; DNS and TLS failures
+/// are connect errors whose cause says which (hyper-util names DNS failures "dns error";
+/// rustls errors name certificates, handshakes or TLS), so the cause chain is searched.
+pub fn classify(e: &reqwest::Error) -> ErrorKind {
+    let text = chain(e).to_ascii_lowercase();
+    if e.is_connect() {
+        if text.contains("dns error") || text.contains("failed to lookup address") {
+            return ErrorKind::Dns;
+        }
+        if [
+            "tls",
+            "certificate",
+            "handshake",
+            "rustls",
+            "corrupt message",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+        {
+            return ErrorKind::Tls;
+        }
+        return ErrorKind::Connect;
+    }
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    if e.is_body() || e.is_decode() {
+        return ErrorKind::Body;
+    }
+    if e.is_builder() {
+        return ErrorKind::InvalidInput;
+    }
+    ErrorKind::Protocol
+}
+
+/// The error's causes joined with `: `, without reqwest's own "error sending request for url"
+/// (the record already has the URL).
+pub fn chain(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        let mut top = e.to_string();
+        if let Some(url) = e.url() {
+            top = top.replace(&format!(" ({url})"), "");
+        }
+        parts.push(top);
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_status_accepts_classes_ranges_and_codes() {
+        let s = OkStatus::parse("2xx,304, 400-404").unwrap();
+        for c in [200, 204, 299, 304, 400, 404] {
+            assert!(s.contains(c), "{c}");
+        }
+        for c in [100, 300, 305, 405, 500] {
+            assert!(!s.contains(c), "{c}");
+        }
+        assert!(OkStatus::default().contains(200));
+        assert!(!OkStatus::default().contains(304));
+    }
+
+    #[test]
+    fn ok_status_refuses_what_is_not_a_status() {
+        for bad in [
+            "", "2x", "xx", "20xx", "abc", "404-400", "1000", "99", "2xx,", "200-",
+        ] {
+            let e = OkStatus::parse(bad).unwrap_err();
+            assert!(e.contains("is not a status"), "{bad}: {e}");
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The inputs: URLs from the arguments, or one per line from a file or stdin, read as a stream.
+//!
+//! Reading is lazy: the next line is read only when the run has room for another request, so
+//! ten million lines cost no more memory than ten. Blank lines and lines starting with `#` are
+//! skipped and do not count as inputs. A line that is not a usable URL still counts: it becomes
+//! an input whose `url` is an error naming its line number, and the run writes an
+//! `invalid_input` record for it and goes on.
+
+use std::io;
+use std::path::Path;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
+use url::Url;
+
+/// Longest line kept; the rest of a longer line is read and dropped, and the line is bad.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// One input: a URL to fetch, or a bad line to report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    /// 0-based position among the inputs.
+    pub index: u64,
+    /// 1-based line number in the input file, or position among the URL arguments.
+    pub line: u64,
+    /// The input's text, trimmed (shortened if it was longer than [`MAX_LINE`]).
+    pub text: String,
+    /// The parsed URL, or what is wrong with the input (the message names the line).
+    pub url: Result<Url, String>,
+}
+
+enum Source {
+    Args(std::vec::IntoIter<String>),
+    Lines(Box<dyn AsyncBufRead + Unpin + Send>),
+}
+
+/// A stream of [`Input`]s; call [`Inputs::next`] until it gives `None`.
+pub struct Inputs {
+    source: Source,
+    /// Inputs handed out so far (the next index).
+    index: u64,
+    /// Lines (or arguments) read so far.
+    line: u64,
+    buf: Vec<u8>,
+    what: &'static str,
+}
+
+impl Inputs {
+    /// Inputs from command-line arguments, one URL each.
+    pub fn from_args(urls: Vec<String>) -> Self {
+        Inputs {
+            source: Source::Args(urls.into_iter()),
+            index: 0,
+            line: 0,
+            buf: Vec::new(),
+            what: "argument",
+        }
+    }
+
+    /// Inputs from a reader, one URL per line.
+    pub fn from_reader(reader: impl AsyncRead + Unpin + Send + 'static) -> Self {
+        Inputs {
+            source: Source::Lines(Box::new(BufReader::with_capacity(64 * 1024, reader))),
+            index: 0,
+            line: 0,
+            buf: Vec::new(),
+            what: "line",
+        }
+    }
+
+    /// Inputs from the file at `path`, or from stdin if `path` is `-`.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened.
+    pub async fn open(path: &Path) -> io::Result<Self> {
+        if path == Path::new("-") {
+            return Ok(Self::from_reader(tokio::io::stdin()));
+        }
+        let file = tokio::fs::File::open(path).await?;
+        Ok(Self::from_reader(file))
+    }
+
+    /// Inputs handed out so far.
+    pub fn count(&self) -> u64 {
+        self.index
+    }
+
+    /// The next input, or `None` at the end.
+    ///
+    /// # Errors
+    ///
+    /// Reading the file or stdin failed; the inputs end there.
+    pub async fn next(&mut self) -> io::Result<Option<Input>> {
+        loop {
+            let (text, bad) = match &mut self.source {
+                Source::Args(args) => match args.next() {
+                    Some(a) => (a, None),
+                    None => return Ok(None),
+                },
+                Source::Lines(reader) => {
+                    self.buf.clear();
+                    let Some(truncated) = read_line(reader, &mut self.buf).await? else {
+                        return Ok(None);
+                    };
+                    match std::str::from_utf8(&self.buf) {
+                        Ok(s) if truncated => {
+                            (s.to_owned(), Some(format!("longer than {MAX_LINE} bytes")))
+                        }
+                        Ok(s) => (s.to_owned(), None),
+                        Err(_) => (
+                            String::from_utf8_lossy(&self.buf).into_owned(),
+                            Some("not valid UTF-8".to_owned()),
+                        ),
+                    }
+                }
+            };
+            self.line += 1;
+            let trimmed = text.trim();
+            // Only files skip blank and comment lines: every argument is an input.
+            let is_file = matches!(self.source, Source::Lines(_));
+            if is_file && (trimmed.is_empty() || trimmed.starts_with('#')) {
+                continue;
+            }
+            let index = self.index;
+            self.index += 1;
+            let url = match bad {
+                Some(why) => Err(why),
+                None => parse_url(trimmed),
+            }
+            .map_err(|why| format!("{} {}: {why}", self.what, self.line));
+            return Ok(Some(Input {
+                index,
+                line: self.line,
+                text: trimmed.to_owned(),
+                url,
+            }));
+        }
+    }
+}
+
+/// Reads one line (without its `\n`) into `buf`, keeping at most [`MAX_LINE`] bytes. Returns
+/// `None` at the end of input, else whether the line was cut.
+async fn read_line<R: AsyncBufRead + Unpin + ?Sized>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<bool>> {
+    let mut read_any = false;
+    let mut truncated = false;
+    loop {
+        let available = match reader.fill_buf().await {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(read_any.then_some(truncated));
+        }
+        read_any = true;
+        let (chunk, used, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], i + 1, true),
+            None => (available, available.len(), false),
+        };
+        let room = MAX_LINE - buf.len();
+        if chunk.len() > room {
+            truncated = true;
+        }
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        reader.consume(used);
+        if done {
+            return Ok(Some(truncated));
+        }
+    }
+}
+
+/// Parses one input as an http or https URL.
+///
+/// # Errors
+///
+/// A message for people: not a URL (with a hint when the scheme is missing), or a scheme other
+/// than http and https.
+pub fn parse_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => {
+            format!("not a URL (no scheme); did you mean http://{text} ?")
+        }
+        e => format!("not a URL ({e})"),
+    })?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        s => Err(format!(
+            "unsupported scheme `{s}`; only http and https are fetched"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn all(mut inputs: Inputs) -> Vec<Input> {
+        let mut v = Vec::new();
+        while let Some(i) = inputs.next().await.unwrap() {
+            v.push(i);
+        }
+        v
+    }
+
+    fn lines(text: &'static str) -> Inputs {
+        Inputs::from_reader(text.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn blank_and_comment_lines_are_skipped_and_do_not_count() {
+        let v = all(lines(
+            "# urls\n\nhttp://a/\n   \n  # indented comment\nhttps://b/x?y=1\r\nhttp://c/",
+        ))
+        .await;
+        let got: Vec<_> = v
+            .iter()
+            .map(|i| (i.index, i.line, i.text.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, 3, "http://a/"),
+                (1, 6, "https://b/x?y=1"),
+                (2, 7, "http://c/")
+            ]
+        );
+        assert!(v.iter().all(|i| i.url.is_ok()));
+    }
+
+    #[tokio::test]
+    async fn bad_lines_count_and_name_their_line_number() {
+        let v = all(lines(
+            "http://ok/\nexample.com\nftp://x/\nhttp://[::1\n\nhttp://ok2/\n",
+        ))
+        .await;
+        assert_eq!(v.len(), 5);
+        assert_eq!(
+            v.iter().map(|i| i.index).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        let e1 = v[1].url.as_ref().unwrap_err();
+        assert!(e1.starts_with("line 2: not a URL (no scheme)"), "{e1}");
+        assert!(e1.contains("http://example.com"), "{e1}");
+        let e2 = v[2].url.as_ref().unwrap_err();
+        assert!(e2.starts_with("line 3: unsupported scheme `ftp`"), "{e2}");
+        let e3 = v[3].url.as_ref().unwrap_err();
+        assert!(e3.starts_with("line 4: not a URL"), "{e3}");
+        assert_eq!(v[4].line, 6);
+        assert!(v[4].url.is_ok());
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_is_a_bad_line_not_the_end() {
+        let bytes: &'static [u8] = b"http://a/\n\xff\xfe\nhttp://b/\n";
+        let v = all(Inputs::from_reader(bytes)).await;
+        assert_eq!(v.len(), 3);
+        assert_eq!(v[1].url.as_ref().unwrap_err(), "line 2: not valid UTF-8");
+        assert!(v[2].url.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_overlong_line_is_bad_and_reading_goes_on() {
+        let long = format!("http://a/{}\nhttp://b/\n", "x".repeat(MAX_LINE * 2));
+        let v = all(Inputs::from_reader(std::io::Cursor::new(long.into_bytes()))).await;
+        assert_eq!(v.len(), 2);
+        assert!(v[0].text.len() <= MAX_LINE);
+        assert!(v[0].url.as_ref().unwrap_err().contains("longer than"));
+        assert_eq!(v[1].url.as_ref().unwrap().as_str(), "http://b/");
+    }
+
+    #[tokio::test]
+    async fn empty_input_and_a_last_line_without_newline() {
+        assert!(all(lines("")).await.is_empty());
+        assert!(all(lines("\n\n# only comments\n")).await.is_empty());
+        let v = all(lines("http://a/")).await;
+        assert_eq!(v.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn arguments_are_inputs_numbered_by_position() {
+        let v = all(Inputs::from_args(vec![
+            "http://a/".into(),
+            "nope".into(),
+            "".into(),
+        ]))
+        .await;
+        assert_eq!(v.len(), 3, "every argument is an input, even an empty one");
+        assert_eq!(v[1].line, 2);
+        assert!(v[1].url.as_ref().unwrap_err().starts_with("argument 2: "));
+        assert!(v[2].url.as_ref().unwrap_err().starts_with("argument 3: "));
+    }
+
+    #[test]
+    fn urls_need_http_or_https() {
+        assert!(parse_url("http://127.0.0.1:8080/get").is_ok());
+        assert!(parse_url("HTTPS://EXAMPLE.com").is_ok());
+        assert!(parse_url("file:///etc/passwd").is_err());
+        assert!(parse_url("mailto:a@b").is_err());
+        assert!(parse_url("http://").is_err());
+        assert!(parse_url("").is_err());
+    }
+}

@@ -1,0 +1,67 @@
+//! The `corral` command: fetch or health-check many URLs at once with asyncio's strategies, and
+//! an embedded httpbin-style server to run them against offline.
+//!
+//! One module per concern, in the order a run goes through them: [`cli`] (flags), [`input`]
+//! (streamed lines), [`fetch`] (the shared HTTP client and error kinds), [`run`] (the
+//! strategies, each a thin use of a `corral` combinator), [`output`] (records), [`summary`]
+//! and [`progress`] (stderr); plus [`serve`] (the test server) and [`demo`].
+
+use clap::Parser;
+
+pub mod cli;
+pub mod demo;
+pub mod duration;
+pub mod fetch;
+pub mod input;
+pub mod output;
+pub mod progress;
+pub mod record;
+pub mod run;
+pub mod serve;
+pub mod summary;
+
+/// The exit codes; see [`cli::EXIT_CODES`].
+pub mod exit {
+    /// The strategy's condition was met.
+    pub const OK: i32 = 0;
+    /// It was not.
+    pub const NOT_MET: i32 = 1;
+    /// Usage error.
+    pub const USAGE: i32 = 2;
+    /// The deadline expired first.
+    pub const DEADLINE: i32 = 124;
+    /// Interrupted by Ctrl-C.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// Parses the command line, runs the command, and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = e.print();
+            return code;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("corral: cannot start the async runtime: {e}");
+            return exit::NOT_MET;
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Fetch(args) => run::run(args).await,
+            cli::Command::Serve(args) => serve::run(args).await,
+            cli::Command::Demo(args) => demo::run(args).await,
+        }
+    });
+    // A read of stdin may still be blocked in tokio's blocking pool; do not wait for it.
+    runtime.shutdown_background();
+    code
+}

@@ -1,0 +1,184 @@
+//! The summary on stderr: counts by status and by error kind, requests per second, and
+//! latency percentiles from an HDR histogram.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::duration::human;
+use crate::record::{ErrorKind, Record};
+
+/// Counts records as they are written.
+pub struct Summary {
+    /// Records seen.
+    pub total: u64,
+    /// Records with `ok`.
+    pub ok: u64,
+    by_status: BTreeMap<u16, u64>,
+    by_kind: BTreeMap<ErrorKind, u64>,
+    /// Latency in microseconds of every request that ran to an end (not cancelled).
+    latency: Histogram<u64>,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Summary {
+    /// An empty summary.
+    pub fn new() -> Self {
+        Summary {
+            total: 0,
+            ok: 0,
+            by_status: BTreeMap::new(),
+            by_kind: BTreeMap::new(),
+            // 1 µs to 1 hour at 3 significant digits: about 0.1 % error, a few tens of KiB.
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("static histogram bounds are valid"),
+        }
+    }
+
+    /// Counts one record.
+    pub fn add(&mut self, r: &Record) {
+        self.total += 1;
+        if r.ok {
+            self.ok += 1;
+        }
+        if let Some(s) = r.status {
+            *self.by_status.entry(s).or_default() += 1;
+        }
+        if let Some(k) = r.error_kind {
+            *self.by_kind.entry(k).or_default() += 1;
+        }
+        if r.attempts > 0 && r.error_kind != Some(ErrorKind::Cancelled) {
+            let micros = u64::try_from(r.elapsed_ms.as_micros()).unwrap_or(u64::MAX);
+            self.latency.saturating_record(micros.max(1));
+        }
+    }
+
+    /// Records with this error kind.
+    pub fn count(&self, kind: ErrorKind) -> u64 {
+        self.by_kind.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Requests that ran to an end (a response or an error, not cancelled).
+    pub fn completed_requests(&self) -> u64 {
+        self.latency.len()
+    }
+
+    /// The summary text, several lines, for a run that took `wall`; `note` says why the run
+    /// stopped, if it stopped early.
+    pub fn render(&self, wall: Duration, note: Option<&str>) -> String {
+        let mut s = String::new();
+        let failed = self.total - self.ok;
+        let secs = wall.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.completed_requests() as f64 / secs
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            s,
+            "corral: {} inputs in {}: {} ok, {} failed; {:.1} requests/s",
+            self.total,
+            human(wall),
+            self.ok,
+            failed,
+            rate
+        );
+        if !self.by_status.is_empty() {
+            let parts: Vec<String> = self
+                .by_status
+                .iter()
+                .map(|(s, n)| format!("{s} ×{n}"))
+                .collect();
+            let _ = writeln!(s, "  status:  {}", parts.join("  "));
+        }
+        if !self.by_kind.is_empty() {
+            let parts: Vec<String> = ErrorKind::ALL
+                .iter()
+                .filter_map(|k| self.by_kind.get(k).map(|n| format!("{k} ×{n}")))
+                .collect();
+            let _ = writeln!(s, "  errors:  {}", parts.join("  "));
+        }
+        if !self.latency.is_empty() {
+            let q = |p: f64| human(Duration::from_micros(self.latency.value_at_quantile(p)));
+            let _ = writeln!(
+                s,
+                "  latency: p50 {}  p90 {}  p99 {}  max {}",
+                q(0.50),
+                q(0.90),
+                q(0.99),
+                human(Duration::from_micros(self.latency.max()))
+            );
+        }
+        if let Some(note) = note {
+            let _ = writeln!(s, "  stopped: {note}");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ok: bool, status: Option<u16>, kind: Option<ErrorKind>, ms: u64) -> Record {
+        Record {
+            index: 0,
+            url: "http://a/".into(),
+            ok,
+            status,
+            error_kind: kind,
+            error: kind.map(|k| k.to_string()),
+            elapsed_ms: Duration::from_millis(ms),
+            bytes: 0,
+            attempts: u32::from(kind != Some(ErrorKind::InvalidInput)),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn counts_by_status_and_kind_and_percentiles() {
+        let mut s = Summary::new();
+        for ms in 1..=100 {
+            s.add(&rec(true, Some(200), None, ms));
+        }
+        s.add(&rec(false, Some(500), Some(ErrorKind::Status), 5));
+        s.add(&rec(false, None, Some(ErrorKind::Cancelled), 999_999));
+        s.add(&rec(false, None, Some(ErrorKind::InvalidInput), 0));
+        assert_eq!((s.total, s.ok), (103, 100));
+        assert_eq!(s.count(ErrorKind::Cancelled), 1);
+        assert_eq!(
+            s.completed_requests(),
+            101,
+            "cancelled and invalid have no latency"
+        );
+        let text = s.render(Duration::from_secs(2), Some("deadline"));
+        assert!(
+            text.contains("103 inputs in 2.00s: 100 ok, 3 failed; 50.5 requests/s"),
+            "{text}"
+        );
+        assert!(text.contains("200 ×100  500 ×1"), "{text}");
+        assert!(
+            text.contains("invalid_input ×1  status ×1  cancelled ×1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("p50 50ms") && text.contains("max 100ms"),
+            "{text}"
+        );
+        assert!(text.contains("stopped: deadline"), "{text}");
+    }
+
+    #[test]
+    fn an_empty_run_renders_without_percentiles() {
+        let text = Summary::new().render(Duration::ZERO, None);
+        assert!(text.starts_with("corral: 0 inputs"), "{text}");
+        assert!(!text.contains("latency"));
+    }
+}
