@@ -309,7 +309,9 @@ pub fn chain(e: &reqwest::Error) -> String {
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
-        if !parts.last().is_some_and(|p| p.contains(&text)) {
+        // hyper-util's "client error (Connect)" only names the layer; its cause says more.
+        let layer_only = text.starts_with("client error (");
+        if !layer_only && !parts.last().is_some_and(|p| p.contains(&text)) {
             parts.push(text);
         }
         source = s.source();

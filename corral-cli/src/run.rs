@@ -1,8 +1,552 @@
-//! `corral fetch`: the strategies.
+//! `corral fetch`: the strategies, each a thin use of the library's `as_completed`.
+//!
+//! Every run is one `as_completed` stream over the inputs, in the library's own terms:
+//!
+//! * the inputs are a stream of request futures, pulled only when there is room, so the
+//!   concurrency limit (`.limit(c)`) also bounds memory, whatever the input's length;
+//! * completion order by default; input order with `-k` (`.ordered()`: the streaming form of
+//!   `gather`, a record is out as soon as all earlier ones are);
+//! * `--any`, `--quorum K` and `--fail-fast` only decide *when to stop*; stopping (the
+//!   deadline and Ctrl-C too) is the stream's `.stop()`: no further inputs are pulled, and the
+//!   running requests are dropped and come out as cancelled items, so they get their records;
+//! * inputs never pulled are read afterwards and recorded as not started.
+//!
+//! So there is exactly one record per input, whatever ends the run.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::cli::FetchArgs;
+use crate::duration::human;
+use crate::exit;
+use crate::fetch::{Fetcher, Settings};
+use crate::input::{Input, Inputs};
+use crate::output::{Format, Printer};
+use crate::progress::Progress;
+use crate::record::{ErrorKind, Record};
+use crate::shim as library;
+use crate::summary::Summary;
+
+/// What counts as done, and when to stop early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Every input runs; the condition is that every one succeeded.
+    All,
+    /// Stop at the first success.
+    Any,
+    /// Stop once K succeeded, or once K is impossible.
+    Quorum(u64),
+    /// Stop at the first failure.
+    FailFast,
+}
+
+/// Why a run stopped before every input had run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stop {
+    /// The strategy decided: condition met or not, and why.
+    Decided { met: bool, why: String },
+    /// The `--deadline` expired.
+    Deadline(Duration),
+    /// Ctrl-C.
+    Interrupted,
+    /// Nobody reads stdout any more.
+    BrokenPipe,
+}
+
+impl Stop {
+    fn why(&self) -> String {
+        match self {
+            Stop::Decided { why, .. } => why.clone(),
+            Stop::Deadline(d) => format!("the deadline (-z {}) expired", human(*d)),
+            Stop::Interrupted => "interrupted".to_owned(),
+            Stop::BrokenPipe => "stdout was closed".to_owned(),
+        }
+    }
+}
+
+impl Strategy {
+    /// The strategy the flags ask for.
+    pub fn from_args(args: &FetchArgs) -> Self {
+        match (args.any, args.quorum, args.fail_fast) {
+            (true, _, _) => Strategy::Any,
+            (_, Some(k), _) => Strategy::Quorum(k),
+            (_, _, true) => Strategy::FailFast,
+            _ => Strategy::All,
+        }
+    }
+
+    /// Whether to stop now, given the records so far, how many inputs are started but not yet
+    /// recorded, and whether the input has ended.
+    fn decide(self, s: &Summary, remaining: usize, input_done: bool) -> Option<Stop> {
+        let failed = s.total - s.ok;
+        let stop = |met: bool, why: String| Some(Stop::Decided { met, why });
+        match self {
+            Strategy::All => None,
+            Strategy::Any if s.ok >= 1 => stop(true, "a request succeeded (--any)".into()),
+            Strategy::Any => None,
+            Strategy::Quorum(k) if s.ok >= k => stop(true, format!("the quorum of {k} was reached")),
+            Strategy::Quorum(k) if input_done && s.ok + remaining as u64 > k - 1 => None,
+            Strategy::Quorum(k) if input_done => {
+                stop(false, format!("the quorum of {k} can no longer be reached"))
+            }
+            Strategy::Quorum(_) => None,
+            Strategy::FailFast if failed > 0 => stop(false, "a request failed (--fail-fast)".into()),
+            Strategy::FailFast => None,
+        }
+    }
+
+    /// Whether the condition holds after every input has run.
+    fn met(self, s: &Summary) -> bool {
+        match self {
+            Strategy::All | Strategy::FailFast => s.ok == s.total,
+            Strategy::Any => s.ok >= 1,
+            Strategy::Quorum(k) => s.ok >= k,
+        }
+    }
+}
+
+/// Ctrl-C, observed without killing the process: the first one stops the run (records and
+/// summary are still written); a second one exits at once.
+struct Interrupt {
+    fired: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+}
+
+impl Interrupt {
+    fn install() -> io::Result<Self> {
+        let fired = Arc::new(AtomicBool::new(false));
+        let notify = Arc::new(Notify::new());
+        // Registered here, before any request starts, so that no SIGINT is missed.
+        #[cfg(unix)]
+        let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let (f, n) = (fired.clone(), notify.clone());
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            let _ = signal.recv().await;
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            f.store(true, Ordering::Release);
+            n.notify_one();
+            #[cfg(unix)]
+            let _ = signal.recv().await;
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("corral: interrupted again; exiting without the remaining records");
+            std::process::exit(exit::INTERRUPTED);
+        });
+        Ok(Interrupt { fired, notify })
+    }
+
+    fn fired(&self) -> bool {
+        self.fired.load(Ordering::Acquire)
+    }
+}
+
+/// What the run needs to know about a started request to record it if it is cancelled.
+struct Started {
+    url: String,
+    line: u64,
+    at: Instant,
+}
+
+/// Writes records: to stdout, into the summary, onto the progress bar.
+struct Sink<W: Write> {
+    printer: Printer<W>,
+    summary: Summary,
+    progress: Progress,
+    /// Flush after every record (stdout is a terminal).
+    eager: bool,
+    broken: bool,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Sink<W> {
+    fn emit(&mut self, r: &Record, running: usize) {
+        self.summary.add(r);
+        self.progress.record(self.summary.total - self.summary.ok, running);
+        if self.broken || self.error.is_some() {
+            return;
+        }
+        let result = if self.eager {
+            let printer = &mut self.printer;
+            self.progress.suspend(|| printer.write(r).and_then(|_| printer.flush()))
+        } else {
+            self.printer.write(r)
+        };
+        self.check(result);
+    }
+
+    fn flush(&mut self) {
+        if !self.broken && self.error.is_none() {
+            let result = self.printer.flush();
+            self.check(result);
+        }
+    }
+
+    fn check(&mut self, result: io::Result<()>) {
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => self.broken = true,
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
 
 /// Runs `corral fetch` and returns the exit code.
-pub async fn run(_args: FetchArgs) -> i32 {
-    todo!()
+pub async fn run(mut args: FetchArgs) -> i32 {
+    let quiet = args.quiet;
+    let urls = std::mem::take(&mut args.urls);
+    let reads_stdin = args.input.as_deref() == Some(std::path::Path::new("-"))
+        || (args.input.is_none() && urls.is_empty());
+    let stdin_is_terminal = io::stdin().is_terminal();
+    let known_total = (!urls.is_empty()).then_some(urls.len() as u64);
+    let mut inputs = match &args.input {
+        Some(path) => match Inputs::open(path).await {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("corral fetch: cannot read -i {}: {e}", path.display());
+                return exit::USAGE;
+            }
+        },
+        None if !urls.is_empty() => Inputs::from_args(urls),
+        None if !stdin_is_terminal => Inputs::from_reader(tokio::io::stdin()),
+        None => {
+            eprintln!(
+                "corral fetch: no URLs: give them as arguments, with -i FILE, or on stdin \
+                 (see corral fetch --help)"
+            );
+            return exit::USAGE;
+        }
+    };
+    if let Some(dir) = &args.save {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("corral fetch: cannot create --save directory {}: {e}", dir.display());
+            return exit::USAGE;
+        }
+    }
+    let concurrency = args.concurrency as usize;
+    let fetcher = match Fetcher::new(Settings {
+        timeout: args.timeout,
+        connect_timeout: args.connect_timeout,
+        pool_per_host: concurrency,
+        ok_status: args.ok_status.clone(),
+        save: args.save.clone(),
+    }) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("corral fetch: {e}");
+            return exit::NOT_MET;
+        }
+    };
+    let interrupt = match Interrupt::install() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("corral fetch: cannot watch for Ctrl-C: {e}");
+            return exit::NOT_MET;
+        }
+    };
+    let stdout_is_terminal = io::stdout().is_terminal();
+    let format = args.output.unwrap_or(if stdout_is_terminal {
+        Format::Text
+    } else {
+        Format::Jsonl
+    });
+    let mut sink = Sink {
+        printer: Printer::new(format, BufWriter::with_capacity(64 * 1024, io::stdout().lock())),
+        summary: Summary::new(),
+        progress: Progress::new(!quiet && io::stderr().is_terminal(), known_total),
+        eager: stdout_is_terminal,
+        broken: false,
+        error: None,
+    };
+    let strategy = Strategy::from_args(&args);
+    let started = Instant::now();
+    let deadline = args.deadline.map(|d| (started + d, d));
+
+    let stop = drive(
+        &mut inputs,
+        &fetcher,
+        &mut sink,
+        Plan {
+            strategy,
+            concurrency,
+            ordered: args.keep_order,
+            deadline,
+        },
+        &interrupt,
+    )
+    .await;
+
+    // Inputs the run never pulled still get their records.
+    let mut input_error = stop.input_error;
+    if let Some(reason) = &stop.reason {
+        let skip = *reason == Stop::BrokenPipe
+            || (*reason == Stop::Interrupted && reads_stdin && stdin_is_terminal);
+        if !skip {
+            let why = format!("not started: {}", reason.why());
+            loop {
+                match inputs.next().await {
+                    Ok(Some(input)) => {
+                        sink.emit(&unstarted_record(input, &why), 0);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        input_error = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    sink.flush();
+    sink.progress.finish();
+    let wall = started.elapsed();
+
+    if let Some(e) = &input_error {
+        if !quiet {
+            eprintln!("corral fetch: reading the input failed after {} inputs: {e}", inputs.count());
+        }
+    }
+    if let Some(e) = &sink.error {
+        eprintln!("corral fetch: cannot write records: {e}");
+    }
+    let cancelled = sink.summary.count(ErrorKind::Cancelled);
+    let note = stop.reason.as_ref().map(|r| {
+        let s = if cancelled == 1 { "" } else { "s" };
+        format!("{}; {cancelled} input{s} cancelled", r.why())
+    });
+    if !quiet {
+        eprint!("{}", sink.summary.render(wall, note.as_deref()));
+    }
+    let code = match &stop.reason {
+        Some(Stop::Interrupted) => exit::INTERRUPTED,
+        Some(Stop::Deadline(_)) if cancelled > 0 => exit::DEADLINE,
+        Some(Stop::Decided { met, .. }) => {
+            if *met {
+                exit::OK
+            } else {
+                exit::NOT_MET
+            }
+        }
+        _ if strategy.met(&sink.summary) => exit::OK,
+        _ => exit::NOT_MET,
+    };
+    if code == exit::OK && (input_error.is_some() || sink.error.is_some()) {
+        return exit::NOT_MET;
+    }
+    code
+}
+
+/// How to run: the strategy and the stream's settings.
+struct Plan {
+    strategy: Strategy,
+    concurrency: usize,
+    ordered: bool,
+    deadline: Option<(Instant, Duration)>,
+}
+
+/// How the stream part of a run ended.
+struct Ended {
+    reason: Option<Stop>,
+    input_error: Option<io::Error>,
+}
+
+/// The run proper: one `as_completed` stream over the inputs, stopped when the strategy
+/// decides, the deadline expires, or Ctrl-C comes.
+async fn drive<W: Write>(
+    inputs: &mut Inputs,
+    fetcher: &Fetcher,
+    sink: &mut Sink<W>,
+    plan: Plan,
+    interrupt: &Interrupt,
+) -> Ended {
+    let started: RefCell<HashMap<u64, Started>> = RefCell::new(HashMap::new());
+    let input_done = Cell::new(false);
+    let input_error: RefCell<Option<io::Error>> = RefCell::new(None);
+    let (started_ref, done_ref, error_ref) = (&started, &input_done, &input_error);
+
+    // The inputs as a stream of request futures; the library pulls from it only when it has
+    // room, so reading is as lazy as the limit.
+    let requests = futures_util::stream::unfold(inputs, move |inputs| async move {
+        match inputs.next().await {
+            Ok(Some(input)) => {
+                started_ref.borrow_mut().insert(
+                    input.index,
+                    Started {
+                        url: input.text.clone(),
+                        line: input.line,
+                        at: Instant::now(),
+                    },
+                );
+                Some((fetcher.fetch(input), inputs))
+            }
+            Ok(None) => {
+                done_ref.set(true);
+                None
+            }
+            Err(e) => {
+                *error_ref.borrow_mut() = Some(e);
+                done_ref.set(true);
+                None
+            }
+        }
+    });
+
+    let mut completions = library::as_completed_stream(requests).limit(plan.concurrency);
+    if plan.ordered {
+        completions = completions.ordered();
+    }
+    let mut completions = Box::pin(completions);
+
+    let mut reason: Option<Stop> = None;
+    loop {
+        if reason.is_none() {
+            let now = Instant::now();
+            let why = if interrupt.fired() {
+                Some(Stop::Interrupted)
+            } else if sink.broken {
+                Some(Stop::BrokenPipe)
+            } else if let Some((_, d)) = plan.deadline.filter(|(at, _)| now >= *at) {
+                Some(Stop::Deadline(d))
+            } else {
+                plan.strategy
+                    .decide(&sink.summary, completions.remaining(), input_done.get())
+            };
+            if let Some(why) = why {
+                completions.as_mut().get_mut().stop();
+                reason = Some(why);
+            }
+        }
+        // Take what is ready without waiting; flush only when about to wait, so that a pipe
+        // gets records promptly but not one write per record.
+        let item = match completions.next().now_or_never() {
+            Some(item) => item,
+            None => {
+                sink.flush();
+                let deadline = plan.deadline.map(|(at, _)| at);
+                tokio::select! {
+                    item = completions.next() => item,
+                    _ = interrupt.notify.notified(), if reason.is_none() => continue,
+                    _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)),
+                        if reason.is_none() && deadline.is_some() => continue,
+                }
+            }
+        };
+        let Some(done) = item else { break };
+        let index = done.index as u64;
+        let record = match done.outcome {
+            corral::Outcome::Ok(r) => r,
+            corral::Outcome::Err(r) => *r,
+            corral::Outcome::Cancelled(_) => {
+                let why = reason.as_ref().map_or_else(|| "cancelled".to_owned(), Stop::why);
+                cancelled_record(index, started.borrow().get(&index), &why)
+            }
+            corral::Outcome::Panicked(p) => {
+                let mut r = cancelled_record(index, started.borrow().get(&index), "");
+                r.error_kind = Some(ErrorKind::Protocol);
+                r.error = Some(format!("internal error (a bug in corral): {}", p.message()));
+                r
+            }
+        };
+        started.borrow_mut().remove(&index);
+        sink.emit(&record, completions.remaining());
+    }
+    drop(completions);
+    // Defensive: a started input the stream did not hand back still gets its record.
+    let mut left: Vec<(u64, Started)> = started.into_inner().into_iter().collect();
+    left.sort_by_key(|(i, _)| *i);
+    let why = reason.as_ref().map_or_else(|| "cancelled".to_owned(), Stop::why);
+    for (index, s) in left {
+        sink.emit(&cancelled_record(index, Some(&s), &why), 0);
+    }
+    Ended {
+        reason,
+        input_error: input_error.into_inner(),
+    }
+}
+
+/// The record of a request stopped while running.
+fn cancelled_record(index: u64, started: Option<&Started>, why: &str) -> Record {
+    let (url, line, elapsed) = match started {
+        Some(s) => (s.url.clone(), s.line, s.at.elapsed()),
+        None => (String::new(), 0, Duration::ZERO),
+    };
+    Record {
+        index,
+        url,
+        ok: false,
+        status: None,
+        error_kind: Some(ErrorKind::Cancelled),
+        error: Some(format!("cancelled while running: {why}")),
+        elapsed_ms: elapsed,
+        bytes: 0,
+        attempts: 1,
+        line,
+    }
+}
+
+/// The record of an input never started: cancelled, or `invalid_input` if it is a bad line.
+fn unstarted_record(input: Input, why: &str) -> Record {
+    match input.url {
+        Ok(_) => Record::failed(input.index, input.line, input.text, ErrorKind::Cancelled, why.to_owned()),
+        Err(bad) => Record::failed(input.index, input.line, input.text, ErrorKind::InvalidInput, bad),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(ok: u64, failed: u64) -> Summary {
+        let mut s = Summary::new();
+        for i in 0..ok + failed {
+            let mut r = Record::failed(i, 1, "http://a/".into(), ErrorKind::Status, "x".into());
+            if i < ok {
+                r.ok = true;
+                r.error_kind = None;
+            }
+            s.add(&r);
+        }
+        s
+    }
+
+    #[test]
+    fn any_stops_at_the_first_success_only() {
+        assert!(Strategy::Any.decide(&summary(0, 3), 5, false).is_none());
+        assert!(matches!(
+            Strategy::Any.decide(&summary(1, 3), 5, false),
+            Some(Stop::Decided { met: true, .. })
+        ));
+        assert!(!Strategy::Any.met(&summary(0, 3)));
+    }
+
+    #[test]
+    fn quorum_stops_when_reached_or_impossible() {
+        let q = Strategy::Quorum(3);
+        assert!(matches!(q.decide(&summary(3, 0), 9, false), Some(Stop::Decided { met: true, .. })));
+        // 1 ok and 1 still running cannot reach 3 once the input has ended...
+        assert!(matches!(q.decide(&summary(1, 5), 1, true), Some(Stop::Decided { met: false, .. })));
+        // ...but can while more input may come, or with 2 running.
+        assert!(q.decide(&summary(1, 5), 1, false).is_none());
+        assert!(q.decide(&summary(1, 5), 2, true).is_none());
+    }
+
+    #[test]
+    fn fail_fast_stops_at_the_first_failure() {
+        assert!(Strategy::FailFast.decide(&summary(4, 0), 1, false).is_none());
+        assert!(matches!(
+            Strategy::FailFast.decide(&summary(4, 1), 1, false),
+            Some(Stop::Decided { met: false, .. })
+        ));
+        assert!(Strategy::All.decide(&summary(0, 9), 1, true).is_none());
+        assert!(Strategy::All.met(&summary(2, 0)) && !Strategy::All.met(&summary(2, 1)));
+    }
 }

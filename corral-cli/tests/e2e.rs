@@ -1,0 +1,611 @@
+//! End to end: the real `corral` binary against the server started in-process on 127.0.0.1
+//! (port 0), or as a `corral serve --port 0` child. Real clock: only generous bounds on time.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use corral_cli::serve::{Config, Server, StatsSnapshot};
+use serde_json::Value;
+
+/// The server on its own runtime, in this test process. Dropping it stops it.
+struct TestServer {
+    server: Option<Server>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TestServer {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = runtime
+            .block_on(Server::bind(addr, Config::default()))
+            .unwrap();
+        TestServer {
+            server: Some(server),
+            runtime: Some(runtime),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.server.as_ref().unwrap().url(path)
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        self.server.as_ref().unwrap().stats()
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().addr()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let rt = self.runtime.take().unwrap();
+        let _guard = rt.enter();
+        drop(self.server.take());
+        drop(_guard);
+        rt.shutdown_background();
+    }
+}
+
+/// A port nobody listens on: bound, then released.
+fn closed_port_url() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}/")
+}
+
+fn corral() -> Command {
+    let mut c = Command::cargo_bin("corral").unwrap();
+    c.timeout(Duration::from_secs(30));
+    c
+}
+
+struct Run {
+    code: i32,
+    records: Vec<Value>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl Run {
+    fn indices(&self) -> Vec<u64> {
+        self.records.iter().map(|r| r["index"].as_u64().unwrap()).collect()
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        let mut by_index: Vec<(u64, String)> = self
+            .records
+            .iter()
+            .map(|r| {
+                let k = match &r["error_kind"] {
+                    Value::Null => "ok".to_owned(),
+                    v => v.as_str().unwrap().to_owned(),
+                };
+                (r["index"].as_u64().unwrap(), k)
+            })
+            .collect();
+        by_index.sort();
+        by_index.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// Exactly one record per input, indices 0..n.
+    fn assert_one_record_per_input(&self, n: u64) {
+        let mut idx = self.indices();
+        idx.sort();
+        assert_eq!(idx, (0..n).collect::<Vec<_>>(), "stdout:\n{}", self.stdout);
+    }
+}
+
+fn run_cmd(mut cmd: Command) -> Run {
+    let start = Instant::now();
+    let out = cmd.output().unwrap();
+    let took = start.elapsed();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let records = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        records,
+        stdout,
+        stderr: String::from_utf8(out.stderr).unwrap(),
+        took,
+    }
+}
+
+fn fetch(args: &[&str]) -> Run {
+    let mut cmd = corral();
+    cmd.arg("fetch").args(["-o", "jsonl"]).args(args);
+    run_cmd(cmd)
+}
+
+// ---- ordering and strategies ----
+
+#[test]
+fn records_come_in_completion_order_by_default() {
+    let s = TestServer::start();
+    let r = fetch(&[&s.url("/delay/0.8"), &s.url("/delay/0.4"), &s.url("/get")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.indices(), [2, 1, 0]);
+    assert!(r.took < Duration::from_millis(1_500), "concurrent, not 1.2s+: {:?}", r.took);
+}
+
+#[test]
+fn keep_order_writes_records_in_input_order() {
+    let s = TestServer::start();
+    let r = fetch(&["-k", &s.url("/delay/0.6"), &s.url("/delay/0.3"), &s.url("/get")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.indices(), [0, 1, 2]);
+    assert!(r.took < Duration::from_millis(1_500), "{:?}", r.took);
+}
+
+#[test]
+fn keep_order_with_fail_fast_stops_at_the_failure() {
+    let s = TestServer::start();
+    let r = fetch(&[
+        "-k",
+        "--fail-fast",
+        &s.url("/get"),
+        &s.url("/status/500"),
+        &s.url("/delay/5"),
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.indices(), [0, 1, 2]);
+    assert_eq!(r.kinds(), ["ok", "status", "cancelled"]);
+    assert!(r.took < Duration::from_secs(3), "{:?}", r.took);
+}
+
+#[test]
+fn any_stops_at_the_first_success_and_cancels_the_rest() {
+    let s = TestServer::start();
+    let r = fetch(&[
+        "--any",
+        &s.url("/status/500"),
+        &s.url("/delay/0.2"),
+        &s.url("/delay/5"),
+        &s.url("/delay/5"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_one_record_per_input(4);
+    assert_eq!(r.kinds(), ["status", "ok", "cancelled", "cancelled"]);
+    assert!(r.took < Duration::from_secs(3), "{:?}", r.took);
+}
+
+#[test]
+fn any_without_a_success_exits_1() {
+    let s = TestServer::start();
+    let r = fetch(&["--any", &s.url("/status/500"), &closed_port_url()]);
+    assert_eq!(r.code, 1);
+    r.assert_one_record_per_input(2);
+}
+
+#[test]
+fn quorum_stops_once_reached() {
+    let s = TestServer::start();
+    let r = fetch(&[
+        "--quorum",
+        "2",
+        &s.url("/get"),
+        &s.url("/status/503"),
+        &s.url("/delay/0.2"),
+        &s.url("/delay/5"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.kinds(), ["ok", "status", "ok", "cancelled"]);
+    assert!(r.took < Duration::from_secs(3), "{:?}", r.took);
+}
+
+#[test]
+fn quorum_stops_as_soon_as_it_is_impossible() {
+    let s = TestServer::start();
+    let r = fetch(&[
+        "--quorum",
+        "3",
+        &s.url("/status/500"),
+        &s.url("/status/500"),
+        &s.url("/delay/5"),
+        &s.url("/delay/5"),
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.kinds(), ["status", "status", "cancelled", "cancelled"]);
+    assert!(r.took < Duration::from_secs(3), "{:?}", r.took);
+}
+
+#[test]
+fn fail_fast_cancels_running_and_unstarted_inputs() {
+    let s = TestServer::start();
+    let r = fetch(&[
+        "--fail-fast",
+        "-c",
+        "2",
+        &s.url("/delay/5"),
+        &s.url("/status/404"),
+        &s.url("/delay/5"),
+        &s.url("/delay/5"),
+        &s.url("/get"),
+    ]);
+    assert_eq!(r.code, 1);
+    r.assert_one_record_per_input(5);
+    let kinds = r.kinds();
+    assert_eq!(kinds[1], "status");
+    assert_eq!(kinds[0], "cancelled");
+    assert!(kinds[2..].iter().all(|k| k == "cancelled"), "{kinds:?}");
+    let not_started = r.records.iter().filter(|v| v["attempts"] == 0).count();
+    assert!(not_started >= 2, "at most one more input starts: {}", r.stdout);
+    assert!(r.took < Duration::from_secs(3), "{:?}", r.took);
+}
+
+#[test]
+fn plain_fetch_exits_0_only_if_every_request_succeeded() {
+    let s = TestServer::start();
+    assert_eq!(fetch(&[&s.url("/get"), &s.url("/status/204")]).code, 0);
+    assert_eq!(fetch(&[&s.url("/get"), &s.url("/status/500")]).code, 1);
+    let r = fetch(&["--ok-status", "2xx,5xx", &s.url("/status/500")]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.records[0]["ok"], true);
+    assert_eq!(r.records[0]["status"], 500);
+}
+
+// ---- limits and time ----
+
+#[test]
+fn the_concurrency_limit_is_honoured() {
+    let s = TestServer::start();
+    let urls: Vec<String> = (0..12).map(|_| s.url("/delay/0.25")).collect();
+    let mut args = vec!["-c", "3"];
+    args.extend(urls.iter().map(String::as_str));
+    let r = fetch(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_one_record_per_input(12);
+    let peak = s.stats().peak_in_flight;
+    assert!((2..=3).contains(&peak), "peak in flight {peak}, limit 3");
+    assert!(r.took >= Duration::from_millis(900), "4 waves of 250ms: {:?}", r.took);
+}
+
+#[test]
+fn deadline_cancels_running_and_unstarted_inputs_and_exits_124() {
+    let s = TestServer::start();
+    let r = fetch(&[
+        "-z",
+        "500ms",
+        "-c",
+        "2",
+        &s.url("/get"),
+        &s.url("/delay/5"),
+        &s.url("/delay/5"),
+        &s.url("/get"),
+    ]);
+    assert_eq!(r.code, 124, "{}", r.stderr);
+    r.assert_one_record_per_input(4);
+    let kinds = r.kinds();
+    assert_eq!(kinds[0], "ok");
+    assert!(kinds[1..3].iter().all(|k| k == "cancelled"), "{kinds:?}");
+    assert!(r.took < Duration::from_secs(3), "{:?}", r.took);
+    assert!(r.stderr.contains("deadline"), "{}", r.stderr);
+}
+
+#[test]
+fn a_deadline_that_does_not_expire_changes_nothing() {
+    let s = TestServer::start();
+    let r = fetch(&["-z", "10s", &s.url("/get")]);
+    assert_eq!(r.code, 0);
+}
+
+#[test]
+fn per_request_timeout_ends_a_hanging_request() {
+    let s = TestServer::start();
+    let r = fetch(&["-t", "300ms", &s.url("/hang"), &s.url("/get")]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.kinds(), ["timeout", "ok"]);
+    let hang = r.records.iter().find(|v| v["index"] == 0).unwrap();
+    let ms = hang["elapsed_ms"].as_f64().unwrap();
+    assert!((250.0..2_000.0).contains(&ms), "{ms}");
+    assert!(r.took < Duration::from_secs(3));
+}
+
+#[test]
+fn a_slow_body_is_a_timeout_too() {
+    let s = TestServer::start();
+    let r = fetch(&["-t", "300ms", &s.url("/slow/20?bytes=100")]);
+    assert_eq!(r.kinds(), ["timeout"]);
+}
+
+// ---- error kinds ----
+
+#[test]
+fn every_error_kind_producible_on_loopback() {
+    let s = TestServer::start();
+    let r = fetch(&[
+        "-t",
+        "500ms",
+        &closed_port_url(),
+        &s.url("/hang"),
+        &s.url("/garbage"),
+        &s.url("/reset"),
+        &s.url("/status/418"),
+        "not a url",
+        "ftp://example.com/",
+        &s.url("/get"),
+    ]);
+    assert_eq!(r.code, 1);
+    r.assert_one_record_per_input(8);
+    assert_eq!(
+        r.kinds(),
+        [
+            "connect",
+            "timeout",
+            "protocol",
+            "protocol",
+            "status",
+            "invalid_input",
+            "invalid_input",
+            "ok"
+        ],
+        "{}",
+        r.stdout
+    );
+    let by_index = |i: u64| r.records.iter().find(|v| v["index"] == i).unwrap().clone();
+    assert_eq!(by_index(4)["status"], 418);
+    assert!(by_index(5)["error"].as_str().unwrap().starts_with("argument 6: "));
+    for v in &r.records {
+        for field in [
+            "index", "url", "ok", "status", "error_kind", "error", "elapsed_ms", "bytes", "attempts",
+        ] {
+            assert!(v.get(field).is_some(), "{field} missing: {v}");
+        }
+    }
+}
+
+// ---- input and output ----
+
+#[test]
+fn stdin_lines_skip_blanks_and_comments_and_bad_lines_name_their_line() {
+    let s = TestServer::start();
+    let input = format!(
+        "# a list\n\n{}\nexample.com\n   # indented\n{}\n\n",
+        s.url("/get"),
+        s.url("/status/201")
+    );
+    let mut cmd = corral();
+    cmd.args(["fetch", "-o", "jsonl"]).write_stdin(input);
+    let r = run_cmd(cmd);
+    assert_eq!(r.code, 1);
+    r.assert_one_record_per_input(3);
+    let bad = r.records.iter().find(|v| v["index"] == 1).unwrap();
+    assert_eq!(bad["error_kind"], "invalid_input");
+    assert_eq!(bad["line"], 4);
+    assert!(bad["error"].as_str().unwrap().starts_with("line 4: "), "{bad}");
+    let last = r.records.iter().find(|v| v["index"] == 2).unwrap();
+    assert_eq!(last["line"], 6);
+    assert_eq!(last["status"], 201);
+}
+
+#[test]
+fn an_input_file_is_read_with_dash_i() {
+    let s = TestServer::start();
+    let dir = std::env::temp_dir().join(format!("corral-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("urls.txt");
+    let lines: Vec<String> = (0..200).map(|i| s.url(&format!("/anything/{i}"))).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let r = fetch(&["-i", file.to_str().unwrap(), "-c", "20"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_one_record_per_input(200);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn csv_and_text_write_one_record_per_input() {
+    let s = TestServer::start();
+    for (format, header) in [("csv", 1), ("text", 0)] {
+        let out = corral()
+            .args(["fetch", "-o", format, &s.url("/get"), "bad", &s.url("/status/500")])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(stdout.lines().count(), 3 + header, "{format}:\n{stdout}");
+        if format == "csv" {
+            assert!(stdout.starts_with("index,url,ok,status,error_kind,error,elapsed_ms"));
+        }
+    }
+}
+
+#[test]
+fn save_writes_each_body_to_a_file_named_by_index() {
+    let s = TestServer::start();
+    let dir = std::env::temp_dir().join(format!("corral-save-{}", std::process::id()));
+    let r = fetch(&[
+        "--save",
+        dir.to_str().unwrap(),
+        &s.url("/bytes/1000?seed=3"),
+        &s.url("/get"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(dir.join("0")).unwrap().len(), 1000);
+    assert!(std::fs::read_to_string(dir.join("1")).unwrap().contains("\"url\""));
+    let rec = r.records.iter().find(|v| v["index"] == 0).unwrap();
+    assert_eq!(rec["bytes"], 1000);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn quiet_silences_stderr_and_the_summary_is_there_otherwise() {
+    let s = TestServer::start();
+    let loud = fetch(&[&s.url("/get"), &s.url("/status/500")]);
+    assert!(loud.stderr.contains("2 inputs"), "{}", loud.stderr);
+    assert!(loud.stderr.contains("200 ×1") && loud.stderr.contains("500 ×1"));
+    assert!(loud.stderr.contains("p50") && loud.stderr.contains("requests/s"));
+    let quiet = fetch(&["-q", &s.url("/get"), &s.url("/status/500")]);
+    assert_eq!(quiet.stderr, "");
+    assert_eq!(quiet.records.len(), 2);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["fetch", "-t", "5", "http://a/"][..],
+        &["fetch", "--any", "--quorum", "2", "http://a/"],
+        &["fetch", "-c", "0", "http://a/"],
+        &["fetch", "-i", "/nonexistent/corral/urls.txt"],
+        &["fetch", "--ok-status", "2x", "http://a/"],
+        &["fetch", "-o", "xml", "http://a/"],
+        &["frobnicate"],
+    ] {
+        let out = corral().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    let help = corral().args(["fetch", "--help"]).output().unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8(help.stdout).unwrap();
+    for code in ["124", "130", "usage error"] {
+        assert!(text.contains(code), "--help documents exit {code}");
+    }
+}
+
+// ---- Ctrl-C ----
+
+#[test]
+fn sigint_cancels_writes_every_record_and_exits_130() {
+    let s = TestServer::start();
+    let dir = std::env::temp_dir().join(format!("corral-int-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("urls.txt");
+    let mut lines: Vec<String> = (0..40).map(|_| s.url("/delay/5")).collect();
+    lines.push("# a comment".into());
+    lines.push("bad line".into());
+    std::fs::write(&file, lines.join("\n")).unwrap();
+
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("corral"))
+        .args(["fetch", "-o", "jsonl", "-c", "4", "-i", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until the child is mid-run: the server sees its requests.
+    let start = Instant::now();
+    while s.stats().in_flight < 4 {
+        assert!(start.elapsed() < Duration::from_secs(10), "requests never arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = StdCommand::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let records: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 41, "40 URLs and one bad line:\n{stdout}");
+    let running = records
+        .iter()
+        .filter(|v| v["error_kind"] == "cancelled" && v["attempts"] == 1)
+        .count();
+    assert_eq!(running, 4, "the 4 running requests are cancelled and recorded");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- the server ----
+
+#[test]
+fn serve_prints_its_address_first_and_serves() {
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("corral"))
+        .args(["serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on http://127.0.0.1:")
+        .map(|port| format!("http://127.0.0.1:{port}"));
+    let result = url.map(|base| fetch(&[&format!("{base}/get"), &format!("{base}/status/200:1,500:0")]));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = result.unwrap_or_else(|| panic!("first line was {first:?}"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
+    let s = TestServer::start();
+    for raw in [
+        &b"BLAH BLAH\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    ] {
+        let mut tcp = TcpStream::connect(s.addr()).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        tcp.write_all(raw).unwrap();
+        let mut answer = String::new();
+        let _ = tcp.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 4"), "{answer:?}");
+    }
+    let r = fetch(&[
+        "--ok-status",
+        "4xx",
+        &s.url("/status/abc"),
+        &s.url("/delay/-1"),
+        &s.url("/bytes/x"),
+        &s.url("/nowhere"),
+    ]);
+    assert_eq!(r.code, 0, "all 4xx: {}", r.stdout);
+    assert_eq!(fetch(&[&s.url("/get")]).code, 0, "still serving");
+}
+
+#[test]
+fn the_httpbin_endpoints_answer() {
+    let s = TestServer::start();
+    let r = fetch(&[
+        &s.url("/get?a=1"),
+        &s.url("/anything/x"),
+        &s.url("/bytes/64"),
+        &s.url("/drip?duration=0.2&numbytes=7"),
+        &s.url("/delay/0.1"),
+        &s.url("/status/200,201"),
+        &s.url("/headers"),
+        &s.url("/ip"),
+        &s.url("/user-agent"),
+        &s.url("/stats"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let bytes = |i: u64| r.records.iter().find(|v| v["index"] == i).unwrap()["bytes"].clone();
+    assert_eq!(bytes(2), 64);
+    assert_eq!(bytes(3), 7);
+}
+
+// ---- demo ----
+
+#[test]
+fn demo_walks_the_scenarios_and_exits_0() {
+    let out = corral()
+        .args(["demo", "--time-scale", "0.1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for needle in ["gather", "as_completed", "cancel", "budget", "errors", "limit"] {
+        assert!(stdout.to_lowercase().contains(needle), "{needle} missing:\n{stdout}");
+    }
+}
