@@ -18,7 +18,6 @@ pub mod progress;
 pub mod record;
 pub mod run;
 pub mod serve;
-mod shim;
 pub mod summary;
 
 /// The exit codes; see [`cli::EXIT_CODES`].

@@ -6,15 +6,15 @@
 //!   concurrency limit (`.limit(c)`) also bounds memory, whatever the input's length;
 //! * completion order by default; input order with `-k` (`.ordered()`: the streaming form of
 //!   `gather`, a record is out as soon as all earlier ones are);
-//! * `--any`, `--quorum K` and `--fail-fast` only decide *when to stop*; stopping (the
-//!   deadline and Ctrl-C too) is the stream's `.stop()`: no further inputs are pulled, and the
-//!   running requests are dropped and come out as cancelled items, so they get their records;
-//! * inputs never pulled are read afterwards and recorded as not started.
+//! * `--any`, `--quorum K` and `--fail-fast` only decide *when to stop*; stopping (Ctrl-C
+//!   too) is the stream's `cancel_all()`: the running requests are dropped and come out as
+//!   cancelled items, and the inputs not pulled yet come out too, never started;
+//! * the deadline is the stream's `timeout_at()`: when it has to wait past it, it says so,
+//!   and the run stops the same way.
 //!
 //! So there is exactly one record per input, whatever ends the run.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,11 +28,10 @@ use crate::cli::FetchArgs;
 use crate::duration::human;
 use crate::exit;
 use crate::fetch::{Fetcher, Settings};
-use crate::input::{Input, Inputs};
+use crate::input::Inputs;
 use crate::output::{Format, Printer};
 use crate::progress::Progress;
 use crate::record::{ErrorKind, Record};
-use crate::shim as library;
 use crate::summary::Summary;
 
 /// What counts as done, and when to stop early.
@@ -150,13 +149,6 @@ impl Interrupt {
     }
 }
 
-/// What the run needs to know about a started request to record it if it is cancelled.
-struct Started {
-    url: String,
-    line: u64,
-    at: Instant,
-}
-
 /// Writes records: to stdout, into the summary, onto the progress bar.
 struct Sink<W: Write> {
     printer: Printer<W>,
@@ -271,6 +263,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     let started = Instant::now();
     let deadline = args.deadline.map(|d| (started + d, d));
 
+
     let stop = drive(
         &mut inputs,
         &fetcher,
@@ -280,32 +273,14 @@ pub async fn run(mut args: FetchArgs) -> i32 {
             concurrency,
             ordered: args.keep_order,
             deadline,
+            // After Ctrl-C, do not wait for someone to type the rest of the input.
+            interactive_input: reads_stdin && stdin_is_terminal,
         },
         &interrupt,
     )
     .await;
 
-    // Inputs the run never pulled still get their records.
-    let mut input_error = stop.input_error;
-    if let Some(reason) = &stop.reason {
-        let skip = *reason == Stop::BrokenPipe
-            || (*reason == Stop::Interrupted && reads_stdin && stdin_is_terminal);
-        if !skip {
-            let why = format!("not started: {}", reason.why());
-            loop {
-                match inputs.next().await {
-                    Ok(Some(input)) => {
-                        sink.emit(&unstarted_record(input, &why), 0);
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        input_error = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-    }
+    let input_error = stop.input_error;
     sink.flush();
     sink.progress.finish();
     let wall = started.elapsed();
@@ -351,12 +326,24 @@ struct Plan {
     concurrency: usize,
     ordered: bool,
     deadline: Option<(Instant, Duration)>,
+    interactive_input: bool,
 }
 
-/// How the stream part of a run ended.
 struct Ended {
     reason: Option<Stop>,
     input_error: Option<io::Error>,
+}
+
+/// What the run keeps about each input pulled into the stream (the stream's key), to record
+/// it if it comes out cancelled.
+struct Pulled {
+    url: String,
+    line: u64,
+    at: Instant,
+    /// False if pulled only to be recorded, after the run was stopped.
+    started: bool,
+    /// Why the input is bad, if it is.
+    invalid: Option<String>,
 }
 
 /// The run proper: one `as_completed` stream over the inputs, stopped when the strategy
@@ -368,25 +355,24 @@ async fn drive<W: Write>(
     plan: Plan,
     interrupt: &Interrupt,
 ) -> Ended {
-    let started: RefCell<HashMap<u64, Started>> = RefCell::new(HashMap::new());
+    let stopping = Cell::new(false);
     let input_done = Cell::new(false);
     let input_error: RefCell<Option<io::Error>> = RefCell::new(None);
-    let (started_ref, done_ref, error_ref) = (&started, &input_done, &input_error);
+    let (stopping_ref, done_ref, error_ref) = (&stopping, &input_done, &input_error);
 
-    // The inputs as a stream of request futures; the library pulls from it only when it has
-    // room, so reading is as lazy as the limit.
+    // The inputs as a stream of (key, request future); the library pulls from it only when it
+    // has room, so reading is as lazy as the limit.
     let requests = futures_util::stream::unfold(inputs, move |inputs| async move {
         match inputs.next().await {
             Ok(Some(input)) => {
-                started_ref.borrow_mut().insert(
-                    input.index,
-                    Started {
-                        url: input.text.clone(),
-                        line: input.line,
-                        at: Instant::now(),
-                    },
-                );
-                Some((fetcher.fetch(input), inputs))
+                let key = Pulled {
+                    url: input.text.clone(),
+                    line: input.line,
+                    at: Instant::now(),
+                    started: !stopping_ref.get(),
+                    invalid: input.url.as_ref().err().cloned(),
+                };
+                Some(((key, fetcher.fetch(input)), inputs))
             }
             Ok(None) => {
                 done_ref.set(true);
@@ -400,28 +386,38 @@ async fn drive<W: Write>(
         }
     });
 
-    let mut completions = library::as_completed_stream(requests).limit(plan.concurrency);
+    let mut completions = corral::as_completed_stream_keyed(requests).limit(plan.concurrency);
     if plan.ordered {
         completions = completions.ordered();
     }
-    let mut completions = Box::pin(completions);
+    let mut completions = completions.timeout_at(plan.deadline.map_or_else(Instant::now, |d| d.0));
+    if plan.deadline.is_none() {
+        completions.reschedule(None);
+    }
 
     let mut reason: Option<Stop> = None;
     loop {
         if reason.is_none() {
-            let now = Instant::now();
             let why = if interrupt.fired() {
                 Some(Stop::Interrupted)
             } else if sink.broken {
                 Some(Stop::BrokenPipe)
-            } else if let Some((_, d)) = plan.deadline.filter(|(at, _)| now >= *at) {
-                Some(Stop::Deadline(d))
             } else {
                 plan.strategy
                     .decide(&sink.summary, completions.remaining(), input_done.get())
             };
             if let Some(why) = why {
-                completions.as_mut().get_mut().stop();
+                stopping.set(true);
+                // Every input gets its record: `cancel_all` also pulls and hands out the
+                // inputs not started yet, never starting them. Not when nobody reads the
+                // records, or when the rest of the input would have to be typed.
+                let partial = why == Stop::BrokenPipe
+                    || (why == Stop::Interrupted && plan.interactive_input);
+                if partial {
+                    completions.cancel_rest();
+                } else {
+                    completions.cancel_all();
+                }
                 reason = Some(why);
             }
         }
@@ -431,73 +427,71 @@ async fn drive<W: Write>(
             Some(item) => item,
             None => {
                 sink.flush();
-                let deadline = plan.deadline.map(|(at, _)| at);
                 tokio::select! {
                     item = completions.next() => item,
                     _ = interrupt.notify.notified(), if reason.is_none() => continue,
-                    _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)),
-                        if reason.is_none() && deadline.is_some() => continue,
                 }
             }
         };
-        let Some(done) = item else { break };
-        let index = done.index as u64;
+        let done = match item {
+            None => break,
+            Some(Ok(done)) => done,
+            Some(Err(corral::Elapsed { .. })) => {
+                // The deadline passed while requests were running: stop, and drain.
+                let d = plan.deadline.map_or(Duration::ZERO, |d| d.1);
+                stopping.set(true);
+                completions.cancel_all();
+                reason.get_or_insert(Stop::Deadline(d));
+                continue;
+            }
+        };
+        let why = || reason.as_ref().map_or_else(|| "cancelled".to_owned(), Stop::why);
         let record = match done.outcome {
             corral::Outcome::Ok(r) => r,
             corral::Outcome::Err(r) => *r,
-            corral::Outcome::Cancelled(_) => {
-                let why = reason.as_ref().map_or_else(|| "cancelled".to_owned(), Stop::why);
-                cancelled_record(index, started.borrow().get(&index), &why)
-            }
+            corral::Outcome::Cancelled(_) => cancelled_record(done.index as u64, done.key, &why()),
             corral::Outcome::Panicked(p) => {
-                let mut r = cancelled_record(index, started.borrow().get(&index), "");
+                let mut r = cancelled_record(done.index as u64, done.key, "");
                 r.error_kind = Some(ErrorKind::Protocol);
                 r.error = Some(format!("internal error (a bug in corral): {}", p.message()));
                 r
             }
         };
-        started.borrow_mut().remove(&index);
-        sink.emit(&record, completions.remaining());
+        sink.emit(&record, completions.running());
     }
     drop(completions);
-    // Defensive: a started input the stream did not hand back still gets its record.
-    let mut left: Vec<(u64, Started)> = started.into_inner().into_iter().collect();
-    left.sort_by_key(|(i, _)| *i);
-    let why = reason.as_ref().map_or_else(|| "cancelled".to_owned(), Stop::why);
-    for (index, s) in left {
-        sink.emit(&cancelled_record(index, Some(&s), &why), 0);
-    }
     Ended {
         reason,
         input_error: input_error.into_inner(),
     }
 }
 
-/// The record of a request stopped while running.
-fn cancelled_record(index: u64, started: Option<&Started>, why: &str) -> Record {
-    let (url, line, elapsed) = match started {
-        Some(s) => (s.url.clone(), s.line, s.at.elapsed()),
-        None => (String::new(), 0, Duration::ZERO),
-    };
+/// The record of an input that came out cancelled: stopped while running, never started, or a
+/// bad line that never got to fail.
+fn cancelled_record(index: u64, key: Pulled, why: &str) -> Record {
+    if let Some(bad) = key.invalid {
+        return Record::failed(index, key.line, key.url, ErrorKind::InvalidInput, bad);
+    }
+    if !key.started {
+        return Record::failed(
+            index,
+            key.line,
+            key.url,
+            ErrorKind::Cancelled,
+            format!("not started: {why}"),
+        );
+    }
     Record {
         index,
-        url,
+        url: key.url,
         ok: false,
         status: None,
         error_kind: Some(ErrorKind::Cancelled),
         error: Some(format!("cancelled while running: {why}")),
-        elapsed_ms: elapsed,
+        elapsed_ms: key.at.elapsed(),
         bytes: 0,
         attempts: 1,
-        line,
-    }
-}
-
-/// The record of an input never started: cancelled, or `invalid_input` if it is a bad line.
-fn unstarted_record(input: Input, why: &str) -> Record {
-    match input.url {
-        Ok(_) => Record::failed(input.index, input.line, input.text, ErrorKind::Cancelled, why.to_owned()),
-        Err(bad) => Record::failed(input.index, input.line, input.text, ErrorKind::InvalidInput, bad),
+        line: key.line,
     }
 }
 
