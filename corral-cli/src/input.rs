@@ -180,9 +180,10 @@ async fn read_line<R: AsyncBufRead + Unpin + ?Sized>(
 /// than http and https.
 pub fn parse_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| match e {
-        url::ParseError::RelativeUrlWithoutBase => {
+        url::ParseError::RelativeUrlWithoutBase if !text.contains(char::is_whitespace) => {
             format!("not a URL (no scheme); did you mean http://{text} ?")
         }
+        url::ParseError::RelativeUrlWithoutBase => "not a URL (no scheme)".to_owned(),
         e => format!("not a URL ({e})"),
     })?;
     match url.scheme() {

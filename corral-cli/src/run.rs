@@ -91,13 +91,17 @@ impl Strategy {
             Strategy::All => None,
             Strategy::Any if s.ok >= 1 => stop(true, "a request succeeded (--any)".into()),
             Strategy::Any => None,
-            Strategy::Quorum(k) if s.ok >= k => stop(true, format!("the quorum of {k} was reached")),
+            Strategy::Quorum(k) if s.ok >= k => {
+                stop(true, format!("the quorum of {k} was reached"))
+            }
             Strategy::Quorum(k) if input_done && s.ok + remaining as u64 > k - 1 => None,
             Strategy::Quorum(k) if input_done => {
                 stop(false, format!("the quorum of {k} can no longer be reached"))
             }
             Strategy::Quorum(_) => None,
-            Strategy::FailFast if failed > 0 => stop(false, "a request failed (--fail-fast)".into()),
+            Strategy::FailFast if failed > 0 => {
+                stop(false, "a request failed (--fail-fast)".into())
+            }
             Strategy::FailFast => None,
         }
     }
@@ -163,13 +167,15 @@ struct Sink<W: Write> {
 impl<W: Write> Sink<W> {
     fn emit(&mut self, r: &Record, running: usize) {
         self.summary.add(r);
-        self.progress.record(self.summary.total - self.summary.ok, running);
+        self.progress
+            .record(self.summary.total - self.summary.ok, running);
         if self.broken || self.error.is_some() {
             return;
         }
         let result = if self.eager {
             let printer = &mut self.printer;
-            self.progress.suspend(|| printer.write(r).and_then(|_| printer.flush()))
+            self.progress
+                .suspend(|| printer.write(r).and_then(|_| printer.flush()))
         } else {
             self.printer.write(r)
         };
@@ -220,7 +226,10 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     };
     if let Some(dir) = &args.save {
         if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("corral fetch: cannot create --save directory {}: {e}", dir.display());
+            eprintln!(
+                "corral fetch: cannot create --save directory {}: {e}",
+                dir.display()
+            );
             return exit::USAGE;
         }
     }
@@ -252,7 +261,10 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         Format::Jsonl
     });
     let mut sink = Sink {
-        printer: Printer::new(format, BufWriter::with_capacity(64 * 1024, io::stdout().lock())),
+        printer: Printer::new(
+            format,
+            BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+        ),
         summary: Summary::new(),
         progress: Progress::new(!quiet && io::stderr().is_terminal(), known_total),
         eager: stdout_is_terminal,
@@ -262,7 +274,6 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     let strategy = Strategy::from_args(&args);
     let started = Instant::now();
     let deadline = args.deadline.map(|d| (started + d, d));
-
 
     let stop = drive(
         &mut inputs,
@@ -287,7 +298,10 @@ pub async fn run(mut args: FetchArgs) -> i32 {
 
     if let Some(e) = &input_error {
         if !quiet {
-            eprintln!("corral fetch: reading the input failed after {} inputs: {e}", inputs.count());
+            eprintln!(
+                "corral fetch: reading the input failed after {} inputs: {e}",
+                inputs.count()
+            );
         }
     }
     if let Some(e) = &sink.error {
@@ -411,8 +425,8 @@ async fn drive<W: Write>(
                 // Every input gets its record: `cancel_all` also pulls and hands out the
                 // inputs not started yet, never starting them. Not when nobody reads the
                 // records, or when the rest of the input would have to be typed.
-                let partial = why == Stop::BrokenPipe
-                    || (why == Stop::Interrupted && plan.interactive_input);
+                let partial =
+                    why == Stop::BrokenPipe || (why == Stop::Interrupted && plan.interactive_input);
                 if partial {
                     completions.cancel_rest();
                 } else {
@@ -445,7 +459,11 @@ async fn drive<W: Write>(
                 continue;
             }
         };
-        let why = || reason.as_ref().map_or_else(|| "cancelled".to_owned(), Stop::why);
+        let why = || {
+            reason
+                .as_ref()
+                .map_or_else(|| "cancelled".to_owned(), Stop::why)
+        };
         let record = match done.outcome {
             corral::Outcome::Ok(r) => r,
             corral::Outcome::Err(r) => *r,
@@ -525,9 +543,15 @@ mod tests {
     #[test]
     fn quorum_stops_when_reached_or_impossible() {
         let q = Strategy::Quorum(3);
-        assert!(matches!(q.decide(&summary(3, 0), 9, false), Some(Stop::Decided { met: true, .. })));
+        assert!(matches!(
+            q.decide(&summary(3, 0), 9, false),
+            Some(Stop::Decided { met: true, .. })
+        ));
         // 1 ok and 1 still running cannot reach 3 once the input has ended...
-        assert!(matches!(q.decide(&summary(1, 5), 1, true), Some(Stop::Decided { met: false, .. })));
+        assert!(matches!(
+            q.decide(&summary(1, 5), 1, true),
+            Some(Stop::Decided { met: false, .. })
+        ));
         // ...but can while more input may come, or with 2 running.
         assert!(q.decide(&summary(1, 5), 1, false).is_none());
         assert!(q.decide(&summary(1, 5), 2, true).is_none());
@@ -535,7 +559,9 @@ mod tests {
 
     #[test]
     fn fail_fast_stops_at_the_first_failure() {
-        assert!(Strategy::FailFast.decide(&summary(4, 0), 1, false).is_none());
+        assert!(Strategy::FailFast
+            .decide(&summary(4, 0), 1, false)
+            .is_none());
         assert!(matches!(
             Strategy::FailFast.decide(&summary(4, 1), 1, false),
             Some(Stop::Decided { met: false, .. })

@@ -7,7 +7,7 @@
 //! | `/get` (GET) | JSON echo: `args`, `headers`, `origin`, `url` |
 //! | `/anything`, `/anything/{path}` | JSON echo plus `method`, `data`, `json` |
 //! | `/headers`, `/ip`, `/user-agent` (GET) | the matching part of the echo |
-//! | `/status/{codes}` | that status; `200,500` picks one; `200:0.8,500:0.2` picks by weight |
+//! | `/status/{codes}` | that status; `200,500` picks one; `200:0.8,500:0.2` picks by weight; `?delay=SECS` answers later |
 //! | `/delay/{secs}` | the echo after `secs` (fractional, capped by `--max-delay`) |
 //! | `/bytes/{n}` (GET) | `n` random bytes (capped by `--max-bytes`; `?seed=` makes them repeatable) |
 //! | `/drip` (GET) | `numbytes` bytes spread over `duration` seconds after `delay`, status `code` |
@@ -161,6 +161,12 @@ impl Server {
     /// The request counters now.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// Starts counting the peak in-flight requests afresh, from the number in flight now.
+    pub fn reset_peak(&self) {
+        let now = self.stats.in_flight.load(Ordering::Acquire);
+        self.stats.peak.store(now, Ordering::Release);
     }
 }
 
@@ -522,11 +528,22 @@ pub fn pick_status(spec: &str, rng: &mut impl Rng) -> Result<StatusCode, String>
     Ok(choices.last().map(|c| c.0).unwrap_or(StatusCode::OK))
 }
 
-async fn status(Path(codes): Path<String>) -> Response<Body> {
-    match pick_status(&codes, &mut rand::thread_rng()) {
-        Ok(code) => code.into_response(),
-        Err(e) => bad_request(e),
+async fn status(
+    State(app): State<App>,
+    Path(codes): Path<String>,
+    Query(args): Args,
+) -> Response<Body> {
+    let code = match pick_status(&codes, &mut rand::thread_rng()) {
+        Ok(code) => code,
+        Err(e) => return bad_request(e),
+    };
+    if let Some(secs) = args.get("delay") {
+        match seconds(secs, app.config.max_delay) {
+            Ok(d) => tokio::time::sleep(d).await,
+            Err(e) => return bad_request(format!("delay: {e}")),
+        }
     }
+    code.into_response()
 }
 
 fn seconds(text: &str, cap: Duration) -> Result<Duration, String> {

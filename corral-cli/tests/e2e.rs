@@ -80,7 +80,10 @@ struct Run {
 
 impl Run {
     fn indices(&self) -> Vec<u64> {
-        self.records.iter().map(|r| r["index"].as_u64().unwrap()).collect()
+        self.records
+            .iter()
+            .map(|r| r["index"].as_u64().unwrap())
+            .collect()
     }
 
     fn kinds(&self) -> Vec<String> {
@@ -139,13 +142,22 @@ fn records_come_in_completion_order_by_default() {
     let r = fetch(&[&s.url("/delay/0.8"), &s.url("/delay/0.4"), &s.url("/get")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.indices(), [2, 1, 0]);
-    assert!(r.took < Duration::from_millis(1_500), "concurrent, not 1.2s+: {:?}", r.took);
+    assert!(
+        r.took < Duration::from_millis(1_500),
+        "concurrent, not 1.2s+: {:?}",
+        r.took
+    );
 }
 
 #[test]
 fn keep_order_writes_records_in_input_order() {
     let s = TestServer::start();
-    let r = fetch(&["-k", &s.url("/delay/0.6"), &s.url("/delay/0.3"), &s.url("/get")]);
+    let r = fetch(&[
+        "-k",
+        &s.url("/delay/0.6"),
+        &s.url("/delay/0.3"),
+        &s.url("/get"),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.indices(), [0, 1, 2]);
     assert!(r.took < Duration::from_millis(1_500), "{:?}", r.took);
@@ -243,7 +255,11 @@ fn fail_fast_cancels_running_and_unstarted_inputs() {
     assert_eq!(kinds[0], "cancelled");
     assert!(kinds[2..].iter().all(|k| k == "cancelled"), "{kinds:?}");
     let not_started = r.records.iter().filter(|v| v["attempts"] == 0).count();
-    assert!(not_started >= 2, "at most one more input starts: {}", r.stdout);
+    assert!(
+        not_started >= 2,
+        "at most one more input starts: {}",
+        r.stdout
+    );
     assert!(r.took < Duration::from_secs(3), "{:?}", r.took);
 }
 
@@ -271,7 +287,11 @@ fn the_concurrency_limit_is_honoured() {
     r.assert_one_record_per_input(12);
     let peak = s.stats().peak_in_flight;
     assert!((2..=3).contains(&peak), "peak in flight {peak}, limit 3");
-    assert!(r.took >= Duration::from_millis(900), "4 waves of 250ms: {:?}", r.took);
+    assert!(
+        r.took >= Duration::from_millis(900),
+        "4 waves of 250ms: {:?}",
+        r.took
+    );
 }
 
 #[test]
@@ -358,10 +378,21 @@ fn every_error_kind_producible_on_loopback() {
     );
     let by_index = |i: u64| r.records.iter().find(|v| v["index"] == i).unwrap().clone();
     assert_eq!(by_index(4)["status"], 418);
-    assert!(by_index(5)["error"].as_str().unwrap().starts_with("argument 6: "));
+    assert!(by_index(5)["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("argument 6: "));
     for v in &r.records {
         for field in [
-            "index", "url", "ok", "status", "error_kind", "error", "elapsed_ms", "bytes", "attempts",
+            "index",
+            "url",
+            "ok",
+            "status",
+            "error_kind",
+            "error",
+            "elapsed_ms",
+            "bytes",
+            "attempts",
         ] {
             assert!(v.get(field).is_some(), "{field} missing: {v}");
         }
@@ -386,7 +417,10 @@ fn stdin_lines_skip_blanks_and_comments_and_bad_lines_name_their_line() {
     let bad = r.records.iter().find(|v| v["index"] == 1).unwrap();
     assert_eq!(bad["error_kind"], "invalid_input");
     assert_eq!(bad["line"], 4);
-    assert!(bad["error"].as_str().unwrap().starts_with("line 4: "), "{bad}");
+    assert!(
+        bad["error"].as_str().unwrap().starts_with("line 4: "),
+        "{bad}"
+    );
     let last = r.records.iter().find(|v| v["index"] == 2).unwrap();
     assert_eq!(last["line"], 6);
     assert_eq!(last["status"], 201);
@@ -411,7 +445,14 @@ fn csv_and_text_write_one_record_per_input() {
     let s = TestServer::start();
     for (format, header) in [("csv", 1), ("text", 0)] {
         let out = corral()
-            .args(["fetch", "-o", format, &s.url("/get"), "bad", &s.url("/status/500")])
+            .args([
+                "fetch",
+                "-o",
+                format,
+                &s.url("/get"),
+                "bad",
+                &s.url("/status/500"),
+            ])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1));
@@ -435,7 +476,9 @@ fn save_writes_each_body_to_a_file_named_by_index() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(std::fs::read(dir.join("0")).unwrap().len(), 1000);
-    assert!(std::fs::read_to_string(dir.join("1")).unwrap().contains("\"url\""));
+    assert!(std::fs::read_to_string(dir.join("1"))
+        .unwrap()
+        .contains("\"url\""));
     let rec = r.records.iter().find(|v| v["index"] == 0).unwrap();
     assert_eq!(rec["bytes"], 1000);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -489,7 +532,15 @@ fn sigint_cancels_writes_every_record_and_exits_130() {
     std::fs::write(&file, lines.join("\n")).unwrap();
 
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("corral"))
-        .args(["fetch", "-o", "jsonl", "-c", "4", "-i", file.to_str().unwrap()])
+        .args([
+            "fetch",
+            "-o",
+            "jsonl",
+            "-c",
+            "4",
+            "-i",
+            file.to_str().unwrap(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -498,7 +549,10 @@ fn sigint_cancels_writes_every_record_and_exits_130() {
     // Wait until the child is mid-run: the server sees its requests.
     let start = Instant::now();
     while s.stats().in_flight < 4 {
-        assert!(start.elapsed() < Duration::from_secs(10), "requests never arrived");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "requests never arrived"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let killed = StdCommand::new("kill")
@@ -507,18 +561,34 @@ fn sigint_cancels_writes_every_record_and_exits_130() {
         .unwrap();
     assert!(killed.success());
     let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{stderr}");
-    let records: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 41, "40 URLs and one bad line:\n{stdout}");
     let running = records
         .iter()
         .filter(|v| v["error_kind"] == "cancelled" && v["attempts"] == 1)
         .count();
-    assert_eq!(running, 4, "the 4 running requests are cancelled and recorded");
+    assert_eq!(
+        running, 4,
+        "the 4 running requests are cancelled and recorded"
+    );
     assert!(stderr.contains("interrupted"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -541,7 +611,12 @@ fn serve_prints_its_address_first_and_serves() {
         .trim()
         .strip_prefix("listening on http://127.0.0.1:")
         .map(|port| format!("http://127.0.0.1:{port}"));
-    let result = url.map(|base| fetch(&[&format!("{base}/get"), &format!("{base}/status/200:1,500:0")]));
+    let result = url.map(|base| {
+        fetch(&[
+            &format!("{base}/get"),
+            &format!("{base}/status/200:1,500:0"),
+        ])
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     let r = result.unwrap_or_else(|| panic!("first line was {first:?}"));
@@ -605,7 +680,17 @@ fn demo_walks_the_scenarios_and_exits_0() {
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    for needle in ["gather", "as_completed", "cancel", "budget", "errors", "limit"] {
-        assert!(stdout.to_lowercase().contains(needle), "{needle} missing:\n{stdout}");
+    for needle in [
+        "gather",
+        "as_completed",
+        "cancel",
+        "budget",
+        "errors",
+        "limit",
+    ] {
+        assert!(
+            stdout.to_lowercase().contains(needle),
+            "{needle} missing:\n{stdout}"
+        );
     }
 }
