@@ -652,10 +652,7 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project()
-            .core
-            .poll(cx)
-            .map(|r| r.map(|(out, _)| out))
+        self.project().core.poll(cx).map(|r| r.map(|(out, _)| out))
     }
 }
 

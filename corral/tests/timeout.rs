@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use corral::{
-    timeout, timeout_at, timeout_at_with, timeout_with, Deadline, Elapsed, Outcome,
-    RescheduleError,
+    timeout, timeout_at, timeout_at_with, timeout_with, Deadline, Elapsed, Outcome, RescheduleError,
 };
 use tokio::task::yield_now;
 use tokio::time::{sleep, Instant};
@@ -47,6 +46,9 @@ async fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
+/// Where a body leaves something for the test to look at.
+type Slot<T> = Arc<Mutex<Option<T>>>;
+
 #[derive(Debug, PartialEq, Eq, Clone)]
 struct KeyError;
 
@@ -68,7 +70,10 @@ async fn basic_expiry_drops_the_body_and_reports_elapsed_7_1() {
     assert_eq!(scope.await, Err(Elapsed::new()));
     assert_eq!(t0.elapsed(), ms(10));
     assert!(deadline.expired());
-    assert!(is_set(&finally), "the body was dropped before Elapsed was returned");
+    assert!(
+        is_set(&finally),
+        "the body was dropped before Elapsed was returned"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -241,7 +246,10 @@ async fn nested_scopes_with_the_same_deadline_only_the_outer_reports_7_9() {
     let outer_deadline = outer.deadline();
     assert_eq!(outer.await, Err(Elapsed::new()));
     assert_eq!(t0.elapsed(), ms(10));
-    assert!(!is_set(&inner_returned), "the inner scope let the cancellation pass");
+    assert!(
+        !is_set(&inner_returned),
+        "the inner scope let the cancellation pass"
+    );
     assert!(outer_deadline.expired());
     assert!(inner_deadline.lock().unwrap().as_ref().unwrap().expired());
 }
@@ -270,7 +278,7 @@ async fn nested_scopes_with_the_same_deadline_and_a_listener_only_the_outer_repo
 #[tokio::test(start_paused = true)]
 async fn inner_scope_that_fires_alone_reports_and_the_outer_fires_later_7_10() {
     let t0 = Instant::now();
-    let inner_at: Arc<Mutex<Option<(Result<(), Elapsed>, Duration)>>> = Arc::default();
+    let inner_at: Slot<(Result<(), Elapsed>, Duration)> = Arc::default();
     let outer = timeout(ms(100), {
         let inner_at = inner_at.clone();
         async move {
@@ -281,7 +289,10 @@ async fn inner_scope_that_fires_alone_reports_and_the_outer_fires_later_7_10() {
     });
     assert_eq!(outer.await, Err(Elapsed::new()));
     assert_eq!(t0.elapsed(), ms(100));
-    assert_eq!(*inner_at.lock().unwrap(), Some((Err(Elapsed::new()), ms(10))));
+    assert_eq!(
+        *inner_at.lock().unwrap(),
+        Some((Err(Elapsed::new()), ms(10)))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -432,7 +443,7 @@ async fn error_raised_while_handling_the_expiry_wins_7_15() {
 #[tokio::test(start_paused = true)]
 async fn new_timeout_inside_the_cleanup_of_an_expiring_one_works_7_16() {
     let t0 = Instant::now();
-    let inner_at: Arc<Mutex<Option<(Result<(), Elapsed>, Duration)>>> = Arc::default();
+    let inner_at: Slot<(Result<(), Elapsed>, Duration)> = Arc::default();
     let r = timeout(ms(10), {
         let inner_at = inner_at.clone();
         async move {
@@ -450,7 +461,10 @@ async fn new_timeout_inside_the_cleanup_of_an_expiring_one_works_7_16() {
     .await;
     assert_eq!(r, Err(Elapsed::new()));
     assert_eq!(t0.elapsed(), ms(20));
-    assert_eq!(*inner_at.lock().unwrap(), Some((Err(Elapsed::new()), ms(20))));
+    assert_eq!(
+        *inner_at.lock().unwrap(),
+        Some((Err(Elapsed::new()), ms(20)))
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -104,7 +104,10 @@ async fn expiry_stops_the_task_before_returning_5_2() {
     assert_eq!(t0.elapsed(), ms(100));
     assert!(task.is_finished());
     assert!(task.task_ref().is_cancel_requested());
-    assert!(is_set(&finally), "the task's cleanup ran before Elapsed was returned");
+    assert!(
+        is_set(&finally),
+        "the task's cleanup ran before Elapsed was returned"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -367,7 +370,10 @@ async fn shield_combinations_are_under_shield_5_15() {
         sleep(ms(10)).await;
         Ok::<_, Infallible>("done")
     });
-    assert_eq!(wait_for(Duration::ZERO, s.clone()).await, Err(Elapsed::new()));
+    assert_eq!(
+        wait_for(Duration::ZERO, s.clone()).await,
+        Err(Elapsed::new())
+    );
     assert_eq!(s.await, Outcome::Ok("done"));
 }
 
