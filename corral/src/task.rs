@@ -327,6 +327,26 @@ pin_project_lite::pin_project! {
         scope: Arc<Scope>,
         grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     }
+
+    impl<F> PinnedDrop for Root<F> {
+        // An aborted task's body is dropped here; its destructors are its cleanup and run
+        // as part of the task (`current_task()` works in them).
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let scope = this.scope.clone();
+            scope.enter(|| {
+                this.body.project_replace(Body::Done);
+            });
+        }
+    }
+}
+
+/// Drops a cancelled body inside its task's scope, so that its destructors (its cleanup) run
+/// as part of the task: `current_task()` works in them.
+fn stop<F>(scope: &Arc<Scope>, body: Pin<&mut Body<F>>) {
+    scope.enter(|| {
+        body.project_replace(Body::Done);
+    });
 }
 
 impl<F> Future for Root<F>
@@ -342,7 +362,7 @@ where
         let grace = scope.task.as_ref().map_or(DEFAULT_GRACE, |m| m.grace);
         scope.set_owner_waker(cx.waker());
         if let Verdict::Stop(why) = scope.verdict(grace) {
-            this.body.project_replace(Body::Done);
+            stop(scope, this.body);
             return Poll::Ready(Outcome::Cancelled(why));
         }
         let polled = match this.body.as_mut().project() {
@@ -361,7 +381,7 @@ where
             }
             Poll::Pending => match scope.verdict(grace) {
                 Verdict::Stop(why) => {
-                    this.body.project_replace(Body::Done);
+                    stop(scope, this.body);
                     Poll::Ready(Outcome::Cancelled(why))
                 }
                 Verdict::Continue(Some(until)) => {
@@ -370,7 +390,7 @@ where
                         .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
                     if timer.as_mut().poll(cx).is_ready() {
                         let why = scope.request_reason().unwrap_or_default();
-                        this.body.project_replace(Body::Done);
+                        stop(scope, this.body);
                         return Poll::Ready(Outcome::Cancelled(why));
                     }
                     Poll::Pending

@@ -496,7 +496,7 @@ async fn awaiting_a_cancelled_task_reports_it_to_the_awaiter_1_18() {
 #[tokio::test(start_paused = true)]
 async fn the_request_unwinds_a_chain_of_calls_in_one_task_1_19() {
     let proof = Arc::new(Mutex::new(0));
-    let (mut waiter_tx, waiter) = oneshot::channel::<()>();
+    let (waiter_tx, waiter) = oneshot::channel::<()>();
 
     struct AddOnDrop(Arc<Mutex<i32>>, i32);
     impl Drop for AddOnDrop {
@@ -809,4 +809,43 @@ async fn join_keeps_the_handle_and_the_outcome_is_taken_once() {
     sleep(ms(1)).await;
     assert_eq!(t.try_outcome(), Some(Outcome::Ok(8)));
     assert!(t.is_finished());
+}
+
+#[tokio::test(start_paused = true)]
+async fn destructors_of_a_stopped_task_run_as_part_of_the_task() {
+    // Cleanup that lives in a destructor (Rust's `finally`) still sees its task, whether the
+    // task was cancelled, aborted, or its handle dropped.
+    struct Cleanup(Arc<Mutex<Vec<Option<String>>>>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let me = corral::current_task().map(|t| t.name().to_string());
+            self.0.lock().unwrap().push(me);
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let spawn = |name: &str| {
+        let cleanup = Cleanup(seen.clone());
+        corral::spawn_named(name.to_string(), async move {
+            let _cleanup = cleanup;
+            sleep(Duration::from_secs(10)).await;
+            Ok::<(), ()>(())
+        })
+    };
+    let cancelled = spawn("cancelled");
+    let aborted = spawn("aborted");
+    let dropped = spawn("dropped");
+    yield_now().await;
+    cancelled.cancel();
+    aborted.abort();
+    drop(dropped);
+    assert!(cancelled.await.is_cancelled());
+    assert!(aborted.await.is_cancelled());
+    yield_now().await;
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    let expected: Vec<Option<String>> = ["aborted", "cancelled", "dropped"]
+        .map(|s| Some(s.to_string()))
+        .into();
+    assert_eq!(seen, expected);
+    assert!(corral::current_task().is_none());
 }
