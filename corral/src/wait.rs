@@ -125,7 +125,8 @@ impl<T, E> WaitTask for &mut Task<T, E> {
 /// with its index in the input.
 ///
 /// * **Done tasks keep their outcome**: awaiting one, or [`Task::try_outcome`], gives it at
-///   once. `wait` itself never fails because a task did.
+///   once. `wait` itself never fails because a task did. (A task whose outcome you had
+///   already taken before the wait counts as done, and not as a failure.)
 /// * **Pending tasks keep running.** Wait on them again, cancel them, or drop them (dropping a
 ///   [`Task`] aborts it).
 /// * **A timeout returns; it never cancels anything** and is not an error: the tasks that have
@@ -212,9 +213,13 @@ where
 /// The future returned by [`wait`]: configure it, then await it.
 ///
 /// It owns the tasks it was given until it resolves; dropping it before that aborts the owned
-/// ones (see [`wait`]'s cancel safety). Polling it again after it resolved panics.
+/// ones (see [`wait`]'s cancel safety).
 ///
 /// asyncio: the coroutine `asyncio.wait(...)`.
+///
+/// # Panics
+///
+/// Polling it again after it has resolved panics.
 ///
 /// # Examples
 ///
