@@ -606,3 +606,15 @@ async fn wait_sees_every_completion_on_a_multi_thread_runtime() {
         assert_eq!(values, (0..50).collect::<Vec<_>>());
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_whose_outcome_was_taken_counts_as_done_and_not_failed() {
+    let mut taken = corral::spawn(async { Err::<(), _>("already seen".to_string()) });
+    assert!((&mut taken).await.is_err());
+    let mut slow = after(Duration::from_secs(1), ());
+    let waited = corral::wait([&mut taken, &mut slow])
+        .return_when(ReturnWhen::FirstException)
+        .await
+        .unwrap();
+    assert_eq!(indices(&waited.done), vec![0, 1]);
+}
