@@ -661,7 +661,7 @@ impl<'a, T, E> IntoFuture for &'a mut Task<T, E> {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// // Plain futures and task handles both go into corral's combinators.
-/// let in_place = corral::gather([async { Ok::<u8, ()>(1) }, async { Ok(2) }]).await;
+/// let in_place = corral::gather((1..=2u8).map(|i| async move { Ok::<u8, ()>(i) })).await;
 /// let spawned = corral::gather([corral::spawn(async { Ok::<u8, ()>(1) })]).await;
 /// assert_eq!(in_place.unwrap(), vec![1, 2]);
 /// assert_eq!(spawned.unwrap(), vec![1]);
