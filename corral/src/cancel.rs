@@ -210,7 +210,10 @@ impl Scope {
             return Verdict::Stop(why);
         }
         let seen = *st.seen_at.get_or_insert_with(Instant::now);
-        let until = seen + grace;
+        // A grace too long to represent (e.g. `Duration::MAX`) never runs out.
+        let Some(until) = seen.checked_add(grace) else {
+            return Verdict::Continue(None);
+        };
         if Instant::now() >= until {
             return Verdict::Stop(why);
         }
@@ -293,6 +296,17 @@ impl Scope {
         }
     }
 
+    /// True if the nearest request in this scope's chain has already been delivered.
+    fn request_delivered(self: &Arc<Self>) -> bool {
+        for s in self.chain() {
+            let st = s.lock();
+            if st.requested.is_some() {
+                return st.delivered;
+            }
+        }
+        false
+    }
+
     /// Marks every requested scope in the chain as delivered and returns the outermost reason.
     fn deliver(self: &Arc<Self>) -> Option<Cancelled> {
         let mut why = None;
@@ -353,7 +367,8 @@ pub(crate) fn current() -> Option<Arc<Scope>> {
 /// dropping the body at once: the future resolves with a [`CancelRequest`], and the body may
 /// clean up (even with `.await`s) for up to the grace period, then return a value, an error,
 /// or the cancellation ([`CancelRequest::propagate`]). Outside any corral task or scope it
-/// never resolves.
+/// never resolves. Each request is delivered once: a listener made after the request was
+/// delivered to an earlier one does not resolve for it.
 ///
 /// asyncio: `except asyncio.CancelledError:` around the code that should clean up.
 ///
@@ -384,7 +399,9 @@ pub(crate) fn current() -> Option<Arc<Scope>> {
 /// # }
 /// ```
 pub fn cancelled() -> CancelListener {
-    let scope = current();
+    // One request, one delivery: once a request has been handed to a listener, a listener
+    // made afterwards (e.g. by a loop that goes round again) does not see it a second time.
+    let scope = current().filter(|s| !s.request_delivered());
     let wait = scope.as_ref().map(|s| {
         s.add_listener();
         s.token().cancelled_owned()
