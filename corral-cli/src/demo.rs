@@ -213,26 +213,34 @@ async fn first_completed_wins(d: &Demo) {
         3,
         "the first completed wins, the rest are cancelled",
         "done, pending = await asyncio.wait(tasks, return_when=FIRST_COMPLETED); cancel pending",
-        "corral::as_completed([...]): take the first, then .cancel_rest()",
+        "corral::wait(tasks).return_when(FirstCompleted), then cancel() the pending tasks",
     );
     let t0 = Instant::now();
-    let jobs = [2.0, 1.0, 3.0]
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| d.get(&d.any_status, i as u64, &format!("/delay/{}", d.secs(s))));
-    let mut stream = corral::as_completed(jobs);
-    if let Some(first) = stream.next().await {
-        let what = show_outcome(first.outcome);
-        println!("   {}  first: input {}: {what}", at(t0), first.index);
+    let tasks = [2.0, 1.0, 3.0].into_iter().enumerate().map(|(i, s)| {
+        corral::spawn(d.get(&d.any_status, i as u64, &format!("/delay/{}", d.secs(s))))
+    });
+    let waited = match corral::wait(tasks)
+        .return_when(corral::ReturnWhen::FirstCompleted)
+        .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            println!("   {e}");
+            return;
+        }
+    };
+    for (index, task) in waited.done {
+        println!(
+            "   {}  first: input {index}: {}",
+            at(t0),
+            show_outcome(task.await)
+        );
     }
-    stream.cancel_rest();
-    while let Some(done) = stream.next().await {
-        let what = if done.outcome.is_cancelled() {
-            "cancelled"
-        } else {
-            "finished anyway"
-        };
-        println!("   {}  input {}: {what}", at(t0), done.index);
+    for (_, task) in &waited.pending {
+        task.cancel();
+    }
+    for (index, task) in waited.pending {
+        println!("   {}  input {index}: {}", at(t0), show_outcome(task.await));
     }
     println!(
         "   {}  nothing left running: the server has {} request(s) in flight",
@@ -258,40 +266,38 @@ async fn budget(d: &Demo) {
         4,
         "a 5 s budget over three 2 s requests",
         "async with asyncio.timeout(5): for url in urls: await get(url)",
-        "corral::as_completed([...]).limit(1).timeout(5 s), then .cancel_rest()",
+        "corral::timeout(5 s, async { for url in urls { get(url).await } }).await",
     );
     let t0 = Instant::now();
-    let jobs = (0..3).map(|i| d.get(&d.any_status, i, &format!("/delay/{}", d.secs(2.0))));
-    let mut stream = corral::as_completed(jobs).limit(1).timeout(d.scaled(5.0));
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(done) => {
-                let what = show_outcome(done.outcome);
-                println!("   {}  request {}: {what}", at(t0), done.index);
-            }
-            Err(_) => {
-                println!("   {}  budget spent", at(t0));
-                stream.cancel_rest();
-            }
+    let finished = std::cell::Cell::new(0u64);
+    let one_by_one = async {
+        for i in 0..3 {
+            let r = d
+                .get(&d.any_status, i, &format!("/delay/{}", d.secs(2.0)))
+                .await;
+            println!("   {}  request {i}: {}", at(t0), show(&r));
+            finished.set(i + 1);
         }
-        if stream.remaining() == 0 {
-            break;
-        }
+    };
+    match corral::timeout(d.scaled(5.0), one_by_one).await {
+        Ok(()) => println!("   {}  all done within the budget", at(t0)),
+        Err(elapsed) => println!(
+            "   {}  {elapsed}: request {} was cancelled mid-flight",
+            at(t0),
+            finished.get()
+        ),
     }
-    while let Some(Ok(done)) = stream.next().await {
-        if done.outcome.is_cancelled() {
-            println!("   {}  request {} cancelled", at(t0), done.index);
-        }
-    }
-    println!("   the same three at once fit easily:");
     let t1 = Instant::now();
-    let jobs = (0..3).map(|i| d.get(&d.any_status, i, &format!("/delay/{}", d.secs(2.0))));
-    let mut stream = corral::as_completed(jobs).timeout(d.scaled(5.0));
-    let mut n = 0;
-    while let Some(Ok(_)) = stream.next().await {
-        n += 1;
+    let together = (0..3).map(|i| d.get(&d.any_status, i, &format!("/delay/{}", d.secs(2.0))));
+    match corral::timeout(d.scaled(5.0), corral::gather(together)).await {
+        Ok(Ok(v)) => println!(
+            "   {}  the same three at once (corral::gather) fit easily: {} done",
+            at(t1),
+            v.len()
+        ),
+        Ok(Err(f)) => println!("   {}  failed: {f:?}", at(t1)),
+        Err(elapsed) => println!("   {}  {elapsed}", at(t1)),
     }
-    println!("   {}  {n} of 3 done within the budget", at(t1));
 }
 
 async fn errors_as_values(d: &Demo) {
@@ -344,14 +350,22 @@ async fn limit_of_ten(d: &Demo) {
     heading(
         6,
         "a limit of 10 over 100 requests",
-        "sem = asyncio.Semaphore(10); async with sem: await get(url)  (x100, via gather)",
-        "corral::gather(requests).limit(10).await",
+        "sem = asyncio.Semaphore(10); async with sem: await get(url)  (x100, in a gather)",
+        "let limiter = corral::Limiter::new(10); limiter.acquire().await inside each",
     );
     let t0 = Instant::now();
     d.server.reset_peak();
     let before = d.server.stats().requests;
-    let jobs = (0..100).map(|i| d.get(&d.strict, i, &format!("/delay/{}", d.secs(0.1))));
-    let result = corral::gather(jobs).limit(10).await;
+    let limiter = corral::Limiter::new(10);
+    let limiter = &limiter;
+    let jobs = (0..100).map(|i| {
+        let request = d.get(&d.strict, i, &format!("/delay/{}", d.secs(0.1)));
+        async move {
+            let _permit = limiter.acquire().await;
+            request.await
+        }
+    });
+    let result = corral::gather(jobs).await;
     let took = t0.elapsed();
     let stats = d.server.stats();
     match result {
@@ -367,7 +381,7 @@ async fn limit_of_ten(d: &Demo) {
         Err(f) => println!("   {}  failed: {f:?}", at(t0)),
     }
     println!(
-        "   10 waves of {:.2}s: {:.2}s in all",
+        "   10 waves of {:.2}s: {:.2}s in all (gather(...).limit(10) does the same without a limiter)",
         d.scaled(0.1).as_secs_f64(),
         took.as_secs_f64()
     );
