@@ -15,6 +15,7 @@
 //! | `/hang` | never answers |
 //! | `/reset` | closes the connection with a TCP reset, without a response |
 //! | `/garbage` | answers with bytes that are not HTTP, then closes |
+//! | `/truncated` (GET) | a 200 whose body breaks off half-way (the connection is dropped) |
 //! | `/stats` (GET) | `in_flight`, `peak_in_flight`, `requests` seen by this server |
 //!
 //! The server owns its accept loop so that `/reset` and `/garbage` can act below HTTP: each
@@ -397,6 +398,7 @@ fn router(app: App) -> Router {
         .route("/drip", get(drip))
         .route("/slow/:rate", get(slow))
         .route("/hang", any(hang))
+        .route("/truncated", get(truncated))
         .route("/stats", get(stats))
         .fallback(not_found)
         .with_state(app)
@@ -446,7 +448,7 @@ fn echo(args: &HashMap<String, String>, headers: &HeaderMap, peer: SocketAddr, u
 
 async fn index() -> &'static str {
     "corral serve: httpbin-style endpoints /get /anything /status/{codes} /delay/{secs} \
-     /bytes/{n} /drip /headers /ip /user-agent; faults /hang /reset /garbage \
+     /bytes/{n} /drip /headers /ip /user-agent; faults /hang /reset /garbage /truncated \
      /slow/{bytes_per_sec}; counters /stats\n"
 }
 
@@ -658,6 +660,25 @@ async fn slow(State(app): State<App>, Path(rate): Path<u64>, Query(args): Args) 
 
 async fn hang() -> Response<Body> {
     std::future::pending().await
+}
+
+async fn truncated() -> Response<Body> {
+    // A body stream that fails makes hyper drop the connection in the middle of the body. The
+    // pause lets the head and the first half go out first.
+    let stream = futures_util::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((Ok(Bytes::from_static(b"the first half of a body that ")), 1)),
+            1 => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Some((
+                    Err(io::Error::new(io::ErrorKind::BrokenPipe, "cut on purpose")),
+                    2,
+                ))
+            }
+            _ => None,
+        }
+    });
+    Response::new(Body::from_stream(stream))
 }
 
 async fn stats(State(app): State<App>) -> Json<Value> {

@@ -358,9 +358,12 @@ fn every_error_kind_producible_on_loopback() {
         "not a url",
         "ftp://example.com/",
         &s.url("/get"),
+        &s.url("/truncated"),
+        // TLS spoken to a plain HTTP port
+        &s.url("/get").replace("http://", "https://"),
     ]);
     assert_eq!(r.code, 1);
-    r.assert_one_record_per_input(8);
+    r.assert_one_record_per_input(10);
     assert_eq!(
         r.kinds(),
         [
@@ -371,7 +374,9 @@ fn every_error_kind_producible_on_loopback() {
             "status",
             "invalid_input",
             "invalid_input",
-            "ok"
+            "ok",
+            "body",
+            "tls"
         ],
         "{}",
         r.stdout
