@@ -21,7 +21,10 @@ use crate::outcome::{Cancelled, IntoOutcome, Outcome, Panic};
 use crate::task::Awaitable;
 
 /// Where a set's inputs come from: `(key, awaitable)` pairs, pulled only when there is room.
-pub(crate) trait Source {
+///
+/// `pub` only so that public combinator types can be generic over it; the module is private,
+/// so users can neither name nor implement it (a sealed trait).
+pub trait Source {
     type Key;
     type Item: Awaitable;
     fn poll_next_input(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Self::Key, Self::Item)>>;
@@ -29,7 +32,8 @@ pub(crate) trait Source {
 }
 
 /// Inputs from an iterator, keyed by `()` (the input index is the key).
-pub(crate) struct Iter<I>(pub(crate) I);
+#[derive(Debug)]
+pub struct Iter<I>(pub(crate) I);
 
 impl<I: Iterator> Source for Iter<I>
 where
@@ -47,7 +51,8 @@ where
 }
 
 /// Inputs from an iterator of `(key, awaitable)` pairs.
-pub(crate) struct Keyed<I>(pub(crate) I);
+#[derive(Debug)]
+pub struct Keyed<I>(pub(crate) I);
 
 impl<I, K, A> Source for Keyed<I>
 where
@@ -66,7 +71,8 @@ where
 }
 
 /// Inputs from a stream, keyed by `()`.
-pub(crate) struct Streamed<S>(pub(crate) Pin<Box<S>>);
+#[derive(Debug)]
+pub struct Streamed<S>(pub(crate) Pin<Box<S>>);
 
 impl<S: Stream> Source for Streamed<S>
 where
@@ -76,6 +82,25 @@ where
     type Item = S::Item;
     fn poll_next_input(&mut self, cx: &mut Context<'_>) -> Poll<Option<((), S::Item)>> {
         self.0.as_mut().poll_next(cx).map(|o| o.map(|a| ((), a)))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+/// Inputs from a stream of `(key, awaitable)` pairs.
+#[derive(Debug)]
+pub struct StreamedKeyed<S>(pub(crate) Pin<Box<S>>);
+
+impl<S, K, A> Source for StreamedKeyed<S>
+where
+    S: Stream<Item = (K, A)>,
+    A: Awaitable,
+{
+    type Key = K;
+    type Item = A;
+    fn poll_next_input(&mut self, cx: &mut Context<'_>) -> Poll<Option<(K, A)>> {
+        self.0.as_mut().poll_next(cx)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.0.size_hint()
@@ -155,6 +180,8 @@ where
     next_index: usize,
     ordered: bool,
     stopping: bool,
+    /// Stopping, but still pulling inputs to hand them out stopped ([`Set::stop_all`]).
+    draining: bool,
     /// Finished, not yet handed out. Unordered: in hand-out order. Ordered: position `i` holds
     /// input `emitted + i`.
     ready: VecDeque<Option<Done<S::Key, Out<S::Item>>>>,
@@ -186,6 +213,7 @@ where
             next_index: 0,
             ordered: false,
             stopping: false,
+            draining: false,
             ready: VecDeque::new(),
             ready_count: 0,
             emitted: 0,
@@ -226,38 +254,69 @@ where
     /// they end with (drained, not abandoned).
     pub(crate) fn stop(&mut self) {
         self.stopping = true;
+        self.draining = false;
         self.source = None;
-        let mut stopped = Vec::new();
+        self.stop_running();
+    }
+
+    /// Like [`stop`](Self::stop), but the inputs not pulled yet are still pulled (within the
+    /// limit, so memory stays bounded) and stopped at once: a plain future comes out as
+    /// `Cancelled` without ever being polled, a task is asked to stop and comes out with its
+    /// final outcome. Every input thus comes out exactly once.
+    pub(crate) fn stop_all(&mut self) {
+        self.stopping = true;
+        self.draining = self.source.is_some();
+        self.stop_running();
+    }
+
+    fn stop_running(&mut self) {
         for id in 0..self.capacity() {
-            // SAFETY: slots live in segments that are never moved or freed while the set lives;
-            // a future is only ever dropped in place.
-            let slot = unsafe { self.slot_mut(id).get_unchecked_mut() };
-            let keep = match slot {
-                Slot::Empty => continue,
-                // SAFETY: as above, the future is pinned in its slot.
-                Slot::Running { fut, .. } => {
-                    S::Item::request_stop(unsafe { Pin::new_unchecked(fut) })
-                }
-            };
-            if !keep {
-                if let Slot::Running { index, key, .. } = std::mem::replace(slot, Slot::Empty) {
-                    stopped.push(Done {
-                        index,
-                        key,
-                        outcome: Outcome::Cancelled(Cancelled::new()),
-                    });
-                }
-                self.running -= 1;
-                self.free.push(id);
-            } else {
-                // Make sure the stopping task is polled again.
-                self.batch.push(id);
-            }
+            self.stop_slot(id);
         }
-        stopped.sort_by_key(|d| d.index);
-        for d in stopped {
-            self.push_ready(d);
+        self.flush_finished();
+    }
+
+    /// Stops the input in slot `id`, if any: a plain future is dropped and finishes as
+    /// `Cancelled`; a task is asked to stop and queued for another poll.
+    fn stop_slot(&mut self, id: usize) {
+        // SAFETY: slots live in segments that are never moved or freed while the set lives;
+        // a future is only ever dropped in place.
+        let slot = unsafe { self.slot_mut(id).get_unchecked_mut() };
+        let keep = match slot {
+            Slot::Empty => return,
+            // SAFETY: as above, the future is pinned in its slot.
+            Slot::Running { fut, .. } => S::Item::request_stop(unsafe { Pin::new_unchecked(fut) }),
+        };
+        if keep {
+            // Make sure the stopping task is polled again.
+            self.batch.push(id);
+            return;
         }
+        if let Slot::Running { index, key, .. } = std::mem::replace(slot, Slot::Empty) {
+            self.running -= 1;
+            self.free.push(id);
+            self.finish(Done {
+                index,
+                key,
+                outcome: Outcome::Cancelled(Cancelled::new()),
+            });
+        }
+    }
+
+    /// Bounds on the number of outcomes still to come: those started and not handed out, plus
+    /// what the source says it still holds.
+    pub(crate) fn size_hint(&self) -> (usize, Option<usize>) {
+        let started = self.running + self.ready_count + self.finished.len();
+        let (lo, hi) = self.source.as_ref().map_or((0, Some(0)), |s| s.size_hint());
+        (
+            started.saturating_add(lo),
+            hi.and_then(|h| h.checked_add(started)),
+        )
+    }
+
+    /// Inputs pulled from the source so far.
+    pub(crate) fn pulled(&self) -> usize {
+        self.next_index
     }
 
     fn capacity(&self) -> usize {
@@ -313,7 +372,9 @@ where
             // Running plus finished-but-held inputs stay within the limit.
             self.next_index - self.emitted < self.limit
         } else {
-            self.running < self.limit
+            // Finished-but-not-flushed inputs count too, or a source of finished tasks (or a
+            // draining set) would be pulled dry in one go.
+            self.running + self.finished.len() < self.limit
         }
     }
 
@@ -356,8 +417,13 @@ where
                 *self.slot_mut(id).get_unchecked_mut() = Slot::Running { index, key, fut };
             }
             self.running += 1;
-            self.batch.push(id);
             started = true;
+            if self.draining {
+                // Never polled: a plain future is dropped unstarted, a task asked to stop.
+                self.stop_slot(id);
+            } else {
+                self.batch.push(id);
+            }
         }
         started
     }
@@ -450,7 +516,7 @@ where
             if self.is_terminated() {
                 return Poll::Ready(None);
             }
-            if !self.stopping {
+            if !self.stopping || self.draining {
                 self.fill(cx);
                 self.flush_finished();
             }
