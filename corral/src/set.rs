@@ -121,7 +121,14 @@ pub(crate) struct Done<K, O> {
 
 enum Slot<K, F> {
     Empty,
-    Running { index: usize, key: K, fut: F },
+    /// `key` is an `Option` only so that it can be taken out before the future is dropped in
+    /// place: a pinned future must never be moved, not even to be dropped (a registered timer
+    /// or waiter list node inside it would be left dangling).
+    Running {
+        index: usize,
+        key: Option<K>,
+        fut: F,
+    },
 }
 
 /// Wake-up queue shared by the per-slot wakers and the set.
@@ -292,15 +299,30 @@ where
             self.batch.push(id);
             return;
         }
-        if let Slot::Running { index, key, .. } = std::mem::replace(slot, Slot::Empty) {
-            self.running -= 1;
-            self.free.push(id);
-            self.finish(Done {
-                index,
-                key,
-                outcome: Outcome::Cancelled(Cancelled::new()),
-            });
-        }
+        let (index, key) = self.vacate(id);
+        self.finish(Done {
+            index,
+            key,
+            outcome: Outcome::Cancelled(Cancelled::new()),
+        });
+    }
+
+    /// Drops the future in slot `id` where it is pinned, frees the slot, and returns the
+    /// input's index and key.
+    fn vacate(&mut self, id: usize) -> (usize, S::Key) {
+        // SAFETY: we never move the future: it is dropped in place by the assignment below,
+        // which is what `Pin::set` does.
+        let slot = unsafe { self.slot_mut(id).get_unchecked_mut() };
+        let (index, key) = match slot {
+            Slot::Running { index, key, .. } => {
+                (*index, key.take().expect("a running slot has its key"))
+            }
+            Slot::Empty => unreachable!("vacate is only called on a running slot"),
+        };
+        *slot = Slot::Empty;
+        self.running -= 1;
+        self.free.push(id);
+        (index, key)
     }
 
     /// Bounds on the number of outcomes still to come: those started and not handed out, plus
@@ -414,7 +436,11 @@ where
             let fut = input.into_awaitable();
             // Overwriting an empty slot in place is fine for a pinned location.
             unsafe {
-                *self.slot_mut(id).get_unchecked_mut() = Slot::Running { index, key, fut };
+                *self.slot_mut(id).get_unchecked_mut() = Slot::Running {
+                    index,
+                    key: Some(key),
+                    fut,
+                };
             }
             self.running += 1;
             started = true;
@@ -489,17 +515,12 @@ where
             Ok(Poll::Ready(out)) => out.into_outcome(),
             Err(payload) => Outcome::Panicked(Panic::from_payload(&*payload)),
         };
-        // Drop the future in place, then hand its slot back.
-        let done = match std::mem::replace(unsafe { slot.get_unchecked_mut() }, Slot::Empty) {
-            Slot::Running { index, key, .. } => Done {
-                index,
-                key,
-                outcome,
-            },
-            Slot::Empty => unreachable!("checked above"),
+        let (index, key) = self.vacate(id);
+        let done = Done {
+            index,
+            key,
+            outcome,
         };
-        self.running -= 1;
-        self.free.push(id);
         self.finish(done);
     }
 
