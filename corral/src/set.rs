@@ -112,6 +112,9 @@ type Out<A> = Outcome<
     <<A as Awaitable>::Output as IntoOutcome>::Err,
 >;
 
+type SlotOf<S> = Slot<<S as Source>::Key, <<S as Source>::Item as Awaitable>::Future>;
+type DoneOf<S> = Done<<S as Source>::Key, Out<<S as Source>::Item>>;
+
 /// One finished input: its index in input order, its key, its outcome.
 pub(crate) struct Done<K, O> {
     pub(crate) index: usize,
@@ -176,7 +179,7 @@ where
 {
     source: Option<S>,
     /// Slot storage in segments that never move once allocated (the futures are pinned there).
-    segments: Vec<Box<[Slot<S::Key, <S::Item as Awaitable>::Future>]>>,
+    segments: Vec<Box<[SlotOf<S>]>>,
     starts: Vec<usize>,
     /// One waker per slot, made once and reused by every input the slot holds.
     wakers: Vec<(Arc<SlotWaker>, Waker)>,
@@ -191,11 +194,11 @@ where
     draining: bool,
     /// Finished, not yet handed out. Unordered: in hand-out order. Ordered: position `i` holds
     /// input `emitted + i`.
-    ready: VecDeque<Option<Done<S::Key, Out<S::Item>>>>,
+    ready: VecDeque<Option<DoneOf<S>>>,
     ready_count: usize,
     emitted: usize,
     batch: Vec<usize>,
-    finished: Vec<Done<S::Key, Out<S::Item>>>,
+    finished: Vec<DoneOf<S>>,
 }
 
 impl<S: Source> Set<S>
@@ -356,7 +359,7 @@ where
         (seg, id - self.starts[seg])
     }
 
-    fn slot_mut(&mut self, id: usize) -> Pin<&mut Slot<S::Key, <S::Item as Awaitable>::Future>> {
+    fn slot_mut(&mut self, id: usize) -> Pin<&mut SlotOf<S>> {
         let (seg, off) = self.locate(id);
         // SAFETY: segments are boxed slices that are never reallocated or moved while the set
         // lives, so a slot's address is stable and pinning it is sound.
@@ -454,7 +457,7 @@ where
         started
     }
 
-    fn push_ready(&mut self, d: Done<S::Key, Out<S::Item>>) {
+    fn push_ready(&mut self, d: DoneOf<S>) {
         self.ready_count += 1;
         if self.ordered {
             let pos = d.index - self.emitted;
@@ -464,7 +467,7 @@ where
         }
     }
 
-    fn finish(&mut self, d: Done<S::Key, Out<S::Item>>) {
+    fn finish(&mut self, d: DoneOf<S>) {
         self.finished.push(d);
     }
 
@@ -482,7 +485,7 @@ where
         self.finished = finished;
     }
 
-    fn pop_ready(&mut self) -> Option<Done<S::Key, Out<S::Item>>> {
+    fn pop_ready(&mut self) -> Option<DoneOf<S>> {
         match self.ready.front() {
             Some(Some(_)) => {
                 let d = self.ready.pop_front().flatten();
@@ -525,10 +528,7 @@ where
     }
 
     /// The next finished input, `None` once everything is handed out.
-    pub(crate) fn poll_next(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Done<S::Key, Out<S::Item>>>> {
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<DoneOf<S>>> {
         let mut polls = 0;
         loop {
             if let Some(d) = self.pop_ready() {

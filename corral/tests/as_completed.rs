@@ -110,10 +110,7 @@ async fn ties_come_out_in_input_order_4_2() {
     assert_eq!(order, [1, 3, 5, 4, 0, 2, 6]);
 
     let tasks: Vec<_> = delays.iter().map(|&d| corral::spawn(after(d, d))).collect();
-    let order: Vec<_> = corral::as_completed(tasks)
-        .map(|d| d.index)
-        .collect()
-        .await;
+    let order: Vec<_> = corral::as_completed(tasks).map(|d| d.index).collect().await;
     assert_eq!(order, [1, 3, 5, 4, 0, 2, 6]);
 }
 
@@ -168,7 +165,10 @@ async fn timeout_ends_the_stream_and_cancels_nothing_4_4() {
     {
         let mut s = corral::as_completed([&mut a, &mut b]).timeout(ms(120));
         let first = s.next().await.unwrap().unwrap();
-        assert_eq!((first.index, first.outcome, t0.elapsed()), (0, Outcome::Ok('a'), ms(100)));
+        assert_eq!(
+            (first.index, first.outcome, t0.elapsed()),
+            (0, Outcome::Ok('a'), ms(100))
+        );
         assert_eq!(s.next().await, Some(Err(Elapsed::new())));
         assert_eq!(t0.elapsed(), ms(120));
         assert!(s.expired());
@@ -190,7 +190,10 @@ async fn the_rest_can_be_taken_out_after_a_timeout_4_4() {
     s.reschedule(None);
     assert!(!s.expired());
     let b = s.next().await.unwrap().unwrap();
-    assert_eq!((b.index, b.outcome, t0.elapsed()), (1, Outcome::Ok('b'), ms(150)));
+    assert_eq!(
+        (b.index, b.outcome, t0.elapsed()),
+        (1, Outcome::Ok('b'), ms(150))
+    );
     assert_eq!(s.next().await, None);
 }
 
@@ -464,7 +467,13 @@ async fn ordered_streams_in_input_order_as_soon_as_possible() {
     .await;
     assert_eq!(
         seen,
-        [(0, ms(30)), (1, ms(30)), (2, ms(30)), (3, ms(50)), (4, ms(50))]
+        [
+            (0, ms(30)),
+            (1, ms(30)),
+            (2, ms(30)),
+            (3, ms(50)),
+            (4, ms(50))
+        ]
     );
 }
 
@@ -505,7 +514,10 @@ async fn cancel_rest_drops_running_futures_at_once_and_pulls_nothing_more() {
         .collect()
         .await;
     let cancelled = Outcome::Cancelled(corral::Cancelled::new());
-    assert_eq!(seen, [(1, cancelled.clone(), ms(10)), (2, cancelled, ms(10))]);
+    assert_eq!(
+        seen,
+        [(1, cancelled.clone(), ms(10)), (2, cancelled, ms(10))]
+    );
     assert_eq!(pulled.load(Ordering::SeqCst), 3, "nothing more was pulled");
     assert_eq!(live.made(), 3);
 }
@@ -523,7 +535,11 @@ async fn cancel_rest_lets_tasks_clean_up_and_hands_out_their_final_outcome() {
             v = after(10_000, 99u64) => v,
         }
     });
-    let tasks = vec![corral::spawn(after(10, 0)), listener, corral::spawn(after(1000, 2))];
+    let tasks = vec![
+        corral::spawn(after(10, 0)),
+        listener,
+        corral::spawn(after(1000, 2)),
+    ];
     let mut s = corral::as_completed(tasks);
     assert_eq!(s.next().await.unwrap().index, 0);
     s.cancel_rest();
@@ -590,7 +606,11 @@ async fn cancel_all_hands_out_every_input_once_and_starts_none_of_the_rest() {
     }
     indexes.sort_unstable();
     assert_eq!(indexes, (0..1_000).collect::<Vec<_>>());
-    assert_eq!(started.load(Ordering::SeqCst), 10, "only the first 10 ever ran");
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        10,
+        "only the first 10 ever ran"
+    );
     assert_eq!(live.made(), 1_000);
     assert!(live.peak() <= 10);
 }
@@ -620,9 +640,7 @@ async fn cancel_all_asks_pending_tasks_to_stop_and_waits_for_them() {
 
 #[tokio::test(start_paused = true)]
 async fn nothing_is_left_running_after_draining() {
-    let tasks: Vec<_> = (0..20u64)
-        .map(|i| corral::spawn(after(i * 3, i)))
-        .collect();
+    let tasks: Vec<_> = (0..20u64).map(|i| corral::spawn(after(i * 3, i))).collect();
     assert_eq!(alive(), 20);
     let n = corral::as_completed(tasks).limit(5).count().await;
     assert_eq!(n, 20);

@@ -113,7 +113,8 @@ async fn settled_returns_errors_as_values_in_their_slots_2_3() {
         }) as Pin<Box<dyn Future<Output = Result<u32, Arc<str>>>>>
     };
     let t0 = Instant::now();
-    let v = corral::gather_settled([ok(100, 3), ok(50, 1), fail(150, &exc), fail(200, &exc2)]).await;
+    let v =
+        corral::gather_settled([ok(100, 3), ok(50, 1), fail(150, &exc), fail(200, &exc2)]).await;
     assert_eq!(t0.elapsed(), ms(200), "completes only after every child");
     assert_eq!(v[..2], [Outcome::Ok(3), Outcome::Ok(1)]);
     match (&v[2], &v[3]) {
@@ -212,7 +213,11 @@ async fn nothing_is_left_to_cancel_after_a_failure_2_6() {
     });
     let r = corral::gather([task, corral::spawn(fail_after(100, "boom"))]).await;
     assert!(r.is_err());
-    let r = corral::gather([watched(300, 1, &fin, &dropped), boxed(fail_after(100, "boom"))]).await;
+    let r = corral::gather([
+        watched(300, 1, &fin, &dropped),
+        boxed(fail_after(100, "boom")),
+    ])
+    .await;
     assert!(r.is_err());
     // Everything was stopped before the failure was returned: no leftover to cancel later.
     assert_eq!(alive(), 0);
@@ -235,7 +240,10 @@ async fn a_cancelled_child_fails_gather_with_a_cancelled_value_2_7() {
         sleep(ms(200)).await;
         b_ref.cancel_with("stop b");
     });
-    assert_eq!(r, Err(Failure::Cancelled(Cancelled::with_message("stop b"))));
+    assert_eq!(
+        r,
+        Err(Failure::Cancelled(Cancelled::with_message("stop b")))
+    );
     assert_eq!(t0.elapsed(), ms(200));
     // The caller is not cancelled: it carries on. (c was cancelled and drained, see 2.5.)
     sleep(ms(1)).await;
@@ -262,7 +270,10 @@ async fn the_awaiting_task_is_not_cancelled_by_a_cancelled_child_2_8() {
     assert_eq!(outcome, Outcome::Err(Failure::Cancelled(Cancelled::new())));
     assert_eq!(t0.elapsed(), ms(200));
     sleep(ms(500)).await;
-    assert!(!is(&c_fin), "the sibling was drained, not left to finish at 0.3");
+    assert!(
+        !is(&c_fin),
+        "the sibling was drained, not left to finish at 0.3"
+    );
 }
 
 // ---- 2.9 -----------------------------------------------------------------------------------
@@ -322,10 +333,7 @@ async fn cancelling_the_awaiting_task_cancels_the_children_2_12() {
     let child_ref = child_task.task_ref();
     let in_place = watched(10_000, 1, &fin, &dropped);
     let outer = corral::spawn(async move {
-        let (a, b) = tokio::join!(
-            corral::gather([in_place]),
-            corral::gather([child_task])
-        );
+        let (a, b) = tokio::join!(corral::gather([in_place]), corral::gather([child_task]));
         Ok::<_, Failure<String>>((a?, b?))
     });
     sleep(ms(100)).await;
@@ -336,7 +344,10 @@ async fn cancelling_the_awaiting_task_cancels_the_children_2_12() {
     assert!(is(&dropped) && !is(&fin));
     tokio::task::yield_now().await;
     assert_eq!(alive(), 0);
-    assert!(!child_ref.is_cancel_requested(), "stopped by abort: its handle was dropped");
+    assert!(
+        !child_ref.is_cancel_requested(),
+        "stopped by abort: its handle was dropped"
+    );
 }
 
 // ---- 2.13 ----------------------------------------------------------------------------------
@@ -347,7 +358,10 @@ async fn gather_over_finished_children_is_ready_at_the_first_poll_2_13() {
     sleep(ms(1)).await;
     assert!(tasks.iter().all(|t| t.is_finished()));
     let mut g = corral::gather(tasks);
-    assert_eq!(futures::poll!(&mut g), std::task::Poll::Ready(Ok(vec![42, 43])));
+    assert_eq!(
+        futures::poll!(&mut g),
+        std::task::Poll::Ready(Ok(vec![42, 43]))
+    );
 }
 
 // ---- 2.14 ----------------------------------------------------------------------------------
@@ -434,7 +448,10 @@ async fn gather_settled_limit_caps_concurrency_and_pulls_lazily() {
     let v = g.await;
     assert_eq!(v.len(), 60);
     assert_eq!(v[7], Outcome::Err("input 7".to_string()));
-    assert!(v.iter().enumerate().all(|(i, o)| i == 7 || *o == Outcome::Ok(i as u64)));
+    assert!(v
+        .iter()
+        .enumerate()
+        .all(|(i, o)| i == 7 || *o == Outcome::Ok(i as u64)));
     assert_eq!(peak.load(Ordering::SeqCst), 6);
 }
 
@@ -445,7 +462,10 @@ async fn gather_limit_stops_pulling_after_a_failure() {
     let r = corral::gather(inputs).limit(5).await;
     assert_eq!(r, Err(Failure::Error("input 12".to_string())));
     assert_eq!(peak.load(Ordering::SeqCst), 5);
-    assert!(pulled.load(Ordering::SeqCst) < 20, "the rest were never pulled");
+    assert!(
+        pulled.load(Ordering::SeqCst) < 20,
+        "the rest were never pulled"
+    );
     assert!(t0.elapsed() < ms(60));
 }
 
@@ -461,15 +481,15 @@ async fn inputs_holding_live_timers_are_dropped_in_place() {
         )
         .await;
         assert!(v.iter().all(|o| matches!(o, Outcome::Ok(Ok(_)))));
-        let r = corral::gather(
-            (0..50u64).map(|i| boxed(async move {
+        let r = corral::gather((0..50u64).map(|i| {
+            boxed(async move {
                 match tokio::time::timeout(ms(10_000), after(i % 5 + 1, i)).await {
                     Ok(r) if i == 20 => r.and(Err("fail".into())),
                     Ok(r) => r,
                     Err(_) => Err("elapsed".into()),
                 }
-            })),
-        )
+            })
+        }))
         .await;
         assert_eq!(r, Err(Failure::Error("fail".to_string())));
         sleep(ms(20_000)).await; // let every timer that is still registered fire
@@ -480,10 +500,14 @@ async fn inputs_holding_live_timers_are_dropped_in_place() {
 
 #[tokio::test(start_paused = true)]
 async fn nothing_is_left_running_after_gather_returns() {
-    let tasks: Vec<_> = (0..10u64).map(|i| corral::spawn(after(i * 10, i))).collect();
+    let tasks: Vec<_> = (0..10u64)
+        .map(|i| corral::spawn(after(i * 10, i)))
+        .collect();
     assert!(corral::gather(tasks).await.is_ok());
     assert_eq!(alive(), 0);
-    let tasks: Vec<_> = (0..10u64).map(|i| corral::spawn(after(i * 10, i))).collect();
+    let tasks: Vec<_> = (0..10u64)
+        .map(|i| corral::spawn(after(i * 10, i)))
+        .collect();
     assert_eq!(corral::gather_settled(tasks).limit(3).await.len(), 10);
     assert_eq!(alive(), 0);
 }
@@ -491,7 +515,9 @@ async fn nothing_is_left_running_after_gather_returns() {
 #[tokio::test(start_paused = true)]
 async fn nothing_is_left_running_after_a_timeout_around_gather() {
     let (fin, dropped) = (flag(), flag());
-    let tasks: Vec<_> = (0..5u64).map(|i| corral::spawn(after(1000 + i, i))).collect();
+    let tasks: Vec<_> = (0..5u64)
+        .map(|i| corral::spawn(after(1000 + i, i)))
+        .collect();
     let r = tokio::time::timeout(ms(10), corral::gather(tasks)).await;
     assert!(r.is_err());
     let r = tokio::time::timeout(
@@ -507,7 +533,9 @@ async fn nothing_is_left_running_after_a_timeout_around_gather() {
 
 #[tokio::test(start_paused = true)]
 async fn nothing_is_left_running_after_dropping_gather_midway() {
-    let tasks: Vec<_> = (0..5u64).map(|i| corral::spawn(after(1000 * i, i))).collect();
+    let tasks: Vec<_> = (0..5u64)
+        .map(|i| corral::spawn(after(1000 * i, i)))
+        .collect();
     let mut g = Box::pin(corral::gather_settled(tasks).limit(2));
     assert!(futures::poll!(g.as_mut()).is_pending());
     sleep(ms(1500)).await;
