@@ -108,7 +108,7 @@ impl<T, E, K> Completed<T, E, K> {
 /// assert_eq!(t0.elapsed(), Duration::from_secs(3)); // 3 s, not 6
 /// # }
 /// ```
-pub fn as_completed<I>(inputs: I) -> AsCompleted<Iter<I::IntoIter>>
+pub fn as_completed<I>(inputs: I) -> AsCompletedIter<I::IntoIter>
 where
     I: IntoIterator,
     I::Item: Awaitable,
@@ -137,7 +137,7 @@ where
 /// }
 /// # }
 /// ```
-pub fn as_completed_keyed<I, K, A>(inputs: I) -> AsCompleted<Keyed<I::IntoIter>>
+pub fn as_completed_keyed<I, K, A>(inputs: I) -> AsCompletedKeyed<I::IntoIter>
 where
     I: IntoIterator<Item = (K, A)>,
     A: Awaitable,
@@ -167,7 +167,7 @@ where
 /// assert_eq!(n, 1_000);
 /// # }
 /// ```
-pub fn as_completed_stream<St>(inputs: St) -> AsCompleted<Streamed<St>>
+pub fn as_completed_stream<St>(inputs: St) -> AsCompletedStream<St>
 where
     St: Stream,
     St::Item: Awaitable,
@@ -194,7 +194,7 @@ where
 /// }
 /// # }
 /// ```
-pub fn as_completed_stream_keyed<St, K, A>(inputs: St) -> AsCompleted<StreamedKeyed<St>>
+pub fn as_completed_stream_keyed<St, K, A>(inputs: St) -> AsCompletedStreamKeyed<St>
 where
     St: Stream<Item = (K, A)>,
     A: Awaitable,
@@ -203,11 +203,89 @@ where
     AsCompleted::new(StreamedKeyed(Box::pin(inputs)))
 }
 
-/// Marker for an [`AsCompleted`] with no timeout: its items are [`Completed`] values.
+/// The [`AsCompleted`] stream over an iterator of awaitables `I`, as [`as_completed`] makes
+/// it; `D` is [`Untimed`] or [`Timed`]. Use it to name the stream's type, e.g. in a struct.
+///
+/// # Examples
+///
+/// ```
+/// use corral::{AsCompletedIter, Task, Timed};
+///
+/// struct Progress {
+///     jobs: AsCompletedIter<std::vec::IntoIter<Task<u64, String>>, Timed>,
+/// }
+/// ```
+pub type AsCompletedIter<I, D = Untimed> = AsCompleted<Iter<I>, D>;
+
+/// The [`AsCompleted`] stream over an iterator of `(key, awaitable)` pairs `I`, as
+/// [`as_completed_keyed`] makes it.
+///
+/// # Examples
+///
+/// ```
+/// use corral::{AsCompletedKeyed, Task};
+///
+/// type ByName = AsCompletedKeyed<std::vec::IntoIter<(String, Task<u64, String>)>>;
+/// ```
+pub type AsCompletedKeyed<I, D = Untimed> = AsCompleted<Keyed<I>, D>;
+
+/// The [`AsCompleted`] stream over a stream of awaitables `St`, as [`as_completed_stream`]
+/// makes it.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Ready;
+/// use corral::AsCompletedStream;
+/// use futures::stream::Iter;
+///
+/// type Lines = AsCompletedStream<Iter<std::vec::IntoIter<Ready<Result<u8, ()>>>>>;
+/// ```
+pub type AsCompletedStream<St, D = Untimed> = AsCompleted<Streamed<St>, D>;
+
+/// The [`AsCompleted`] stream over a stream of `(key, awaitable)` pairs `St`, as
+/// [`as_completed_stream_keyed`] makes it.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::Ready;
+/// use corral::AsCompletedStreamKeyed;
+/// use futures::stream::Iter;
+///
+/// type Keyed = AsCompletedStreamKeyed<Iter<std::vec::IntoIter<(usize, Ready<Result<u8, ()>>)>>>;
+/// ```
+pub type AsCompletedStreamKeyed<St, D = Untimed> = AsCompleted<StreamedKeyed<St>, D>;
+
+/// Marker for an [`AsCompleted`] with no timeout: its items are [`Completed`] values. The
+/// default; [`AsCompleted::timeout`] turns it into [`Timed`].
+///
+/// # Examples
+///
+/// ```
+/// use corral::{AsCompletedIter, Untimed};
+///
+/// fn plain(s: AsCompletedIter<std::vec::IntoIter<corral::Task<u8, ()>>, Untimed>) {}
+/// ```
 #[derive(Debug)]
 pub enum Untimed {}
 
-/// Marker for an [`AsCompleted`] with a timeout: its items are `Result<Completed, Elapsed>`.
+/// Marker for an [`AsCompleted`] with a timeout: its items are `Result<Completed, Elapsed>`,
+/// and it has [`deadline`](AsCompleted::deadline), [`reschedule`](AsCompleted::reschedule) and
+/// [`expired`](AsCompleted::expired).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use corral::{AsCompletedIter, Timed};
+///
+/// fn with_budget(
+///     tasks: Vec<corral::Task<u8, ()>>,
+/// ) -> AsCompletedIter<std::vec::IntoIter<corral::Task<u8, ()>>, Timed> {
+///     corral::as_completed(tasks).timeout(Duration::from_secs(5))
+/// }
+/// ```
 #[derive(Debug)]
 pub enum Timed {}
 
@@ -249,7 +327,8 @@ impl Timer {
 
 /// A stream of the outcomes of many inputs, in the order they finish. Made by
 /// [`as_completed`], [`as_completed_keyed`], [`as_completed_stream`] and
-/// [`as_completed_stream_keyed`].
+/// [`as_completed_stream_keyed`]; name its type with [`AsCompletedIter`],
+/// [`AsCompletedKeyed`], [`AsCompletedStream`] or [`AsCompletedStreamKeyed`].
 ///
 /// # Items
 ///

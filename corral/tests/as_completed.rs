@@ -756,3 +756,36 @@ async fn many_spawned_tasks_on_two_workers_each_come_out_once() {
     }
     assert!(seen.iter().all(|&b| b));
 }
+
+// ---- naming and moving the stream ------------------------------------------------------------
+
+/// A helper generic over the inputs: the stream's type can be named and its methods called.
+async fn first_then_stop<I>(s: &mut corral::AsCompletedIter<I>) -> Option<usize>
+where
+    I: Iterator,
+    I::Item: corral::Awaitable,
+    <I::Item as corral::Awaitable>::Output: corral::IntoOutcome,
+{
+    let first = s.next().await.map(|d| d.index);
+    s.cancel_rest();
+    while s.next().await.is_some() {}
+    first
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_stream_type_can_be_named_in_a_generic_helper() {
+    let mut s = corral::as_completed([after(20, 0), after(10, 1), after(30, 2)]);
+    assert_eq!(first_then_stop(&mut s).await, Some(1));
+    assert_eq!(s.remaining(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_stream_can_move_to_another_task() {
+    let tasks: Vec<_> = (0..10u64).map(|i| corral::spawn(after(i, i))).collect();
+    let s = corral::as_completed(tasks).limit(3).timeout(ms(1000));
+    let n = tokio::spawn(async move { s.filter(|i| std::future::ready(i.is_ok())).count().await })
+        .await
+        .unwrap();
+    assert_eq!(n, 10);
+    assert_eq!(alive(), 0);
+}
