@@ -410,7 +410,7 @@ where
     mode: PhantomData<fn() -> D>,
 }
 
-// SAFETY-free: nothing is structurally pinned. The set keeps its futures in heap segments of
+// Unpin whatever the inputs: nothing is structurally pinned. The set keeps its futures in heap segments of
 // its own (pinned there), the source stream is boxed, and the timer is boxed.
 impl<S, D> Unpin for AsCompleted<S, D>
 where
