@@ -10,7 +10,7 @@
 //!     .run(|g| async move {
 //!         let a = g.spawn(async { Ok(1) })?;
 //!         let b = g.spawn(async { Ok(2) })?;
-//!         Ok(a.await.unwrap() + b.await.unwrap())
+//!         Ok::<_, corral::SpawnError>(a.await.unwrap() + b.await.unwrap())
 //!     })
 //!     .await?;
 //! assert_eq!(total, 3);
@@ -254,7 +254,7 @@ impl TaskGroup {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// let start = Instant::now();
-    /// let (a, b) = corral::TaskGroup::new()
+    /// let (mut a, mut b) = corral::TaskGroup::new()
     ///     .run(|g| async move {
     ///         let a = g.spawn(async { sleep(Duration::from_millis(100)).await; Ok(42) })?;
     ///         let b = g.spawn(async { sleep(Duration::from_millis(200)).await; Ok(11) })?;
@@ -792,6 +792,10 @@ const RUNNING: u8 = 1;
 struct ChildMeta {
     task: OnceLock<TaskRef>,
     state: AtomicU8,
+    /// The child's permit of the group's limit. The group releases it when it collects the
+    /// child, after reacting to its outcome: a failure cancels the waiting children before
+    /// the permit could start one of them.
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 impl ChildMeta {
@@ -824,7 +828,6 @@ pin_project_lite::pin_project! {
         node: Arc<dyn GroupNode>,
         meta: Arc<ChildMeta>,
         acquire: Option<Acquire>,
-        permit: Option<OwnedSemaphorePermit>,
     }
 }
 
@@ -838,7 +841,7 @@ impl<F: Future> Future for Enrolled<F> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(permit) => {
                     // The semaphore is never closed, so this is always a permit.
-                    *this.permit = permit.ok();
+                    *this.meta.permit.lock().unwrap_or_else(|e| e.into_inner()) = permit.ok();
                     *this.acquire = None;
                 }
             }
@@ -1009,6 +1012,8 @@ struct State<E> {
     cancelling: Option<Cancelled>,
     /// Set when the cancellation came from [`Spawner::cancel`].
     own_cancel: Option<Cancelled>,
+    /// A member has failed (in supervisor mode: the body).
+    failed: bool,
     next_key: u64,
     children: HashMap<u64, Box<dyn ErasedChild<E>>>,
     failures: Vec<GroupFailure<E>>,
@@ -1128,7 +1133,7 @@ impl<E: Send + 'static> Spawner<E> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(async { Ok::<_, std::io::Error>(1) })?;
+    ///         let child = g.spawn(async { Ok(1) })?;
     ///         assert!(child.name().starts_with("Task-"));
     ///         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
     ///     })
@@ -1224,6 +1229,7 @@ impl<E: Send + 'static> Spawner<E> {
         let meta = Arc::new(ChildMeta {
             task: OnceLock::new(),
             state: AtomicU8::new(WAITING),
+            permit: Mutex::new(None),
         });
         let acquire = shared.limit.as_ref().map(|(_, sem)| -> Acquire {
             // Limiter: swap tokio's Semaphore for corral's Limiter here once it lands.
@@ -1235,7 +1241,6 @@ impl<E: Send + 'static> Spawner<E> {
             node,
             meta: meta.clone(),
             acquire,
-            permit: None,
         });
         let task_ref = task.task_ref();
         let _ = meta.task.set(task_ref.clone());
@@ -1280,7 +1285,7 @@ impl<E: Send + 'static> Spawner<E> {
     ///     .run(|g| async move {
     ///         g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
     ///         g.cancel();
-    ///         std::future::pending().await
+    ///         std::future::pending::<Result<(), ()>>().await
     ///     })
     ///     .await
     ///     .unwrap_err();
@@ -1629,6 +1634,9 @@ struct Running<E, V, Fut> {
     listener: Option<CancelListener>,
     /// The enclosing scope asked the group to stop.
     external: bool,
+    /// Drop the body at its next turn: the first failure came while it was already
+    /// handling a cancel.
+    interrupt_body: bool,
     /// Handing the enclosing cancellation back: never resolves.
     propagating: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
@@ -1657,6 +1665,7 @@ where
                 body_running: true,
                 cancelling: None,
                 own_cancel: None,
+                failed: false,
                 next_key: 0,
                 children: HashMap::new(),
                 failures: Vec::new(),
@@ -1695,6 +1704,7 @@ where
             grace_timer: None,
             listener,
             external: false,
+            interrupt_body: false,
             propagating: None,
         };
         match made {
@@ -1761,23 +1771,40 @@ where
             let Some(entry) = st.children.remove(&key) else {
                 continue;
             };
-            let mut cancel = false;
+            let mut first_failure = false;
             if let Some(failure) = failure {
                 let member = member_of(entry.meta());
                 st.failures.push(GroupFailure { member, failure });
-                cancel = !shared.supervisor;
+                if !shared.supervisor {
+                    first_failure = !st.failed;
+                    st.failed = true;
+                }
             }
             drop(st);
-            drop(entry);
-            if cancel {
-                shared.begin_cancel(Cancelled::with_message(FAILING), false);
+            if first_failure && !shared.begin_cancel(Cancelled::with_message(FAILING), false) {
+                // The group was already cancelling (an enclosing or own cancel) and the body
+                // may be cleaning up in its grace period: the first failure cuts that short,
+                // as asyncio's group cancels its parent task again on its first error.
+                self.interrupt_body = true;
             }
+            let permit = entry
+                .meta()
+                .permit
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            drop(entry);
+            drop(permit);
         }
     }
 
     /// Polls the body in the group's scope, unless the scope says to drop it.
     fn step_body(&mut self, cx: &mut Context<'_>) {
         let shared = self.shared.clone();
+        if self.interrupt_body {
+            self.end_body();
+            return;
+        }
         if let Verdict::Stop(_) = shared.scope.verdict(shared.grace) {
             self.end_body();
             return;
@@ -1828,10 +1855,14 @@ where
 
     /// Records a failure of the body; it cancels the group in every mode.
     fn fail(&mut self, failure: Failure<E>) {
-        self.shared.lock().failures.push(GroupFailure {
-            member: Member::Body,
-            failure,
-        });
+        {
+            let mut st = self.shared.lock();
+            st.failed = true;
+            st.failures.push(GroupFailure {
+                member: Member::Body,
+                failure,
+            });
+        }
         self.shared
             .begin_cancel(Cancelled::with_message(FAILING), false);
     }
