@@ -96,7 +96,7 @@ const FAILING: &str = "task group is shutting down";
 ///         .map_err(|e| e.to_string())?;
 ///         g.spawn_named("bad", async {
 ///             sleep(Duration::from_millis(100)).await;
-///             Err("boom".to_string())
+///             Err::<(), _>("boom".to_string())
 ///         })
 ///         .map_err(|e| e.to_string())?;
 ///         Ok(())
@@ -194,7 +194,7 @@ impl TaskGroup {
     ///     .run(|g| {
     ///         let ok = &mut ok;
     ///         async move {
-    ///             g.spawn(async { Err("one failed".to_string()) }).unwrap();
+    ///             g.spawn(async { Err::<(), _>("one failed".to_string()) }).unwrap();
     ///             *ok = Some(g.spawn(async { tokio::task::yield_now().await; Ok(7) }).unwrap());
     ///             Ok(())
     ///         }
@@ -361,7 +361,9 @@ impl<E: fmt::Display> fmt::Display for GroupFailure<E> {
 ///     .name("jobs")
 ///     .run(|g| async move {
 ///         g.spawn_named("a", async { Err::<(), _>("disk full") }).unwrap();
-///         Err("body gave up")
+///         // The failure of "a" cancels the body, whose cleanup fails too.
+///         let _request = corral::cancelled().await;
+///         Err::<(), _>("body gave up")
 ///     })
 ///     .await
 ///     .unwrap_err();
@@ -1375,7 +1377,7 @@ impl<E: Send + 'static> Spawner<E> {
     ///             .unwrap();
     ///         assert!(tree.starts_with("group \"outer\""));
     ///         assert!(tree.contains("└── body\n    └── group \"inner\""));
-    ///         Ok(())
+    ///         Ok::<(), ()>(())
     ///     })
     ///     .await
     ///     .unwrap();
