@@ -782,9 +782,17 @@ impl fmt::Display for ChildInfo {
         write!(
             f,
             "task {} \"{}\": {} for {:?}",
-            self.id, self.name, self.state, self.age
+            self.id,
+            self.name,
+            self.state,
+            whole_ms(self.age)
         )
     }
+}
+
+/// Ages shown to people: whole milliseconds are enough, and read better.
+fn whole_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
 const WAITING: u8 = 0;
@@ -1422,6 +1430,8 @@ trait GroupNode: Send + Sync {
     fn members(&self) -> Vec<(String, Vec<Arc<dyn GroupNode>>)>;
     fn add_subgroup(&self, host: Host, node: Weak<dyn GroupNode>);
     fn remove_subgroup(&self, node: *const ());
+    /// The body's scope, to tell whether a nested group runs directly in it.
+    fn body_scope(&self) -> *const ();
 }
 
 impl<E: Send + 'static> GroupNode for Shared<E> {
@@ -1448,7 +1458,7 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
         if self.supervisor {
             s.push_str(", supervisor");
         }
-        let _ = write!(s, ", age {:?})", self.created.elapsed());
+        let _ = write!(s, ", age {:?})", whole_ms(self.created.elapsed()));
         s
     }
 
@@ -1497,6 +1507,10 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
     fn remove_subgroup(&self, node: *const ()) {
         let mut subs = self.subgroups.lock().unwrap_or_else(|e| e.into_inner());
         subs.retain(|(_, w)| w.strong_count() > 0 && w.as_ptr() as *const () != node);
+    }
+
+    fn body_scope(&self) -> *const () {
+        Arc::as_ptr(&self.scope) as *const ()
     }
 }
 
@@ -1636,6 +1650,8 @@ struct Running<E, V, Fut> {
     listener: Option<CancelListener>,
     /// The enclosing scope asked the group to stop.
     external: bool,
+    /// Whether failures answer an enclosing request (see [`Running::finish`]).
+    answer_with_error: bool,
     /// Drop the body at its next turn: the first failure came while it was already
     /// handling a cancel.
     interrupt_body: bool,
@@ -1677,6 +1693,13 @@ where
         });
         let node: Arc<dyn GroupNode> = shared.clone();
         let host = HOST.with(|h| h.borrow().clone());
+        // Directly in an outer group's body, the outer group keeps a failure whether or not
+        // the request was answered; elsewhere (a task, a timeout) answering it is what keeps
+        // the owner from reporting a cancellation instead of the error.
+        let in_group_body = host.as_ref().is_some_and(|(parent, host)| {
+            matches!(host, Host::Body)
+                && cancel::current().is_some_and(|c| Arc::as_ptr(&c) as *const () == parent.body_scope())
+        });
         let parent = match host {
             Some((parent, host)) => {
                 parent.add_subgroup(host, Arc::downgrade(&node));
@@ -1706,6 +1729,7 @@ where
             grace_timer: None,
             listener,
             external: false,
+            answer_with_error: !in_group_body,
             interrupt_body: false,
             propagating: None,
         };
@@ -1878,9 +1902,11 @@ where
         let group = self.shared.name.clone();
         let mut listener = self.listener.take();
         if !failures.is_empty() {
-            if self.external {
+            if self.external && self.answer_with_error {
                 // The failures answer the enclosing request: mark it handled, so the owner
-                // keeps the error rather than reporting a cancellation.
+                // keeps the error rather than reporting a cancellation. (In an outer group's
+                // body the request stays pending, so the body's next await is cancelled, as
+                // in asyncio.)
                 if let Some(l) = listener.as_mut() {
                     let _ = Pin::new(l).poll(cx);
                 }

@@ -716,6 +716,7 @@ async fn a_caught_group_failure_leaves_no_cancellation_behind_8_24() {
 #[tokio::test(start_paused = true)]
 async fn nested_groups_both_failing_at_once_8_25() {
     let r = corral::spawn(async move {
+        let t0 = Instant::now();
         let res = TaskGroup::new()
             .run(|outer| async move {
                 let inner = TaskGroup::new()
@@ -732,13 +733,18 @@ async fn nested_groups_both_failing_at_once_8_25() {
                 // except* RuntimeError: pass
                 let inner = inner.unwrap_err();
                 assert_eq!(errors(&inner), [TErr::Runtime]);
-                // The outer group's cancel is still pending in its body.
+                // The outer group's cancel is still pending in its body: the next await is
+                // cancelled.
                 assert!(corral::is_cancel_requested());
+                sleep(ms(1000)).await;
+                unreachable!("the outer body's next await is cancelled");
+                #[allow(unreachable_code)]
                 Ok::<_, TErr>(())
             })
             .await;
         let outer = res.unwrap_err();
         assert_eq!(errors(&outer), [TErr::Value(0)]);
+        assert_eq!(t0.elapsed(), ms(0));
         assert!(!corral::is_cancel_requested());
         Ok::<_, TErr>(())
     });
@@ -1339,5 +1345,54 @@ async fn a_long_lived_group_does_not_grow() {
         })
         .await
         .unwrap();
+    assert_eq!(alive(), 0);
+}
+
+/// Real threads: children on two workers spawn siblings and fail while the group collects
+/// them. Nothing deadlocks, every failure is kept, and nothing is left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_multi_thread_runtime_groups_drain_and_keep_every_failure() {
+    for round in 0..50u32 {
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let res = TaskGroup::new()
+            .limit(4)
+            .run(|g| async move {
+                for i in 0..20u32 {
+                    let (g2, d) = (g.clone(), d.clone());
+                    g.spawn(async move {
+                        for _ in 0..3 {
+                            tokio::task::yield_now().await;
+                        }
+                        if i % 2 == 0 {
+                            let d = d.clone();
+                            let _ = g2.spawn(async move {
+                                tokio::task::yield_now().await;
+                                d.fetch_add(1, Ordering::SeqCst);
+                                Ok::<(), TErr>(())
+                            });
+                        }
+                        d.fetch_add(1, Ordering::SeqCst);
+                        if round % 5 == 0 && i == 7 {
+                            return Err(TErr::Value(i));
+                        }
+                        Ok(())
+                    })?;
+                }
+                Ok::<_, TErr>(())
+            })
+            .await;
+        if round % 5 == 0 {
+            assert_eq!(errors(&res.unwrap_err()), [TErr::Value(7)]);
+        } else {
+            res.unwrap();
+            assert_eq!(done.load(Ordering::SeqCst), 30);
+        }
+    }
+    // Completed tasks are released by the worker that ran them, a moment after they end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive() > 0 && std::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
     assert_eq!(alive(), 0);
 }
