@@ -658,7 +658,10 @@ impl<T> Future for Child<T> {
             s.taken = true;
             return Poll::Ready(o);
         }
-        assert!(!s.taken, "the outcome of this group child was already taken");
+        assert!(
+            !s.taken,
+            "the outcome of this group child was already taken"
+        );
         match &s.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => s.waker = Some(cx.waker().clone()),
@@ -919,8 +922,9 @@ impl<T: Send, E: Send> ErasedChild<E> for Entry<T, E> {
 impl<T, E> Drop for Entry<T, E> {
     fn drop(&mut self) {
         // Still running: the group's future was dropped, and dropping `task` aborts it.
-        self.slot
-            .fill(Outcome::Cancelled(Cancelled::with_message("task group was dropped")));
+        self.slot.fill(Outcome::Cancelled(Cancelled::with_message(
+            "task group was dropped",
+        )));
     }
 }
 
@@ -1698,7 +1702,8 @@ where
         // the owner from reporting a cancellation instead of the error.
         let in_group_body = host.as_ref().is_some_and(|(parent, host)| {
             matches!(host, Host::Body)
-                && cancel::current().is_some_and(|c| Arc::as_ptr(&c) as *const () == parent.body_scope())
+                && cancel::current()
+                    .is_some_and(|c| Arc::as_ptr(&c) as *const () == parent.body_scope())
         });
         let parent = match host {
             Some((parent, host)) => {

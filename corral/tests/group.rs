@@ -221,7 +221,10 @@ async fn external_cancel_while_waiting_in_exit_cancels_children_8_6() {
     r.cancel_with("test");
     let out = r.await;
     assert_eq!(t0.elapsed(), ms(0));
-    assert_eq!(out, Outcome::Cancelled(corral::Cancelled::with_message("test")));
+    assert_eq!(
+        out,
+        Outcome::Cancelled(corral::Cancelled::with_message("test"))
+    );
     for mut kid in kids.lock().unwrap().drain(..) {
         assert!(kid.try_outcome().unwrap().is_cancelled());
     }
@@ -372,7 +375,10 @@ async fn nested_groups_external_cancel_inner_failures_nest_8_10() {
         }
         other => panic!("expected a nested group error, not {other:?}"),
     }
-    assert!(kids.lock().unwrap()[0].try_outcome().unwrap().is_cancelled());
+    assert!(kids.lock().unwrap()[0]
+        .try_outcome()
+        .unwrap()
+        .is_cancelled());
     assert_eq!(alive(), 0);
 }
 
@@ -604,7 +610,12 @@ async fn children_may_spawn_children_8_20() {
 
 #[tokio::test(start_paused = true)]
 async fn unbounded_spawning_stops_on_error_8_21() {
-    fn hydra(g: Spawner<TErr>, n: Arc<AtomicUsize>) -> impl std::future::Future<Output = Result<(), TErr>> + Send {
+    // Not an `async fn`: its future spawns copies of itself.
+    #[allow(clippy::manual_async_fn)]
+    fn hydra(
+        g: Spawner<TErr>,
+        n: Arc<AtomicUsize>,
+    ) -> impl std::future::Future<Output = Result<(), TErr>> + Send {
         async move {
             n.fetch_add(1, Ordering::SeqCst);
             sleep(ms(10)).await;
@@ -807,7 +818,7 @@ async fn async_cleanup_in_the_body_that_fails_is_kept_8_27() {
         assert_eq!(errors(&res.unwrap_err()), [TErr::Custom, TErr::Custom]);
         Ok::<_, TErr>(corral::is_cancel_requested())
     });
-    assert_eq!(r.await.unwrap(), false);
+    assert!(!r.await.unwrap(), "no cancel left pending");
     assert_eq!(alive(), 0);
 }
 
@@ -851,7 +862,11 @@ async fn a_sibling_failing_at_once_cancels_its_spawner_8_29() {
         .await
         .unwrap_err();
     assert_eq!(errors(&err), [TErr::Custom]);
-    assert!(reached.load(Ordering::SeqCst) <= 2, "spawner ran on for {:?} ticks", reached);
+    assert!(
+        reached.load(Ordering::SeqCst) <= 2,
+        "spawner ran on for {:?} ticks",
+        reached
+    );
     assert_eq!(alive(), 0);
 }
 
@@ -966,7 +981,10 @@ async fn group_error_display_lists_every_failure_and_nests() {
         .await
         .unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("task group \"outer\" failed with 2 errors:"), "{text}");
+    assert!(
+        text.starts_with("task group \"outer\" failed with 2 errors:"),
+        "{text}"
+    );
     assert!(text.contains("\"a\": value error 7"), "{text}");
     assert!(
         text.contains("  - body: task group \"inner\" failed with 1 error:\n      - task "),
@@ -1121,7 +1139,9 @@ async fn own_cancel_stops_everything_and_reports_a_cancellation() {
     assert_eq!(err.to_string(), "task group was cancelled: enough");
     assert_eq!(
         kid.unwrap().try_outcome(),
-        Some(Outcome::Cancelled(corral::Cancelled::with_message("enough")))
+        Some(Outcome::Cancelled(corral::Cancelled::with_message(
+            "enough"
+        )))
     );
     assert_eq!(alive(), 0);
 }

@@ -216,12 +216,15 @@ impl Drop for Running {
     }
 }
 
+/// A group's limit and its counters.
+type GroupStats = (Option<usize>, Arc<Counters>);
+
 #[derive(Clone, Default)]
 struct Env {
     /// Ids of the errors and panics that happened.
     happened: Arc<Mutex<Vec<u32>>>,
     /// Each group's limit and its counters.
-    groups: Arc<Mutex<Vec<(Option<usize>, Arc<Counters>)>>>,
+    groups: Arc<Mutex<Vec<GroupStats>>>,
 }
 
 fn finish(end: Ending, env: &Env) -> Result<(), TErr> {
@@ -238,17 +241,10 @@ fn finish(end: Ending, env: &Env) -> Result<(), TErr> {
     }
 }
 
-fn leaf(
-    d: u64,
-    end: Ending,
-    counters: Arc<Counters>,
-    env: Env,
-) -> impl Future<Output = Result<(), TErr>> + Send + 'static {
-    async move {
-        let _running = Running::enter(&counters);
-        sleep(UNIT * d as u32).await;
-        finish(end, &env)
-    }
+async fn leaf(d: u64, end: Ending, counters: Arc<Counters>, env: Env) -> Result<(), TErr> {
+    let _running = Running::enter(&counters);
+    sleep(UNIT * d as u32).await;
+    finish(end, &env)
 }
 
 fn child(
@@ -379,5 +375,8 @@ async fn random_groups_keep_every_error_respect_limits_and_end_on_time() {
     }
     // The generator must exercise both paths.
     let failed = failures_seen.load(Ordering::Relaxed);
-    assert!(failed > CASES / 5 && failed < CASES * 4 / 5, "{failed} of {CASES} failed");
+    assert!(
+        failed > CASES / 5 && failed < CASES * 4 / 5,
+        "{failed} of {CASES} failed"
+    );
 }
