@@ -1,52 +1,5 @@
 //! Task groups: [`TaskGroup`] runs a body and the children it spawns, and returns only when
 //! every one of them has ended. asyncio's `TaskGroup`, Trio's nursery.
-//!
-//! # Shape, and why
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), corral::GroupError<corral::SpawnError>> {
-//! let total = corral::TaskGroup::new()
-//!     .run(|g| async move {
-//!         let a = g.spawn(async { Ok(1) })?;
-//!         let b = g.spawn(async { Ok(2) })?;
-//!         Ok::<_, corral::SpawnError>(a.await.unwrap() + b.await.unwrap())
-//!     })
-//!     .await?;
-//! assert_eq!(total, 3);
-//! # Ok(()) }
-//! ```
-//!
-//! * **A closure, not a guard.** Rust has no async drop, so a group that must wait for its
-//!   children on the way out cannot be a guard value. [`TaskGroup::run`] takes the body as a
-//!   closure and returns one future that ends only after the body and every child have ended:
-//!   the scope is the closure, and it cannot be left without waiting.
-//! * **The body is polled in place**, inside the caller's task (like `async with` in asyncio),
-//!   so it may borrow from the caller. It runs inside a cancel scope the group owns, so the
-//!   group can stop it when a child fails.
-//! * **Children are spawned tasks** (`Send + 'static`), so they run on every core. The handle
-//!   to spawn them, [`Spawner`], is `Clone + Send`: children may spawn more children.
-//! * **The group owns its children.** The [`Child`] handle `spawn` returns does not abort the
-//!   child when dropped (unlike [`Task`](crate::Task)); it only reads the child's outcome, also
-//!   after the group has ended. Dropping the group's future aborts every child.
-//! * **No error is lost.** Every error and panic, from the body and from every child, is kept in
-//!   one [`GroupError`] that names the member each came from. Errors do not have to be cloned:
-//!   a failed child's handle reports [`Reported`] and the error itself is in the group error.
-//!
-//! # Cancellation
-//!
-//! The first failure (an error or a panic, from a child or the body) cancels the siblings and
-//! the body: they are sent cancel *requests*, so code that listens with
-//! [`cancelled()`](crate::cancelled) gets its grace period, and code that does not is stopped
-//! at once. Spawning is refused from then on. Cancelling one child through its handle is not a
-//! failure. In [supervisor mode](TaskGroup::supervisor) a failing child cancels nothing.
-//!
-//! When the code running the group is cancelled (its task, or an enclosing timeout or group),
-//! the group cancels every child and its body at once (as Trio's cancel scopes do; asyncio
-//! waits for the body to leave `async with` first) and waits for them. If nothing failed
-//! meanwhile, it hands the cancellation back, so the enclosing task ends cancelled. If
-//! something failed, the failures win: the group returns its [`GroupError`], and the request
-//! counts as answered.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -73,10 +26,44 @@ const FAILING: &str = "task group is shutting down";
 /// all on the first failure, and reports every failure.
 ///
 /// Configure it with the builder methods, then [`run`](TaskGroup::run) a body that spawns
-/// children through the [`Spawner`] it is given. See the [module docs](crate::TaskGroup) for
-/// the design.
+/// children through the [`Spawner`] it is given.
 ///
 /// asyncio: `async with asyncio.TaskGroup() as tg:`. Trio: `async with trio.open_nursery()`.
+///
+/// # Shape, and why
+///
+/// * **A closure, not a guard.** Rust has no async drop, so a group that must wait for its
+///   children on the way out cannot be a guard value. [`TaskGroup::run`] takes the body as a
+///   closure and returns one future that ends only after the body and every child have ended:
+///   the scope is the closure, and it cannot be left without waiting.
+/// * **The body is polled in place**, inside the caller's task (like `async with` in asyncio),
+///   so it may borrow from the caller. It runs inside a cancel scope the group owns, so the
+///   group can stop it when a child fails.
+/// * **Children are spawned tasks** (`Send + 'static`), so they run on every core. The handle
+///   to spawn them, [`Spawner`], is `Clone + Send`: children may spawn more children.
+/// * **The group owns its children.** The [`Child`] handle `spawn` returns does not abort the
+///   child when dropped (unlike [`Task`](crate::Task)); it only reads the child's outcome, also
+///   after the group has ended. Dropping the group's future aborts every child.
+/// * **No error is lost.** Every error and panic, from the body and from every child, is kept in
+///   one [`GroupError`] that names the member each came from. Errors do not have to be cloned:
+///   a failed child's handle reports [`Reported`] and the error itself is in the group error.
+///
+/// # Cancellation
+///
+/// The first failure (an error or a panic, from a child or the body) cancels the siblings and
+/// the body: they are sent cancel *requests*, so code that listens with
+/// [`cancelled()`](crate::cancelled) gets its grace period, and code that does not is stopped
+/// at once. Spawning is refused from then on. Cancelling one child through its handle is not a
+/// failure. In [supervisor mode](TaskGroup::supervisor) a failing child cancels nothing.
+///
+/// When the code running the group is cancelled (its task, or an enclosing timeout or group),
+/// the group cancels every child and its body at once (as Trio's cancel scopes do; asyncio
+/// waits for the body to leave `async with` first) and waits for them. If nothing failed
+/// meanwhile, it hands the cancellation back, so the enclosing task ends cancelled. If
+/// something failed, the failures win: the group returns its [`GroupError`], and the request
+/// counts as answered. The first failure that comes while the group is already cancelling
+/// (for an enclosing cancel or [`Spawner::cancel`]) stops the body at once, even in its grace
+/// period, as asyncio's group cancels its task again on its first error.
 ///
 /// # Examples
 ///
