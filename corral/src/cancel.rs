@@ -21,6 +21,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -44,6 +45,8 @@ pub(crate) struct Scope {
     /// `cancelling()` against its value on entry for the same reason).
     detached: bool,
     pub(crate) task: Option<TaskMeta>,
+    /// Mirrors `state.requested.is_some()`, so that owners can skip the lock on every poll.
+    requested: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -95,6 +98,7 @@ impl Scope {
             parent: None,
             detached: false,
             task,
+            requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
         })
     }
@@ -106,6 +110,21 @@ impl Scope {
         Arc::new(Scope {
             parent,
             detached,
+            task: None,
+            requested: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// A scope nested in the current one for lookups (its task, enclosing deadlines) but cut off
+    /// for cancellation: a request to an enclosing scope reaches the code inside only when the
+    /// owner relays it. A task group owns one, so that it can cancel its children before its
+    /// body hears of the request, and so that the body's listeners answer the group, not the
+    /// enclosing task.
+    pub(crate) fn boundary() -> Arc<Scope> {
+        Arc::new(Scope {
+            parent: current(),
+            detached: true,
             task: None,
             state: Mutex::new(State::default()),
         })
@@ -132,7 +151,9 @@ impl Scope {
                 return false;
             }
             st.requested = Some(why);
-            (st.token.clone(), st.owner.take())
+            self.requested.store(true, Ordering::Release);
+            // The owner's waker stays registered: owners register once per waker, not per poll.
+            (st.token.clone(), st.owner.clone())
         };
         if let Some(t) = token {
             t.cancel();
@@ -145,7 +166,7 @@ impl Scope {
 
     /// True if this scope has been asked to stop.
     pub(crate) fn is_requested(&self) -> bool {
-        self.lock().requested.is_some()
+        self.requested.load(Ordering::Acquire)
     }
 
     /// True if this scope or one it is nested in (up to a detached boundary) was asked to stop.
@@ -202,6 +223,9 @@ impl Scope {
 
     /// What the owner should do now. `grace` is how long a body handling the request may run.
     pub(crate) fn verdict(&self, grace: Duration) -> Verdict {
+        if !self.requested.load(Ordering::Acquire) {
+            return Verdict::Continue(None);
+        }
         let mut st = self.lock();
         let Some(why) = st.requested.clone() else {
             return Verdict::Continue(None);
@@ -223,6 +247,9 @@ impl Scope {
     /// Whether the request (if any) was delivered to a listener, i.e. a body that finishes now
     /// finished on its own terms. Used when the body is ready at the same poll the request is.
     pub(crate) fn finished_verdict(&self) -> Option<Cancelled> {
+        if !self.requested.load(Ordering::Acquire) {
+            return None;
+        }
         let st = self.lock();
         match &st.requested {
             Some(why) if st.hard || !st.delivered => Some(why.clone()),
@@ -285,7 +312,7 @@ impl Scope {
                 let mut st = s.lock();
                 st.listeners -= 1;
                 if st.listeners == 0 && st.requested.is_some() {
-                    st.owner.take()
+                    st.owner.clone()
                 } else {
                     None
                 }
@@ -326,7 +353,7 @@ impl Scope {
             let mut st = s.lock();
             if st.requested.is_some() {
                 st.hard = true;
-                owners.extend(st.owner.take());
+                owners.extend(st.owner.clone());
             }
         }
         owners.into_iter().for_each(Waker::wake);

@@ -243,6 +243,7 @@ impl Builder {
             body: Body::Running { fut },
             scope: scope.clone(),
             grace_timer: None,
+            registered: None,
         });
         Task {
             handle: Some(handle),
@@ -326,6 +327,7 @@ pin_project_lite::pin_project! {
         body: Body<F>,
         scope: Arc<Scope>,
         grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+        registered: Option<std::task::Waker>,
     }
 
     impl<F> PinnedDrop for Root<F> {
@@ -360,7 +362,15 @@ where
         let mut this = self.project();
         let scope: &Arc<Scope> = this.scope;
         let grace = scope.task.as_ref().map_or(DEFAULT_GRACE, |m| m.grace);
-        scope.set_owner_waker(cx.waker());
+        // Register the waker only when it changed (a task's waker is stable across polls).
+        if !this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            scope.set_owner_waker(cx.waker());
+            *this.registered = Some(cx.waker().clone());
+        }
         if let Verdict::Stop(why) = scope.verdict(grace) {
             stop(scope, this.body);
             return Poll::Ready(Outcome::Cancelled(why));
