@@ -4,8 +4,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::outcome::{Failure, IntoOutcome};
@@ -496,45 +494,14 @@ where
     I::Item: Awaitable,
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
-    let iter = inputs.into_iter();
-    let (lower, upper) = iter.size_hint();
-    let exhausted = Arc::new(AtomicBool::new(false));
     Quorum {
         k,
-        upper,
-        exact: (Some(lower) == upper).then_some(lower),
-        exhausted: exhausted.clone(),
-        set: Set::new(Iter(Watch { iter, exhausted })),
+        set: Set::new(Iter(inputs.into_iter())),
         seen: 0,
         successes: Vec::new(),
         failures: Vec::new(),
         verdict: None,
-    }
-}
-
-/// An iterator that records when it has run out, so that [`Quorum`] learns the input count.
-struct Watch<I> {
-    iter: I,
-    exhausted: Arc<AtomicBool>,
-}
-
-impl<I: Iterator> Iterator for Watch<I> {
-    type Item = I::Item;
-    fn next(&mut self) -> Option<I::Item> {
-        let next = self.iter.next();
-        if next.is_none() {
-            self.exhausted.store(true, Ordering::Relaxed);
-        }
-        next
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.iter.size_hint()
-    }
-}
-
-impl<I> fmt::Debug for Watch<I> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Watch").finish_non_exhaustive()
+        inputs: None,
     }
 }
 
@@ -633,16 +600,15 @@ where
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
     k: usize,
-    upper: Option<usize>,
-    exact: Option<usize>,
-    exhausted: Arc<AtomicBool>,
-    set: Set<Iter<Watch<I>>>,
+    set: Set<Iter<I>>,
     /// Inputs handed out by the set so far.
     seen: usize,
     successes: Vec<Winner<Ok_<I::Item>>>,
     failures: Vec<InputFailure<Err_<I::Item>>>,
     /// Decided: true for reached, false for unreachable. The set is then draining.
     verdict: Option<bool>,
+    /// The number of inputs when it was decided, if known exactly.
+    inputs: Option<usize>,
 }
 
 impl<I> Quorum<I>
@@ -671,23 +637,23 @@ where
         self
     }
 
-    /// The number of inputs, exactly if known, else an upper bound if the iterator gave one.
-    fn inputs_bound(&self) -> (Option<usize>, Option<usize>) {
-        if self.exhausted.load(Ordering::Relaxed) {
-            let n = self.seen + self.set.remaining();
-            return (Some(n), Some(n));
-        }
-        (self.exact, self.upper)
+    /// Bounds on the number of inputs: those handed out plus what the engine says is still
+    /// to come (exact once the iterator has run out, or if its size hint was exact).
+    fn inputs(&self) -> (usize, Option<usize>) {
+        let (lo, hi) = self.set.size_hint();
+        (self.seen + lo, hi.map(|h| self.seen + h))
     }
 
     fn unreachable(&self) -> bool {
-        match self.inputs_bound().1 {
+        match self.inputs().1 {
             Some(n) => n.saturating_sub(self.failures.len()) < self.k,
             None => false,
         }
     }
 
     fn decide(&mut self, reached: bool) {
+        let (lo, hi) = self.inputs();
+        self.inputs = (Some(lo) == hi).then_some(lo);
         self.verdict = Some(reached);
         self.set.stop();
     }
@@ -704,7 +670,7 @@ where
             needed: self.k,
             successes,
             failures,
-            inputs: self.inputs_bound().0,
+            inputs: self.inputs,
         })
     }
 }
@@ -762,6 +728,7 @@ where
         }
         if this.verdict.is_none() {
             // Everything finished with fewer than k successes.
+            this.inputs = Some(this.seen);
             this.verdict = Some(false);
         }
         Poll::Ready(this.output())

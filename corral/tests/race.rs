@@ -544,3 +544,21 @@ async fn quorum_error_is_a_std_error_whose_source_is_the_first_failure() {
     let boxed: Box<dyn std::error::Error> = Box::new(e);
     assert_eq!(boxed.source().unwrap().to_string(), "a is down");
 }
+
+#[tokio::test(start_paused = true)]
+async fn quorum_decides_at_the_failure_that_makes_it_impossible_even_within_a_tie() {
+    // All three finish in the same poll; counted in input order, the second failure already
+    // decides, so the success after it is a loser and is not reported.
+    let e = corral::quorum(2, [after(10, Err("a")), after(10, Err("b")), after(10, Ok(2))])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        QuorumError::Unreachable {
+            needed: 2,
+            successes: vec![],
+            failures: vec![fail(0, "a"), fail(1, "b")],
+            inputs: Some(3),
+        }
+    );
+}
