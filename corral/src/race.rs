@@ -12,6 +12,8 @@ use crate::task::Awaitable;
 
 type Ok_<A> = <<A as Awaitable>::Output as IntoOutcome>::Ok;
 type Err_<A> = <<A as Awaitable>::Output as IntoOutcome>::Err;
+/// How a race ended: the winner, or the failure that finished first.
+type Finish<A> = Result<Winner<Ok_<A>>, InputFailure<Err_<A>>>;
 
 /// A value and the position of the input that produced it.
 ///
@@ -20,7 +22,8 @@ type Err_<A> = <<A as Awaitable>::Output as IntoOutcome>::Err;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let w = corral::any([async { Err("down") }, async { Ok::<_, &str>("up") }]).await.unwrap();
+/// use std::future::ready;
+/// let w = corral::any([ready(Err("down")), ready(Ok::<_, &str>("up"))]).await.unwrap();
 /// assert_eq!(w, corral::Winner { index: 1, value: "up" });
 /// # }
 /// ```
@@ -178,7 +181,7 @@ where
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
     set: Set<Iter<I>>,
-    first: Option<Result<Winner<Ok_<I::Item>>, InputFailure<Err_<I::Item>>>>,
+    first: Option<Finish<I::Item>>,
 }
 
 impl<I> Race<I>
@@ -296,10 +299,11 @@ where
 /// # Examples
 ///
 /// ```
+/// use std::future::ready;
 /// use corral::{AnyError, Failure, InputFailure};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let e = corral::any([async { Err::<(), _>("a") }, async { Err("b") }]).await.unwrap_err();
+/// let e = corral::any([ready(Err::<(), _>("a")), ready(Err("b"))]).await.unwrap_err();
 /// assert_eq!(
 ///     e.failures(),
 ///     &[
@@ -307,7 +311,7 @@ where
 ///         InputFailure { index: 1, failure: Failure::Error("b") },
 ///     ]
 /// );
-/// assert_eq!(AnyError::<()>::Empty.to_string(), "any over no inputs");
+/// assert_eq!(AnyError::<&str>::Empty.to_string(), "any over no inputs");
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -512,7 +516,8 @@ where
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let e = corral::quorum(2, [async { Ok::<u8, &str>(1) }, async { Err("down") }])
+/// use std::future::ready;
+/// let e = corral::quorum(2, [ready(Ok::<u8, &str>(1)), ready(Err("down"))])
 ///     .await
 ///     .unwrap_err();
 /// match e {

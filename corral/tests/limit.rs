@@ -338,7 +338,9 @@ async fn locked_while_a_woken_waiter_has_not_run_even_with_free_permits_9_13() {
     let (l, g, c) = (lim.clone(), log.clone(), checks.clone());
     let t1 = corral::spawn(async move {
         l.acquire().await.forget();
-        c.lock().unwrap().push(("c1 after acquire: available", l.available()));
+        c.lock()
+            .unwrap()
+            .push(("c1 after acquire: available", l.available()));
         // A task created here runs after c3, not before c2.
         let g4 = g.clone();
         let t4 = corral::spawn(async move {
@@ -353,7 +355,9 @@ async fn locked_while_a_woken_waiter_has_not_run_even_with_free_permits_9_13() {
         l.release().unwrap();
         l.release().unwrap();
         l.release().unwrap();
-        c.lock().unwrap().push(("c2 after 3 releases: available", l.available()));
+        c.lock()
+            .unwrap()
+            .push(("c2 after 3 releases: available", l.available()));
         c.lock()
             .unwrap()
             .push(("c2 after 3 releases: locked", l.locked() as usize));
@@ -449,7 +453,11 @@ async fn shrinking_the_total_takes_effect_as_permits_come_back() {
     assert_eq!(seen(&log), [1, 2, 3]);
     drop(holders.next());
     tick().await;
-    assert_eq!(seen(&log), [1, 2, 3, 4], "the last one back goes to the waiter");
+    assert_eq!(
+        seen(&log),
+        [1, 2, 3, 4],
+        "the last one back goes to the waiter"
+    );
     assert_eq!((lim.available(), lim.in_use()), (0, 1));
     lim.set_total(2);
     assert_eq!(lim.available(), 1);
@@ -469,7 +477,10 @@ async fn shrinking_then_growing_before_permits_return_cancels_the_debt() {
     assert_eq!(lim.available(), 0);
     drop(b);
     assert_eq!((lim.available(), lim.total()), (1, 1));
-    assert!(lim.release().is_err(), "the bound follows the resized total");
+    assert!(
+        lim.release().is_err(),
+        "the bound follows the resized total"
+    );
 }
 
 #[tokio::test(start_paused = true)]

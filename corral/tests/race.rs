@@ -319,7 +319,10 @@ async fn any_over_no_inputs_is_an_error() {
 
 #[tokio::test(start_paused = true)]
 async fn any_waits_for_listening_losers_to_clean_up() {
-    let (c1, c2) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (c1, c2) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let t0 = Instant::now();
     let w = corral::any([
         listener(30, &c1),
@@ -337,8 +340,7 @@ async fn any_waits_for_listening_losers_to_clean_up() {
 #[tokio::test(start_paused = true)]
 async fn any_with_a_limit_starts_the_next_input_as_each_fails() {
     let m = Meter::default();
-    let inputs =
-        (0..10u32).map(|i| m.wrap(after(10, if i < 5 { Err("no") } else { Ok(i) })));
+    let inputs = (0..10u32).map(|i| m.wrap(after(10, if i < 5 { Err("no") } else { Ok(i) })));
     let t0 = Instant::now();
     let w = corral::any(inputs).limit(2).await;
     // Rounds of two: {0,1} {2,3} fail; {4,5}: 5 succeeds at 30 ms.
@@ -461,19 +463,20 @@ async fn quorum_over_no_inputs_is_unreachable_and_zero_is_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn quorum_learns_the_count_of_an_unsized_iterator_when_it_runs_out() {
-    let mut plan = vec![
-        after(10, Err("a")),
-        after(20, Err("b")),
-        after(30, Ok(3)),
-    ]
-    .into_iter();
+    let mut plan = vec![after(10, Err("a")), after(20, Err("b")), after(30, Ok(3))].into_iter();
     let unsized_inputs = std::iter::from_fn(move || plan.next());
     assert_eq!(unsized_inputs.size_hint(), (0, None));
     let t0 = Instant::now();
     let e = corral::quorum(2, unsized_inputs).await.unwrap_err();
     assert_eq!(t0.elapsed(), ms(20));
     assert_eq!(e.failures(), &[fail(0, "a"), fail(1, "b")]);
-    assert!(matches!(e, QuorumError::Unreachable { inputs: Some(3), .. }));
+    assert!(matches!(
+        e,
+        QuorumError::Unreachable {
+            inputs: Some(3),
+            ..
+        }
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -490,7 +493,10 @@ async fn quorum_returns_exactly_k_when_more_finish_together() {
     .await;
     assert_eq!(
         ok,
-        Ok(vec![Winner { index: 0, value: 0 }, Winner { index: 2, value: 2 }])
+        Ok(vec![
+            Winner { index: 0, value: 0 },
+            Winner { index: 2, value: 2 }
+        ])
     );
 }
 
@@ -549,9 +555,12 @@ async fn quorum_error_is_a_std_error_whose_source_is_the_first_failure() {
 async fn quorum_decides_at_the_failure_that_makes_it_impossible_even_within_a_tie() {
     // All three finish in the same poll; counted in input order, the second failure already
     // decides, so the success after it is a loser and is not reported.
-    let e = corral::quorum(2, [after(10, Err("a")), after(10, Err("b")), after(10, Ok(2))])
-        .await
-        .unwrap_err();
+    let e = corral::quorum(
+        2,
+        [after(10, Err("a")), after(10, Err("b")), after(10, Ok(2))],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         e,
         QuorumError::Unreachable {
