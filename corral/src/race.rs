@@ -87,7 +87,8 @@ fn list<E: fmt::Display>(f: &mut fmt::Formatter<'_>, failures: &[InputFailure<E>
 /// ([`Task::cancel`]) and waited for, so a loser listening with
 /// [`cancelled()`](crate::cancelled) finishes its cleanup before `race` returns. Their
 /// outcomes are discarded. Use [`.limit(n)`](Race::limit) to run at most `n` at a time;
-/// inputs not started when the race is decided are never started.
+/// inputs not pulled from the iterator when the race is decided are never pulled (a task
+/// handle still in the iterator is dropped with it, which aborts its task).
 ///
 /// asyncio has no direct equivalent: `asyncio.wait(aws, return_when=FIRST_COMPLETED)`
 /// followed by cancelling the pending ones (and, to be thorough, awaiting them).
@@ -332,6 +333,18 @@ impl<E> AnyError<E> {
     }
 
     /// Every failure, in input order, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::future::ready;
+    /// let e = corral::any([ready(Err::<(), _>("a")), ready(Err("b"))]).await.unwrap_err();
+    /// let errors: Vec<_> = e.into_failures().into_iter().map(|f| f.failure).collect();
+    /// assert_eq!(errors, [corral::Failure::Error("a"), corral::Failure::Error("b")]);
+    /// # }
+    /// ```
     pub fn into_failures(self) -> Vec<InputFailure<E>> {
         match self {
             AnyError::Empty => Vec::new(),
@@ -549,6 +562,17 @@ pub enum QuorumError<T, E> {
 impl<T, E> QuorumError<T, E> {
     /// The failures that made the quorum unreachable, in input order (empty for
     /// [`QuorumError::ZeroQuorum`] and for an input too short to reach `k` at all).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::future::ready;
+    /// let e = corral::quorum(1, [ready(Err::<u8, _>("down"))]).await.unwrap_err();
+    /// assert_eq!(e.failures()[0].to_string(), "input 0: down");
+    /// # }
+    /// ```
     pub fn failures(&self) -> &[InputFailure<E>] {
         match self {
             QuorumError::ZeroQuorum => &[],

@@ -576,3 +576,14 @@ async fn a_holder_finishing_returns_its_outcome_and_permit() {
     assert_eq!(within(t).await, Outcome::Ok(7));
     assert_eq!(lim.available(), 1);
 }
+
+#[test]
+fn limiter_permits_and_acquires_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Limiter>();
+    send_sync::<corral::Permit<'static>>();
+    send_sync::<corral::OwnedPermit>();
+    send_sync::<corral::Acquire<'static>>();
+    send_sync::<corral::AcquireOwned>();
+    send_sync::<corral::ReleaseError>();
+}

@@ -571,3 +571,19 @@ async fn quorum_decides_at_the_failure_that_makes_it_impossible_even_within_a_ti
         }
     );
 }
+
+#[test]
+fn the_futures_and_errors_are_send_when_their_inputs_are() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync + 'static>() {}
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    send(&corral::race(vec![spawn_after(1, Ok(1))]));
+    send(&corral::any(vec![spawn_after(1, Ok(1))]).limit(2));
+    send(&corral::quorum(1, [after(1, Ok(1))]));
+    send_sync::<RaceError<std::io::Error>>();
+    send_sync::<AnyError<std::io::Error>>();
+    send_sync::<QuorumError<u32, std::io::Error>>();
+}
