@@ -126,6 +126,7 @@ impl Scope {
             parent: current(),
             detached: true,
             task: None,
+            requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
         })
     }

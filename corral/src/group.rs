@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 use crate::cancel::{self, CancelListener, Scope, Verdict, DEFAULT_GRACE};
+use crate::limit::{AcquireOwned, Limiter, OwnedPermit};
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome, Panic};
 use crate::task::{Builder, Task, TaskId, TaskRef};
 
@@ -160,7 +160,7 @@ impl TaskGroup {
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
         assert!(n > 0, "a task group's limit must be at least 1");
-        self.limit = Some(n.min(Semaphore::MAX_PERMITS));
+        self.limit = Some(n);
         self
     }
 
@@ -795,7 +795,7 @@ struct ChildMeta {
     /// The child's permit of the group's limit. The group releases it when it collects the
     /// child, after reacting to its outcome: a failure cancels the waiting children before
     /// the permit could start one of them.
-    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    permit: Mutex<Option<OwnedPermit>>,
 }
 
 impl ChildMeta {
@@ -817,7 +817,7 @@ impl ChildMeta {
     }
 }
 
-type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+type Acquire = Pin<Box<AcquireOwned>>;
 
 pin_project_lite::pin_project! {
     /// A child's future inside its task: waits for a permit of the group's limit, then runs
@@ -840,8 +840,7 @@ impl<F: Future> Future for Enrolled<F> {
             match acquire.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(permit) => {
-                    // The semaphore is never closed, so this is always a permit.
-                    *this.meta.permit.lock().unwrap_or_else(|e| e.into_inner()) = permit.ok();
+                    *this.meta.permit.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
                     *this.acquire = None;
                 }
             }
@@ -995,7 +994,7 @@ struct Shared<E> {
     name: Option<Arc<str>>,
     created: Instant,
     supervisor: bool,
-    limit: Option<(usize, Arc<Semaphore>)>,
+    limit: Option<(usize, Arc<Limiter>)>,
     grace: Duration,
     /// The body's scope: a boundary, so the group relays enclosing requests itself.
     scope: Arc<Scope>,
@@ -1232,10 +1231,10 @@ impl<E: Send + 'static> Spawner<E> {
             state: AtomicU8::new(WAITING),
             permit: Mutex::new(None),
         });
-        let acquire = shared.limit.as_ref().map(|(_, sem)| -> Acquire {
-            // Limiter: swap tokio's Semaphore for corral's Limiter here once it lands.
-            Box::pin(sem.clone().acquire_owned())
-        });
+        let acquire = shared
+            .limit
+            .as_ref()
+            .map(|(_, sem)| -> Acquire { Box::pin(sem.clone().acquire_owned()) });
         let node: Arc<dyn GroupNode> = shared.clone();
         let task = builder.spawn(Enrolled {
             fut,
@@ -1666,7 +1665,7 @@ where
             name: config.name,
             created: Instant::now(),
             supervisor: config.supervisor,
-            limit: config.limit.map(|n| (n, Arc::new(Semaphore::new(n)))),
+            limit: config.limit.map(|n| (n, Arc::new(Limiter::new(n)))),
             grace: config.grace,
             scope: Scope::boundary(),
             state: Mutex::new(State {

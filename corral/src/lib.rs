@@ -99,3 +99,8 @@ pub use shield::*;
 pub use timeout::*;
 #[allow(unused_imports)]
 pub use wait::*;
+
+/// The README's examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
