@@ -16,7 +16,7 @@ use common::{cases, expected, runtime, Mode, SIZES};
 fn coord(c: &mut Criterion) {
     let rt = runtime();
     let cases = cases();
-    for mode in [Mode::Spawned, Mode::InPlace, Mode::Limit100] {
+    for mode in Mode::ALL {
         let mut group = c.benchmark_group(mode.group());
         // Flat sampling: the same iteration count in every sample, so that the 100,000-task
         // cases (~0.1 s an iteration) stay within the measurement time.

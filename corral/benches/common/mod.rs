@@ -27,17 +27,28 @@ pub enum Mode {
     Spawned,
     /// Futures polled in place in the caller's task; the bar is the best in-place peer.
     InPlace,
-    /// At most [`LIMIT`] running at once, in place or spawned when admitted.
+    /// At most [`LIMIT`] futures running at once, polled in place, results in input order.
     Limit100,
+    /// At most [`LIMIT`] tasks at once, each spawned when admitted, results in input order.
+    Limit100Spawned,
 }
 
 impl Mode {
+    /// Every mode, in the order the benches run them.
+    pub const ALL: [Mode; 4] = [
+        Mode::Spawned,
+        Mode::InPlace,
+        Mode::Limit100,
+        Mode::Limit100Spawned,
+    ];
+
     /// The criterion group name (and directory under `target/criterion`).
     pub fn group(self) -> &'static str {
         match self {
             Mode::Spawned => "spawned",
             Mode::InPlace => "in_place",
             Mode::Limit100 => "limit100",
+            Mode::Limit100Spawned => "limit100_spawned",
         }
     }
 }
@@ -212,7 +223,7 @@ pub fn cases() -> Vec<Case> {
                 })
             },
         },
-        // ---- at most LIMIT at once, results in input order ----
+        // ---- at most LIMIT at once, results in input order (in place, then spawned) ----
         Case {
             name: "futures_util_buffered",
             mode: Mode::Limit100,
@@ -241,7 +252,7 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             name: "tokio_spawn_buffered",
-            mode: Mode::Limit100,
+            mode: Mode::Limit100Spawned,
             run: |n| {
                 Box::pin(async move {
                     // spawned only when admitted: `buffered` pulls the next input when there is room
@@ -267,8 +278,8 @@ pub fn cases() -> Vec<Case> {
             },
         },
         Case {
-            name: "corral_gather_limit_spawned",
-            mode: Mode::Limit100,
+            name: "corral_gather_limit",
+            mode: Mode::Limit100Spawned,
             run: |n| {
                 Box::pin(async move {
                     // the iterator is pulled lazily, so each task is spawned when admitted
