@@ -25,8 +25,12 @@ def main():
     import matplotlib.pyplot as plt
 
     modes = [m for m in bd.MODES if m in data]
-    fig, axes = plt.subplots(1, len(modes), figsize=(5.2 * len(modes), 4.6), squeeze=False)
-    for ax, mode in zip(axes[0], modes):
+    cols = 2 if len(modes) > 1 else 1
+    rows = (len(modes) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.8 * cols, 4.6 * rows), squeeze=False)
+    for ax in axes.flat[len(modes):]:
+        ax.set_visible(False)
+    for ax, mode in zip(axes.flat, modes):
         cases = data[mode]
         for case in sorted(cases, key=lambda c: (not bd.is_corral(c), c)):
             ns = sorted(cases[case])
@@ -46,7 +50,11 @@ def main():
         ax.set_title(bd.MODE_TITLES[mode], fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle("corral vs peers: time per task (tokio multi-thread, 2 workers, 2 cores); solid = corral, dashed = peers", fontsize=10)
+    fig.suptitle(
+        "Time per task against N: corral (solid) and peers (dashed)\n"
+        "tokio multi-thread runtime, 2 workers, 2 cores; criterion medians",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(args.output, dpi=110)
     print(f"wrote {args.output}")
