@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -118,7 +117,10 @@ def measure(loop_name, case, n, repeat):
 def one(loop_name, case_name, n):
     """Child mode: run one case once and print the peak RSS in bytes."""
     measure(loop_name, CASES[case_name], n, 1)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
+    with open("/proc/self/status") as f:
+        hwm = next(line for line in f if line.startswith("VmHWM:"))
+    print(int(hwm.split()[1]) * 1024)
 
 
 def main():
