@@ -21,6 +21,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -44,6 +45,8 @@ pub(crate) struct Scope {
     /// `cancelling()` against its value on entry for the same reason).
     detached: bool,
     pub(crate) task: Option<TaskMeta>,
+    /// Mirrors `state.requested.is_some()`, so that owners can skip the lock on every poll.
+    requested: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -95,6 +98,7 @@ impl Scope {
             parent: None,
             detached: false,
             task,
+            requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
         })
     }
@@ -107,6 +111,7 @@ impl Scope {
             parent,
             detached,
             task: None,
+            requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
         })
     }
@@ -132,7 +137,9 @@ impl Scope {
                 return false;
             }
             st.requested = Some(why);
-            (st.token.clone(), st.owner.take())
+            self.requested.store(true, Ordering::Release);
+            // The owner's waker stays registered: owners register once per waker, not per poll.
+            (st.token.clone(), st.owner.clone())
         };
         if let Some(t) = token {
             t.cancel();
@@ -145,7 +152,7 @@ impl Scope {
 
     /// True if this scope has been asked to stop.
     pub(crate) fn is_requested(&self) -> bool {
-        self.lock().requested.is_some()
+        self.requested.load(Ordering::Acquire)
     }
 
     /// True if this scope or one it is nested in (up to a detached boundary) was asked to stop.
@@ -202,6 +209,9 @@ impl Scope {
 
     /// What the owner should do now. `grace` is how long a body handling the request may run.
     pub(crate) fn verdict(&self, grace: Duration) -> Verdict {
+        if !self.requested.load(Ordering::Acquire) {
+            return Verdict::Continue(None);
+        }
         let mut st = self.lock();
         let Some(why) = st.requested.clone() else {
             return Verdict::Continue(None);
@@ -210,7 +220,10 @@ impl Scope {
             return Verdict::Stop(why);
         }
         let seen = *st.seen_at.get_or_insert_with(Instant::now);
-        let until = seen + grace;
+        // A grace too long to represent (e.g. `Duration::MAX`) never runs out.
+        let Some(until) = seen.checked_add(grace) else {
+            return Verdict::Continue(None);
+        };
         if Instant::now() >= until {
             return Verdict::Stop(why);
         }
@@ -220,6 +233,9 @@ impl Scope {
     /// Whether the request (if any) was delivered to a listener, i.e. a body that finishes now
     /// finished on its own terms. Used when the body is ready at the same poll the request is.
     pub(crate) fn finished_verdict(&self) -> Option<Cancelled> {
+        if !self.requested.load(Ordering::Acquire) {
+            return None;
+        }
         let st = self.lock();
         match &st.requested {
             Some(why) if st.hard || !st.delivered => Some(why.clone()),
@@ -282,7 +298,7 @@ impl Scope {
                 let mut st = s.lock();
                 st.listeners -= 1;
                 if st.listeners == 0 && st.requested.is_some() {
-                    st.owner.take()
+                    st.owner.clone()
                 } else {
                     None
                 }
@@ -291,6 +307,17 @@ impl Scope {
                 w.wake();
             }
         }
+    }
+
+    /// True if the nearest request in this scope's chain has already been delivered.
+    fn request_delivered(self: &Arc<Self>) -> bool {
+        for s in self.chain() {
+            let st = s.lock();
+            if st.requested.is_some() {
+                return st.delivered;
+            }
+        }
+        false
     }
 
     /// Marks every requested scope in the chain as delivered and returns the outermost reason.
@@ -312,7 +339,7 @@ impl Scope {
             let mut st = s.lock();
             if st.requested.is_some() {
                 st.hard = true;
-                owners.extend(st.owner.take());
+                owners.extend(st.owner.clone());
             }
         }
         owners.into_iter().for_each(Waker::wake);
@@ -353,7 +380,8 @@ pub(crate) fn current() -> Option<Arc<Scope>> {
 /// dropping the body at once: the future resolves with a [`CancelRequest`], and the body may
 /// clean up (even with `.await`s) for up to the grace period, then return a value, an error,
 /// or the cancellation ([`CancelRequest::propagate`]). Outside any corral task or scope it
-/// never resolves.
+/// never resolves. Each request is delivered once: a listener made after the request was
+/// delivered to an earlier one does not resolve for it.
 ///
 /// asyncio: `except asyncio.CancelledError:` around the code that should clean up.
 ///
@@ -384,7 +412,9 @@ pub(crate) fn current() -> Option<Arc<Scope>> {
 /// # }
 /// ```
 pub fn cancelled() -> CancelListener {
-    let scope = current();
+    // One request, one delivery: once a request has been handed to a listener, a listener
+    // made afterwards (e.g. by a loop that goes round again) does not see it a second time.
+    let scope = current().filter(|s| !s.request_delivered());
     let wait = scope.as_ref().map(|s| {
         s.add_listener();
         s.token().cancelled_owned()

@@ -440,8 +440,6 @@ impl<T, E> IntoOutcome for Outcome<T, E> {
 /// assert_eq!(squares, vec![1, 4, 9]);
 /// # }
 /// ```
-pub fn infallible<F: std::future::Future>(
-    fut: F,
-) -> impl std::future::Future<Output = Result<F::Output, Infallible>> {
-    async move { Ok(fut.await) }
+pub async fn infallible<F: std::future::Future>(fut: F) -> Result<F::Output, Infallible> {
+    Ok(fut.await)
 }

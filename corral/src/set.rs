@@ -469,13 +469,27 @@ where
                 return Poll::Pending;
             }
             let mut batch = std::mem::take(&mut self.batch);
-            for &id in &batch {
-                self.poll_slot(id);
+            let mut polled = 0;
+            // Stop when tokio's cooperative budget runs out: past it, every task handle would
+            // report Pending and re-queue itself, and a pass over the whole queue per budget
+            // makes the set quadratic. The rest stays queued for the next call.
+            while polled < batch.len() && tokio::task::coop::has_budget_remaining() {
+                self.poll_slot(batch[polled]);
+                polled += 1;
             }
-            polls += batch.len();
-            batch.clear();
+            polls += polled;
+            let exhausted = polled < batch.len();
+            batch.drain(..polled);
+            batch.append(&mut self.batch);
             self.batch = batch;
             self.flush_finished();
+            if exhausted {
+                cx.waker().wake_by_ref();
+                return match self.pop_ready() {
+                    Some(d) => Poll::Ready(Some(d)),
+                    None => Poll::Pending,
+                };
+            }
             if polls >= BUDGET && !self.ready.front().is_some_and(|d| d.is_some()) {
                 // Let the runtime breathe; we were woken for more, so come back at once.
                 cx.waker().wake_by_ref();

@@ -210,7 +210,8 @@ impl Builder {
     }
 
     /// How long the task may keep running after a [`cancel`](Task::cancel) request has been
-    /// delivered to it (through [`cancelled()`](crate::cancelled)) before it is aborted.
+    /// delivered to it (through [`cancelled()`](crate::cancelled)) before it is aborted. A grace
+    /// too long to represent as an instant (such as `Duration::MAX`) never runs out.
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
@@ -242,6 +243,7 @@ impl Builder {
             body: Body::Running { fut },
             scope: scope.clone(),
             grace_timer: None,
+            registered: None,
         });
         Task {
             handle: Some(handle),
@@ -325,7 +327,28 @@ pin_project_lite::pin_project! {
         body: Body<F>,
         scope: Arc<Scope>,
         grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+        registered: Option<std::task::Waker>,
     }
+
+    impl<F> PinnedDrop for Root<F> {
+        // An aborted task's body is dropped here; its destructors are its cleanup and run
+        // as part of the task (`current_task()` works in them).
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let scope = this.scope.clone();
+            scope.enter(|| {
+                this.body.project_replace(Body::Done);
+            });
+        }
+    }
+}
+
+/// Drops a cancelled body inside its task's scope, so that its destructors (its cleanup) run
+/// as part of the task: `current_task()` works in them.
+fn stop<F>(scope: &Arc<Scope>, body: Pin<&mut Body<F>>) {
+    scope.enter(|| {
+        body.project_replace(Body::Done);
+    });
 }
 
 impl<F> Future for Root<F>
@@ -339,9 +362,17 @@ where
         let mut this = self.project();
         let scope: &Arc<Scope> = this.scope;
         let grace = scope.task.as_ref().map_or(DEFAULT_GRACE, |m| m.grace);
-        scope.set_owner_waker(cx.waker());
+        // Register the waker only when it changed (a task's waker is stable across polls).
+        if !this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            scope.set_owner_waker(cx.waker());
+            *this.registered = Some(cx.waker().clone());
+        }
         if let Verdict::Stop(why) = scope.verdict(grace) {
-            this.body.project_replace(Body::Done);
+            stop(scope, this.body);
             return Poll::Ready(Outcome::Cancelled(why));
         }
         let polled = match this.body.as_mut().project() {
@@ -360,7 +391,7 @@ where
             }
             Poll::Pending => match scope.verdict(grace) {
                 Verdict::Stop(why) => {
-                    this.body.project_replace(Body::Done);
+                    stop(scope, this.body);
                     Poll::Ready(Outcome::Cancelled(why))
                 }
                 Verdict::Continue(Some(until)) => {
@@ -369,7 +400,7 @@ where
                         .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
                     if timer.as_mut().poll(cx).is_ready() {
                         let why = scope.request_reason().unwrap_or_default();
-                        this.body.project_replace(Body::Done);
+                        stop(scope, this.body);
                         return Poll::Ready(Outcome::Cancelled(why));
                     }
                     Poll::Pending
@@ -474,11 +505,42 @@ impl<T, E> Task<T, E> {
     pub fn try_outcome(&mut self) -> Option<Outcome<T, E>> {
         if self.outcome.is_none() && self.handle.as_ref().is_some_and(|h| h.is_finished()) {
             let mut cx = Context::from_waker(std::task::Waker::noop());
-            if let Poll::Ready(o) = self.poll_outcome(&mut cx) {
+            if let Poll::Ready(o) = self.poll_outcome_unconstrained(&mut cx) {
                 self.outcome = Some(o);
             }
         }
         self.outcome.take()
+    }
+
+    /// Polls for the outcome and keeps it in the handle, where [`try_outcome`](Task::try_outcome)
+    /// and `.await` find it later. `Ready(None)` means the task finished but its outcome was
+    /// already taken. For combinators that report *which* tasks finished and leave the outcomes
+    /// to the caller ([`wait`](crate::wait)).
+    ///
+    /// Not subject to tokio's cooperative budget: a combinator scanning many finished tasks in
+    /// one poll must see every one of them as finished.
+    pub(crate) fn poll_settled(&mut self, cx: &mut Context<'_>) -> Poll<Option<&Outcome<T, E>>> {
+        if self.outcome.is_none() {
+            if self.handle.is_none() {
+                return Poll::Ready(None);
+            }
+            match self.poll_outcome_unconstrained(cx) {
+                Poll::Ready(o) => self.outcome = Some(o),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(self.outcome.as_ref())
+    }
+
+    /// [`poll_outcome`](Task::poll_outcome) outside tokio's cooperative budget: when the budget
+    /// is spent, a `JoinHandle` reports `Pending` even for a finished task, which would make a
+    /// finished task look unfinished to [`try_outcome`](Task::try_outcome) and to scans.
+    fn poll_outcome_unconstrained(&mut self, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
+        // `task::unconstrained` moved to `task::coop` in tokio 1.44; the old path works on the
+        // whole supported range.
+        #[allow(deprecated)]
+        let mut fut = tokio::task::unconstrained(std::future::poll_fn(|cx| self.poll_outcome(cx)));
+        Pin::new(&mut fut).poll(cx)
     }
 
     /// Waits for the outcome without giving up the handle (the handle stays usable for
@@ -609,7 +671,7 @@ impl<'a, T, E> IntoFuture for &'a mut Task<T, E> {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// // Plain futures and task handles both go into corral's combinators.
-/// let in_place = corral::gather([async { Ok::<u8, ()>(1) }, async { Ok(2) }]).await;
+/// let in_place = corral::gather((1..=2u8).map(|i| async move { Ok::<u8, ()>(i) })).await;
 /// let spawned = corral::gather([corral::spawn(async { Ok::<u8, ()>(1) })]).await;
 /// assert_eq!(in_place.unwrap(), vec![1, 2]);
 /// assert_eq!(spawned.unwrap(), vec![1]);

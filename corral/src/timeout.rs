@@ -1,6 +1,35 @@
-//! Deadlines: [`timeout`], [`timeout_at`], [`wait_for`], and the [`Elapsed`] error they share.
+//! Deadlines: [`timeout`], [`timeout_at`], [`wait_for`], the [`Deadline`] handle, and the
+//! [`Elapsed`] error they share.
+//!
+//! A timeout is a *deadline scope*: the body is polled in place, in the caller's task, inside a
+//! cancel scope of its own (see [`cancel`](crate::cancel)). When the deadline passes, the scope
+//! is asked to stop, exactly as a task is by [`Task::cancel`](crate::Task::cancel):
+//!
+//! * a body nobody listens in is dropped at once (its destructors run before the timeout
+//!   returns) and the timeout returns `Err(Elapsed)`;
+//! * a body that listens with [`cancelled()`](crate::cancelled) is handed the request and keeps
+//!   running for up to the grace period. Whatever it then returns wins (a value, or an error
+//!   inside the value); if it hands the request back ([`CancelRequest::propagate`]) or the
+//!   grace period runs out, the timeout returns `Err(Elapsed)`.
+//!
+//! Nested scopes report like asyncio's: when an outer scope expires together with (or before)
+//! an inner one, only the outermost expired scope returns `Err(Elapsed)`; the inner ones let
+//! the cancellation pass.
+//!
+//! [`CancelRequest::propagate`]: crate::CancelRequest::propagate
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+use crate::cancel::{Scope, Verdict, DEFAULT_GRACE};
+use crate::outcome::Cancelled;
+use crate::task::Awaitable;
 
 /// The error of a deadline that passed before the work finished.
 ///
@@ -29,3 +58,866 @@ impl fmt::Display for Elapsed {
 }
 
 impl std::error::Error for Elapsed {}
+
+// ---------------------------------------------------------------------------------------------
+// The Deadline handle
+// ---------------------------------------------------------------------------------------------
+
+/// Where a deadline scope is in its life. asyncio's `_State`, plus `Created`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Built but not polled yet.
+    Created,
+    /// Polled at least once; the deadline is armed (or `None`).
+    Entered,
+    /// The deadline passed and the body is being stopped (or an outer scope is stopping it).
+    Expiring,
+    /// Ended after the deadline passed.
+    Expired,
+    /// Ended before the deadline passed.
+    Finished,
+}
+
+struct DeadlineState {
+    when: Option<Instant>,
+    phase: Phase,
+    /// The scope's cancel scope while it runs, so that a reschedule is seen at once by nested
+    /// scopes deciding whether an outer one has expired.
+    scope: Option<Arc<Scope>>,
+    /// The waker of the task polling the scope, so that a reschedule from elsewhere re-arms it.
+    waker: Option<Waker>,
+}
+
+/// A handle on the deadline of one [`timeout`] scope: read it ([`when`](Deadline::when)),
+/// move it ([`reschedule`](Deadline::reschedule)), and ask whether it fired
+/// ([`expired`](Deadline::expired)), from inside the body or afterwards.
+///
+/// Get one from [`Timeout::deadline`] (before awaiting the timeout), or as the argument of the
+/// closure given to [`timeout_with`] / [`timeout_at_with`] (to use it inside the body). All
+/// clones refer to the same scope. Dropping a handle does nothing.
+///
+/// A scope is single-use by construction: [`Timeout`] is a future, consumed by awaiting it, so
+/// it cannot be entered twice (asyncio checks this at run time).
+///
+/// asyncio: the `asyncio.Timeout` object returned by `async with asyncio.timeout(d) as cm`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::{sleep, Instant};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let start = Instant::now();
+/// let scope = corral::timeout(Duration::from_secs(1), sleep(Duration::from_secs(10)));
+/// let deadline = scope.deadline();
+/// assert_eq!(deadline.when(), Some(start + Duration::from_secs(1)));
+/// assert!(scope.await.is_err());
+/// assert!(deadline.expired());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Deadline {
+    inner: Arc<Mutex<DeadlineState>>,
+}
+
+/// Why [`Deadline::reschedule`] refused to move a deadline. asyncio raises `RuntimeError` in
+/// the same four states.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use corral::RescheduleError;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let scope = corral::timeout(Duration::from_secs(1), async { 7 });
+/// let deadline = scope.deadline();
+/// assert_eq!(deadline.reschedule(None), Err(RescheduleError::NotEntered));
+/// assert_eq!(scope.await, Ok(7));
+/// assert_eq!(deadline.reschedule(None), Err(RescheduleError::Finished));
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RescheduleError {
+    /// The scope has not been polled yet. asyncio: "Timeout has not been entered".
+    NotEntered,
+    /// The deadline passed and the body is being stopped. asyncio: "Timeout is expiring".
+    Expiring,
+    /// The scope ended after its deadline passed. asyncio: "Timeout has expired".
+    Expired,
+    /// The scope ended before its deadline. asyncio: "Timeout has finished".
+    Finished,
+}
+
+impl fmt::Display for RescheduleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RescheduleError::NotEntered => {
+                "cannot reschedule a timeout that has not started: await it first"
+            }
+            RescheduleError::Expiring => "cannot reschedule a timeout that is expiring",
+            RescheduleError::Expired => "cannot reschedule a timeout that has expired",
+            RescheduleError::Finished => "cannot reschedule a timeout that has finished",
+        })
+    }
+}
+
+impl std::error::Error for RescheduleError {}
+
+impl Deadline {
+    fn new(when: Option<Instant>) -> Deadline {
+        Deadline {
+            inner: Arc::new(Mutex::new(DeadlineState {
+                when,
+                phase: Phase::Created,
+                scope: None,
+                waker: None,
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DeadlineState> {
+        // Every update is a plain assignment: a poisoned lock still holds a consistent state.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The instant the scope expires at, or `None` if it never does.
+    ///
+    /// asyncio: `Timeout.when()` (a loop time; here a [`tokio::time::Instant`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let scope = corral::timeout(None, async { 1 });
+    /// assert_eq!(scope.deadline().when(), None);
+    /// # }
+    /// ```
+    pub fn when(&self) -> Option<Instant> {
+        self.lock().when
+    }
+
+    /// Moves the deadline to `when` (`None`: never expire). A deadline moved into the past
+    /// fires at the body's next suspension point.
+    ///
+    /// asyncio: `Timeout.reschedule(when)`.
+    ///
+    /// # Errors
+    ///
+    /// Only a running scope whose deadline has not passed can be moved: before the scope is
+    /// first polled this returns [`RescheduleError::NotEntered`], while it is being stopped
+    /// [`Expiring`](RescheduleError::Expiring), and after it ended
+    /// [`Expired`](RescheduleError::Expired) or [`Finished`](RescheduleError::Finished).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::{sleep, Instant};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let result = corral::timeout_with(Duration::from_millis(10), |deadline| async move {
+    ///     // This step needs longer than planned: give it another second.
+    ///     deadline.reschedule(Instant::now() + Duration::from_secs(1))?;
+    ///     sleep(Duration::from_millis(500)).await;
+    ///     Ok::<_, corral::RescheduleError>("done")
+    /// })
+    /// .await;
+    /// assert_eq!(result, Ok(Ok("done")));
+    /// # }
+    /// ```
+    pub fn reschedule(&self, when: impl Into<Option<Instant>>) -> Result<(), RescheduleError> {
+        let when = when.into();
+        let (scope, waker) = {
+            let mut st = self.lock();
+            match st.phase {
+                Phase::Entered => {}
+                Phase::Created => return Err(RescheduleError::NotEntered),
+                Phase::Expiring => return Err(RescheduleError::Expiring),
+                Phase::Expired => return Err(RescheduleError::Expired),
+                Phase::Finished => return Err(RescheduleError::Finished),
+            }
+            st.when = when;
+            (st.scope.clone(), st.waker.clone())
+        };
+        if let Some(scope) = scope {
+            scope.set_deadline(when);
+        }
+        // Re-arm the scope's timer (a no-op wake when called from inside the body).
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// True once the deadline has passed while the scope was running: from the moment it fired
+    /// (while the body is being stopped), and after the scope ended. Stays false for a scope
+    /// that finished in time, or was stopped by something else.
+    ///
+    /// asyncio: `Timeout.expired()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let scope = corral::timeout(Duration::from_secs(10), async { 1 });
+    /// let deadline = scope.deadline();
+    /// assert_eq!(scope.await, Ok(1));
+    /// assert!(!deadline.expired());
+    /// # }
+    /// ```
+    pub fn expired(&self) -> bool {
+        matches!(self.lock().phase, Phase::Expiring | Phase::Expired)
+    }
+
+    fn enter(&self, scope: &Arc<Scope>) {
+        let mut st = self.lock();
+        st.phase = Phase::Entered;
+        st.scope = Some(scope.clone());
+        scope.set_deadline(st.when);
+    }
+
+    fn set_waker(&self, waker: &Waker) {
+        let mut st = self.lock();
+        match &st.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => st.waker = Some(waker.clone()),
+        }
+    }
+
+    fn set_expiring(&self) {
+        self.lock().phase = Phase::Expiring;
+    }
+
+    fn exit(&self) {
+        let mut st = self.lock();
+        st.phase = match st.phase {
+            Phase::Expiring => Phase::Expired,
+            Phase::Entered => Phase::Finished,
+            p => p,
+        };
+        st.scope = None;
+        st.waker = None;
+    }
+}
+
+impl fmt::Debug for Deadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Deadline")
+            .field("when", &st.when)
+            .field("phase", &st.phase)
+            .finish()
+    }
+}
+
+/// Marks the scope as ended when the future that runs it is dropped (after its body).
+struct ExitGuard(Deadline);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.exit();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine shared by Timeout and WaitFor
+// ---------------------------------------------------------------------------------------------
+
+pin_project_lite::pin_project! {
+    #[project = BodyProj]
+    #[project_replace = BodyReplace]
+    enum Body<F> {
+        Running { #[pin] fut: F },
+        Done,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The deadline has not passed.
+    Watching,
+    /// The deadline passed and this scope asked its body to stop.
+    Fired,
+    /// The deadline passed and the work (a task) was asked to stop; waiting for it to end.
+    Stopping,
+    /// The deadline passed together with an outer scope's: the outer one stops the body and
+    /// reports; this one lets the cancellation pass.
+    PassedThrough,
+}
+
+fn never_stops<F>(_: Pin<&mut F>) -> bool {
+    false
+}
+
+pin_project_lite::pin_project! {
+    /// Polls `body` in place inside a cancel scope of its own, against a deadline.
+    struct Core<F> {
+        #[pin]
+        body: Body<F>,
+        scope: Option<Arc<Scope>>,
+        grace: Duration,
+        mode: Mode,
+        // wait_for with a zero timeout: expire before the first poll of the body.
+        expire_first: bool,
+        sleep: Option<Pin<Box<Sleep>>>,
+        armed_for: Option<Instant>,
+        grace_timer: Option<Pin<Box<Sleep>>>,
+        // Asks work that runs elsewhere (a task) to stop; false: drop the body instead.
+        request_stop: fn(Pin<&mut F>) -> bool,
+        // Declared last: dropped after the body, so the phase changes once it is gone.
+        exit: ExitGuard,
+    }
+}
+
+/// What [`Core`] ends with: the body's output, and whether the work was asked to stop by
+/// [`Awaitable::request_stop`] before producing it; or `Elapsed`.
+type CoreOutput<O> = Result<(O, bool), Elapsed>;
+
+impl<F> Core<F> {
+    fn new(body: Body<F>, deadline: Deadline) -> Self {
+        Core {
+            body,
+            scope: None,
+            grace: DEFAULT_GRACE,
+            mode: Mode::Watching,
+            expire_first: false,
+            sleep: None,
+            armed_for: None,
+            grace_timer: None,
+            request_stop: never_stops::<F>,
+            exit: ExitGuard(deadline),
+        }
+    }
+}
+
+impl<F: Future> Future for Core<F> {
+    type Output = CoreOutput<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let deadline = &this.exit.0;
+        let scope = match this.scope {
+            Some(s) => s.clone(),
+            None => {
+                // Entering: the scope nests in whatever scope polls us now.
+                let s = Scope::nested();
+                deadline.enter(&s);
+                *this.scope = Some(s.clone());
+                s
+            }
+        };
+        deadline.set_waker(cx.waker());
+        scope.set_owner_waker(cx.waker());
+
+        // Drops the body in place (its destructors run now) and reports the expiry.
+        macro_rules! elapsed {
+            () => {{
+                this.body.as_mut().project_replace(Body::Done);
+                deadline.exit();
+                return Poll::Ready(Err(Elapsed::new()));
+            }};
+        }
+
+        if *this.mode == Mode::Fired && must_stop(&scope, *this.grace, this.grace_timer, cx) {
+            elapsed!();
+        }
+
+        if std::mem::take(this.expire_first) && *this.mode == Mode::Watching {
+            deadline.set_expiring();
+            let asked = match this.body.as_mut().project() {
+                BodyProj::Running { fut } => (this.request_stop)(fut),
+                BodyProj::Done => false,
+            };
+            if asked {
+                *this.mode = Mode::Stopping;
+            } else {
+                // A zero wait_for never starts a plain future.
+                *this.mode = Mode::Fired;
+                scope.request(Cancelled::new());
+                elapsed!();
+            }
+        }
+
+        let polled = match this.body.as_mut().project() {
+            BodyProj::Running { fut } => scope.enter(|| fut.poll(cx)),
+            BodyProj::Done => panic!("corral timeout polled after completion"),
+        };
+        if let Poll::Ready(out) = polled {
+            this.body.as_mut().project_replace(Body::Done);
+            // A request the body never saw (or handed back) stands: the scope expired.
+            if *this.mode == Mode::Fired && scope.finished_verdict().is_some() {
+                deadline.exit();
+                return Poll::Ready(Err(Elapsed::new()));
+            }
+            deadline.exit();
+            return Poll::Ready(Ok((out, *this.mode == Mode::Stopping)));
+        }
+
+        if *this.mode == Mode::Watching {
+            let due = match deadline.when() {
+                None => {
+                    *this.sleep = None;
+                    false
+                }
+                Some(when) if when <= Instant::now() => true,
+                Some(when) => {
+                    let sleep = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(when)));
+                    if *this.armed_for != Some(when) {
+                        sleep.as_mut().reset(when);
+                        *this.armed_for = Some(when);
+                    }
+                    sleep.as_mut().poll(cx).is_ready()
+                }
+            };
+            if due {
+                *this.sleep = None;
+                deadline.set_expiring();
+                if scope.outer_doomed(Instant::now()) {
+                    *this.mode = Mode::PassedThrough;
+                } else {
+                    let asked = match this.body.as_mut().project() {
+                        BodyProj::Running { fut } => (this.request_stop)(fut),
+                        BodyProj::Done => false,
+                    };
+                    if asked {
+                        *this.mode = Mode::Stopping;
+                    } else {
+                        *this.mode = Mode::Fired;
+                        scope.request(Cancelled::new());
+                        // `request` consumed the registered waker.
+                        scope.set_owner_waker(cx.waker());
+                    }
+                }
+            }
+        }
+
+        if *this.mode == Mode::Fired && must_stop(&scope, *this.grace, this.grace_timer, cx) {
+            elapsed!();
+        }
+        Poll::Pending
+    }
+}
+
+/// After this scope asked its body to stop: true if the body must be dropped now (nobody
+/// listened, the request was handed back, or the grace period is over).
+fn must_stop(
+    scope: &Arc<Scope>,
+    grace: Duration,
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    cx: &mut Context<'_>,
+) -> bool {
+    match scope.verdict(grace) {
+        Verdict::Stop(_) => true,
+        Verdict::Continue(Some(until)) => {
+            let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+            t.as_mut().poll(cx).is_ready()
+        }
+        Verdict::Continue(None) => false,
+    }
+}
+
+fn instant_after(d: Option<Duration>) -> Option<Instant> {
+    // A deadline too far away to represent never fires.
+    d.and_then(|d| Instant::now().checked_add(d))
+}
+
+// ---------------------------------------------------------------------------------------------
+// timeout / timeout_at
+// ---------------------------------------------------------------------------------------------
+
+pin_project_lite::pin_project! {
+    /// A deadline scope around a future: what [`timeout`], [`timeout_at`], [`timeout_with`] and
+    /// [`timeout_at_with`] return. It outputs `Ok(output)` or `Err(`[`Elapsed`]`)`.
+    ///
+    /// The body is polled in place, in the caller's task, inside a cancel scope of its own.
+    /// It is polled before the deadline is looked at, so a body that finishes without
+    /// suspending never times out, even with a zero deadline. When the deadline passes:
+    ///
+    /// * if nothing in the body listens ([`cancelled()`](crate::cancelled)), the body is
+    ///   dropped at once, its destructors run, and the scope returns `Err(Elapsed)`;
+    /// * if something listens, the request is delivered to it and the body keeps running for
+    ///   up to the [grace period](Timeout::grace). What the body then returns wins: `Ok` with
+    ///   its value (an error inside that value passes through unchanged). If the body hands the
+    ///   request back ([`CancelRequest::propagate`](crate::CancelRequest::propagate)) or the
+    ///   grace period runs out, the body is dropped and the scope returns `Err(Elapsed)`.
+    ///
+    /// In nested scopes, only the outermost scope whose deadline has passed returns
+    /// `Err(Elapsed)`; an inner scope that expires at the same time lets the cancellation pass
+    /// (its [`Deadline::expired`] is still true). A cancellation from outside (the enclosing
+    /// task is cancelled) is never turned into `Elapsed`.
+    ///
+    /// Dropping it drops the body: nothing keeps running.
+    ///
+    /// asyncio: `async with asyncio.timeout(d):` / `asyncio.timeout_at(when)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the scope drops the body at its current suspension point; the scope then counts
+    /// as ended ([`Deadline::reschedule`] returns an error).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::sleep;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // Nobody listens: dropped at the deadline.
+    /// let r = corral::timeout(Duration::from_millis(10), sleep(Duration::from_secs(10))).await;
+    /// assert_eq!(r, Err(corral::Elapsed::new()));
+    ///
+    /// // The body listens, cleans up, and returns its own value.
+    /// let r = corral::timeout(Duration::from_millis(10), async {
+    ///     tokio::select! {
+    ///         _ = corral::cancelled() => {
+    ///             sleep(Duration::from_millis(5)).await; // asynchronous cleanup
+    ///             "partial"
+    ///         }
+    ///         _ = sleep(Duration::from_secs(10)) => "complete",
+    ///     }
+    /// })
+    /// .grace(Duration::from_secs(1))
+    /// .await;
+    /// assert_eq!(r, Ok("partial"));
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Timeout<F> {
+        #[pin]
+        core: Core<F>,
+    }
+}
+
+impl<F> Timeout<F> {
+    fn new(fut: F, when: Option<Instant>) -> Self {
+        Timeout {
+            core: Core::new(Body::Running { fut }, Deadline::new(when)),
+        }
+    }
+
+    /// A handle on this scope's deadline, for use after (or while) awaiting it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let scope = corral::timeout(Duration::ZERO, tokio::task::yield_now());
+    /// let deadline = scope.deadline();
+    /// assert!(scope.await.is_err()); // fires at the first suspension point
+    /// assert!(deadline.expired());
+    /// # }
+    /// ```
+    pub fn deadline(&self) -> Deadline {
+        self.core.exit.0.clone()
+    }
+
+    /// How long a body that listens for the expiry may keep running after it is delivered,
+    /// before it is dropped. Default: [`DEFAULT_GRACE`](crate::DEFAULT_GRACE).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::{sleep, Instant};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = Instant::now();
+    /// let r = corral::timeout(Duration::from_millis(10), async {
+    ///     let _request = corral::cancelled().await;
+    ///     sleep(Duration::from_secs(60)).await; // a cleanup that takes too long
+    /// })
+    /// .grace(Duration::from_millis(100))
+    /// .await;
+    /// assert!(r.is_err());
+    /// assert_eq!(start.elapsed(), Duration::from_millis(110));
+    /// # }
+    /// ```
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.core.grace = grace;
+        self
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().core.poll(cx).map(|r| r.map(|(out, _)| out))
+    }
+}
+
+impl<F> fmt::Debug for Timeout<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("deadline", &self.core.exit.0)
+            .field("grace", &self.core.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `fut` in place with a deadline `d` from now: `Ok(output)`, or `Err(Elapsed)` if the
+/// deadline passed first. `d` is a [`Duration`] or an `Option<Duration>`; `None` never
+/// expires. A zero deadline fires at the body's first suspension point, never in a body that
+/// finishes without suspending. See [`Timeout`] for what happens at the deadline.
+///
+/// asyncio: `async with asyncio.timeout(d): ...`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::sleep;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let fast = corral::timeout(Duration::from_secs(1), async { 42 }).await;
+/// assert_eq!(fast, Ok(42));
+/// let slow = corral::timeout(Duration::from_secs(1), sleep(Duration::from_secs(2))).await;
+/// assert!(slow.is_err());
+/// let never = corral::timeout(None, sleep(Duration::from_secs(100))).await;
+/// assert!(never.is_ok());
+/// # }
+/// ```
+pub fn timeout<F: Future>(d: impl Into<Option<Duration>>, fut: F) -> Timeout<F> {
+    Timeout::new(fut, instant_after(d.into()))
+}
+
+/// Runs `fut` in place with a deadline at `when` (`None`: never): `Ok(output)`, or
+/// `Err(Elapsed)`. A deadline already in the past fires at the body's first suspension point.
+/// See [`Timeout`].
+///
+/// asyncio: `async with asyncio.timeout_at(when): ...`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::{sleep, Instant};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let at = Instant::now() + Duration::from_millis(10);
+/// let scope = corral::timeout_at(at, sleep(Duration::from_secs(10)));
+/// assert_eq!(scope.deadline().when(), Some(at));
+/// assert!(scope.await.is_err());
+/// assert_eq!(Instant::now(), at);
+/// # }
+/// ```
+pub fn timeout_at<F: Future>(when: impl Into<Option<Instant>>, fut: F) -> Timeout<F> {
+    Timeout::new(fut, when.into())
+}
+
+/// Like [`timeout`], for a body that needs its own [`Deadline`]: `body` is called at once with
+/// the handle and returns the future to run (typically an `async move` block that captures it).
+///
+/// asyncio: `async with asyncio.timeout(d) as cm: ... cm.reschedule(...)`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::sleep;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let r = corral::timeout_with(Duration::from_millis(10), |deadline| async move {
+///     deadline.reschedule(None).unwrap(); // this one may take as long as it needs
+///     sleep(Duration::from_secs(100)).await;
+///     "done"
+/// })
+/// .await;
+/// assert_eq!(r, Ok("done"));
+/// # }
+/// ```
+pub fn timeout_with<F, B>(d: impl Into<Option<Duration>>, body: B) -> Timeout<F>
+where
+    F: Future,
+    B: FnOnce(Deadline) -> F,
+{
+    with_deadline(instant_after(d.into()), body)
+}
+
+/// Like [`timeout_at`], for a body that needs its own [`Deadline`]; see [`timeout_with`].
+///
+/// asyncio: `async with asyncio.timeout_at(when) as cm: ...`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::{sleep, Instant};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let at = Instant::now() + Duration::from_secs(1);
+/// let r = corral::timeout_at_with(at, |deadline| async move {
+///     assert_eq!(deadline.when(), Some(at));
+///     sleep(Duration::from_secs(2)).await;
+/// })
+/// .await;
+/// assert!(r.is_err());
+/// # }
+/// ```
+pub fn timeout_at_with<F, B>(when: impl Into<Option<Instant>>, body: B) -> Timeout<F>
+where
+    F: Future,
+    B: FnOnce(Deadline) -> F,
+{
+    with_deadline(when.into(), body)
+}
+
+fn with_deadline<F, B>(when: Option<Instant>, body: B) -> Timeout<F>
+where
+    B: FnOnce(Deadline) -> F,
+{
+    let deadline = Deadline::new(when);
+    let fut = body(deadline.clone());
+    Timeout {
+        core: Core::new(Body::Running { fut }, deadline),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wait_for
+// ---------------------------------------------------------------------------------------------
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`wait_for`]: `Ok(output)` or `Err(`[`Elapsed`]`)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops what it waits for: a plain future is dropped at its suspension
+    /// point, a task handed over by value is aborted (a `&mut Task` is left alone).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct WaitFor<A: Awaitable> {
+        #[pin]
+        core: Core<A::Future>,
+        ready: Option<A::Output>,
+    }
+}
+
+impl<A: Awaitable> WaitFor<A> {
+    /// How long a plain future that listens for the timeout may keep running after it is
+    /// delivered (see [`Timeout::grace`]). A task keeps its own grace period
+    /// ([`Builder::grace`](crate::Builder::grace)). Default:
+    /// [`DEFAULT_GRACE`](crate::DEFAULT_GRACE).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let r = corral::wait_for(Duration::from_millis(10), async {
+    ///     let _req = corral::cancelled().await;
+    ///     std::future::pending::<()>().await
+    /// })
+    /// .grace(Duration::from_millis(20))
+    /// .await;
+    /// assert!(r.is_err());
+    /// # }
+    /// ```
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.core.grace = grace;
+        self
+    }
+}
+
+impl<A: Awaitable> Future for WaitFor<A> {
+    type Output = Result<A::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(out) = this.ready.take() {
+            return Poll::Ready(Ok(out));
+        }
+        this.core.poll(cx).map(|r| match r {
+            // A task that stopped when asked to: the timeout is what ended it.
+            Ok((out, true)) if A::is_cancelled(&out) => Err(Elapsed::new()),
+            Ok((out, _)) => Ok(out),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl<A: Awaitable> fmt::Debug for WaitFor<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitFor")
+            .field("deadline", &self.core.exit.0)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Waits for `awaitable` for at most `d`: `Ok(output)`, or `Err(Elapsed)` if it was stopped
+/// by the timeout.
+///
+/// `d` is a [`Duration`] or an `Option<Duration>`. `None` waits as long as it takes (a plain
+/// await). Rust durations are never negative; asyncio's negative timeouts are
+/// `Duration::ZERO` here.
+///
+/// * **A plain future** is polled in place, in the caller's task (nothing is spawned), exactly
+///   as by [`timeout`]: at the deadline it is dropped, or, if it listens with
+///   [`cancelled()`](crate::cancelled), handed the request and given the grace period, and
+///   what it then returns wins. **With a zero timeout it is never polled at all**: the result
+///   is `Err(Elapsed)` at once.
+/// * **A task** ([`Task`](crate::Task) or `&mut Task`) runs elsewhere. At the deadline it is
+///   asked to stop ([`Task::cancel`](crate::Task::cancel)), and `wait_for` waits until it has
+///   stopped (within the task's own grace period). If it ends cancelled, the result is
+///   `Err(Elapsed)`; if it ends with its own value, error or panic, that outcome wins:
+///   `Ok(outcome)`. **With a zero timeout, a task that has already finished gives its outcome**;
+///   one that has not is asked to stop at once.
+///
+/// asyncio: `asyncio.wait_for(aw, timeout)`.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future drops what it waits for (a task given by value is aborted).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::sleep;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// // A task that is too slow is stopped, and wait_for reports the timeout.
+/// let mut slow = corral::spawn(async {
+///     sleep(Duration::from_secs(3600)).await;
+///     Ok::<_, ()>("done")
+/// });
+/// assert!(corral::wait_for(Duration::from_millis(100), &mut slow).await.is_err());
+/// assert!(slow.is_finished());
+///
+/// // A zero timeout never starts a plain future...
+/// let r = corral::wait_for(Duration::ZERO, async { unreachable!() }).await;
+/// assert!(r.is_err());
+///
+/// // ...but returns a finished task's outcome.
+/// let done = corral::spawn(async { Ok::<_, ()>(7) });
+/// tokio::task::yield_now().await;
+/// assert_eq!(corral::wait_for(Duration::ZERO, done).await.unwrap().unwrap(), 7);
+/// # }
+/// ```
+pub fn wait_for<A: Awaitable>(d: impl Into<Option<Duration>>, mut awaitable: A) -> WaitFor<A> {
+    let d = d.into();
+    let zero = d.is_some_and(|d| d.is_zero());
+    if zero {
+        if let Some(out) = awaitable.ready_output() {
+            return WaitFor {
+                core: Core::new(Body::Done, Deadline::new(None)),
+                ready: Some(out),
+            };
+        }
+    }
+    let fut = awaitable.into_awaitable();
+    let mut core = Core::new(Body::Running { fut }, Deadline::new(instant_after(d)));
+    core.request_stop = A::request_stop;
+    core.expire_first = zero;
+    WaitFor { core, ready: None }
+}
