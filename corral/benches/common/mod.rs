@@ -158,6 +158,27 @@ pub fn cases() -> Vec<Case> {
                 })
             },
         },
+        Case {
+            // wait takes task handles only (no in-place form): as asyncio.wait(tasks), then
+            // each done task's result
+            name: "corral_wait",
+            mode: Mode::Spawned,
+            run: |n| {
+                Box::pin(async move {
+                    let tasks: Vec<_> = (0..n).map(|i| corral::spawn(work(i))).collect();
+                    let waited = corral::wait(tasks)
+                        .return_when(corral::ReturnWhen::AllCompleted)
+                        .await
+                        .expect("tasks given");
+                    assert!(waited.pending.is_empty());
+                    let mut sum = 0;
+                    for (_, mut task) in waited.done {
+                        sum += task.try_outcome().expect("finished").unwrap();
+                    }
+                    sum
+                })
+            },
+        },
         // ---- in place: futures polled in the caller's task ----
         Case {
             name: "futures_join_all",
