@@ -100,7 +100,11 @@ fn main() {
         child(index, n);
         return;
     }
-    let filter = args.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_default();
+    let filter = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .cloned()
+        .unwrap_or_default();
     let exe = std::env::current_exe().expect("own path");
     let mut rows = Vec::new();
     println!(
@@ -122,7 +126,10 @@ fn main() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let text = String::from_utf8_lossy(&out.stdout);
-            let f: Vec<usize> = text.split_whitespace().map(|v| v.parse().unwrap()).collect();
+            let f: Vec<usize> = text
+                .split_whitespace()
+                .map(|v| v.parse().unwrap())
+                .collect();
             let (bytes, calls, peak, hwm) = (f[0], f[1], f[2], f[3]);
             println!(
                 "| {} | {} | {n} | {:.0} | {:.2} | {:.0} | {:.1} MB |",
