@@ -98,25 +98,75 @@ def asyncio_table(data, py):
     print()
 
 
+def alloc_bar(rows, mode, n):
+    """Bytes per task of the mode's bar: JoinSet for spawned, else the leanest peer."""
+    peers = {r["case"]: r["bytes"] / n for r in rows if r["mode"] == mode and r["n"] == n and not bd.is_corral(r["case"])}
+    if mode == "spawned" and "tokio_JoinSet" in peers:
+        return "tokio_JoinSet", peers["tokio_JoinSet"]
+    if not peers:
+        return None, None
+    name = min(peers, key=peers.get)
+    return name, peers[name]
+
+
 def alloc_table(rows):
     print("### Memory per task (counting global allocator, one run per child process)\n")
-    print("| mode | case | N | bytes/task | ÷ best peer | allocs/task | peak heap/task | process peak RSS |")
+    print("Bytes allocated per task over the whole run (ratio to the mode's bar: JoinSet for spawned,")
+    print("else the leanest peer), allocator calls per task, the peak of live heap per task, and the")
+    print("child process's peak RSS (VmHWM, runtime and binary included).\n")
+    print("| mode | case | N | bytes/task | ÷ bar | allocs/task | peak heap/task | process peak RSS |")
     print("|---|---|---|---|---|---|---|---|")
-    best = {}
-    for r in rows:
-        if not bd.is_corral(r["case"]):
-            key = (r["mode"], r["n"])
-            best[key] = min(best.get(key, float("inf")), r["bytes"] / r["n"])
+    order = {m: i for i, m in enumerate(bd.MODES)}
+    rows = sorted(rows, key=lambda r: (order.get(r["mode"], 99), bd.is_corral(r["case"]), r["case"], r["n"]))
     for r in rows:
         n = r["n"]
         b = r["bytes"] / n
-        ref = best.get((r["mode"], n))
+        _, ref = alloc_bar(rows, r["mode"], n)
         ratio = f"{b / ref:.2f}×" if ref else "—"
         name = f"**{r['case']}**" if bd.is_corral(r["case"]) else r["case"]
         print(
             f"| {r['mode']} | {name} | {n:,} | {b:.0f} | {ratio} | {r['allocs'] / n:.2f} | "
             f"{r['peak'] / n:.0f} | {r['hwm'] / 1e6:.1f} MB |"
         )
+    print()
+
+
+def goals(data, py, rows, n=100_000):
+    """The issue's goals at N = n, each line: goal, case, figure, met or not."""
+    out = []
+    time_goals = (
+        ("spawned", 1.1, "within 1.1× of JoinSet"),
+        ("in_place", 1.0, "at or below the best in-place peer"),
+        ("limit100", 1.0, "at or below the best limited in-place peer"),
+        ("limit100_spawned", 1.1, "within 1.1× of the limited spawning peer"),
+    )
+    for mode, limit, what in time_goals:
+        _, bar_ns = bd.bar(data, mode, n)
+        for case, t in sorted(data.get(mode, {}).items()):
+            if bd.is_corral(case) and n in t and bar_ns:
+                r = t[n] / bar_ns
+                out.append((f"{mode}: {what}", case, f"{r:.2f}×", r <= limit))
+    if py:
+        med = py["median_s"].get("asyncio", {})
+        for py_case, pairs in ASYNCIO_MAP.items():
+            for (case, mode), need in zip(pairs, (10, 50)):
+                ns = data.get(mode, {}).get(case, {}).get(n) if case else None
+                p = med.get(py_case, {}).get(str(n))
+                if ns and p:
+                    r = p * 1e9 / ns
+                    out.append((f"≥{need}× faster than asyncio ({mode})", f"{case} vs {py_case}", f"{r:.1f}×", r >= need))
+    for r in rows:
+        if bd.is_corral(r["case"]) and r["n"] == n:
+            _, ref = alloc_bar(rows, r["mode"], n)
+            if ref:
+                q = r["bytes"] / n / ref
+                out.append((f"bytes per task ≤ the peers' ({r['mode']})", r["case"], f"{q:.2f}×", q <= 1.0))
+    if not out:
+        return
+    print(f"### Goals at N = {n:,} (from the figures below)\n")
+    print("| goal | case | figure | met |\n|---|---|---|---|")
+    for goal, case, fig, ok in out:
+        print(f"| {goal} | {case} | {fig} | {'yes' if ok else '**no**'} |")
     print()
 
 
@@ -129,15 +179,16 @@ def main():
     if meta:
         print(f"Rust run: {meta}\n")
     data = bd.criterion()
+    py = bd.load_json(args.asyncio)
+    rows = bd.alloc()
+    goals(data, py, rows)
     if data:
         library(data)
     else:
         print("(no criterion results: run `cargo bench -p corral --bench coord`)\n")
-    py = bd.load_json(args.asyncio)
     if py:
         print(f"asyncio run: load average {py.get('loadavg')}\n")
         asyncio_table(data, py)
-    rows = bd.alloc()
     if rows:
         alloc_table(rows)
 
