@@ -116,6 +116,21 @@ impl Scope {
         })
     }
 
+    /// A scope nested in the current one for lookups (its task, enclosing deadlines) but cut off
+    /// for cancellation: a request to an enclosing scope reaches the code inside only when the
+    /// owner relays it. A task group owns one, so that it can cancel its children before its
+    /// body hears of the request, and so that the body's listeners answer the group, not the
+    /// enclosing task.
+    pub(crate) fn boundary() -> Arc<Scope> {
+        Arc::new(Scope {
+            parent: current(),
+            detached: true,
+            task: None,
+            requested: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the state inconsistent (every update
         // is a single assignment), so a poisoned lock is still usable.

@@ -11,6 +11,7 @@ use crate::task::Awaitable;
 
 type Ok_<A> = <<A as Awaitable>::Output as IntoOutcome>::Ok;
 type Err_<A> = <<A as Awaitable>::Output as IntoOutcome>::Err;
+type OutcomeOf<A> = Outcome<Ok_<A>, Err_<A>>;
 
 /// Runs every input concurrently and returns their values **in input order**; on the first
 /// failure, cancels and drains the others, then returns that failure.
@@ -197,7 +198,7 @@ where
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
     set: Set<Iter<I>>,
-    outcomes: Vec<Option<Outcome<Ok_<I::Item>, Err_<I::Item>>>>,
+    outcomes: Vec<Option<OutcomeOf<I::Item>>>,
 }
 
 impl<I> GatherSettled<I>

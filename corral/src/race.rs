@@ -1,1 +1,786 @@
-//! race (placeholder: filled in by its own work item).
+//! [`race`], [`any`] and [`quorum`]: stop as soon as the answer is known, say which input gave
+//! it, and cancel and drain the rest before returning.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::outcome::{Failure, IntoOutcome};
+use crate::set::{Iter, Set};
+use crate::task::Awaitable;
+
+type Ok_<A> = <<A as Awaitable>::Output as IntoOutcome>::Ok;
+type Err_<A> = <<A as Awaitable>::Output as IntoOutcome>::Err;
+/// How a race ended: the winner, or the failure that finished first.
+type Finish<A> = Result<Winner<Ok_<A>>, InputFailure<Err_<A>>>;
+
+/// A value and the position of the input that produced it.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::future::ready;
+/// let w = corral::any([ready(Err("down")), ready(Ok::<_, &str>("up"))]).await.unwrap();
+/// assert_eq!(w, corral::Winner { index: 1, value: "up" });
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Winner<T> {
+    /// The input's position, counting from 0.
+    pub index: usize,
+    /// What it returned.
+    pub value: T,
+}
+
+/// A [`Failure`] and the position of the input that failed.
+///
+/// # Examples
+///
+/// ```
+/// use corral::{Failure, InputFailure};
+/// let f = InputFailure { index: 2, failure: Failure::Error("refused") };
+/// assert_eq!(f.to_string(), "input 2: refused");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFailure<E> {
+    /// The input's position, counting from 0.
+    pub index: usize,
+    /// How it failed: an error, a panic or a cancellation.
+    pub failure: Failure<E>,
+}
+
+impl<E: fmt::Display> fmt::Display for InputFailure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "input {}: {}", self.index, self.failure)
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for InputFailure<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.failure)
+    }
+}
+
+/// Writes `input 0: a; input 3: b`.
+fn list<E: fmt::Display>(f: &mut fmt::Formatter<'_>, failures: &[InputFailure<E>]) -> fmt::Result {
+    for (i, fail) in failures.iter().enumerate() {
+        if i > 0 {
+            f.write_str("; ")?;
+        }
+        write!(f, "{fail}")?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// race
+
+/// Runs every input concurrently and returns the first to finish, **whether it succeeded or
+/// failed**, with its position; cancels and drains the others before returning.
+///
+/// Ties (inputs that finish during the same poll) go to the earlier input. A [`Task`] input
+/// that was cancelled counts as finishing with [`Failure::Cancelled`]. "Cancel and drain"
+/// works as in [`gather`](crate::gather): plain futures are dropped; tasks are asked to stop
+/// ([`Task::cancel`]) and waited for, so a loser listening with
+/// [`cancelled()`](crate::cancelled) finishes its cleanup before `race` returns. Their
+/// outcomes are discarded. Use [`.limit(n)`](Race::limit) to run at most `n` at a time;
+/// inputs not pulled from the iterator when the race is decided are never pulled (a task
+/// handle still in the iterator is dropped with it, which aborts its task).
+///
+/// asyncio has no direct equivalent: `asyncio.wait(aws, return_when=FIRST_COMPLETED)`
+/// followed by cancelling the pending ones (and, to be thorough, awaiting them).
+///
+/// # Errors
+///
+/// * [`RaceError::Failed`] if the first input to finish failed (an error, a panic, or a
+///   cancellation), with its position.
+/// * [`RaceError::Empty`] if there were no inputs.
+///
+/// # Cancel safety
+///
+/// Dropping the future drops every plain future it runs and aborts every task it was given.
+///
+/// [`Task`]: crate::Task
+/// [`Task::cancel`]: crate::Task::cancel
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::sleep;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let after = |secs: u64, r: Result<&'static str, &'static str>| async move {
+///     sleep(Duration::from_secs(secs)).await;
+///     r
+/// };
+/// let first = corral::race([after(3, Ok("slow")), after(1, Ok("fast"))]).await;
+/// assert_eq!(first.unwrap(), corral::Winner { index: 1, value: "fast" });
+///
+/// let first = corral::race([after(3, Ok("slow")), after(1, Err("broken"))]).await;
+/// assert_eq!(first.unwrap_err().to_string(), "the first input to finish failed: input 1: broken");
+/// # }
+/// ```
+pub fn race<I>(inputs: I) -> Race<I::IntoIter>
+where
+    I: IntoIterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    Race {
+        set: Set::new(Iter(inputs.into_iter())),
+        first: None,
+    }
+}
+
+/// Why a [`race`] gave no value.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let none = corral::race(Vec::<corral::Task<u8, ()>>::new()).await;
+/// assert_eq!(none, Err(corral::RaceError::Empty));
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RaceError<E> {
+    /// There were no inputs.
+    Empty,
+    /// The first input to finish failed.
+    Failed(InputFailure<E>),
+}
+
+impl<E: fmt::Display> fmt::Display for RaceError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RaceError::Empty => f.write_str("race over no inputs"),
+            RaceError::Failed(fail) => write!(f, "the first input to finish failed: {fail}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for RaceError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RaceError::Empty => None,
+            RaceError::Failed(fail) => Some(&fail.failure),
+        }
+    }
+}
+
+/// The future returned by [`race`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Race<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    set: Set<Iter<I>>,
+    first: Option<Finish<I::Item>>,
+}
+
+impl<I> Race<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    /// Runs at most `n` inputs at once (`0` counts as `1`), pulling the next from the iterator
+    /// when one finishes. See [`Gather::limit`](crate::Gather::limit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let w = corral::race((0..100).map(|i| async move { Ok::<_, ()>(i) })).limit(3).await;
+    /// assert_eq!(w.unwrap().index, 0);
+    /// # }
+    /// ```
+    pub fn limit(mut self, n: usize) -> Self {
+        self.set.set_limit(n);
+        self
+    }
+}
+
+impl<I> Future for Race<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    type Output = Result<Winner<Ok_<I::Item>>, RaceError<Err_<I::Item>>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: nothing here is structurally pinned: the set keeps its futures in heap
+        // segments of its own, and the other fields are plain data.
+        let this = unsafe { self.get_unchecked_mut() };
+        while let Some(done) = std::task::ready!(this.set.poll_next(cx)) {
+            if this.first.is_some() {
+                continue; // a loser, drained
+            }
+            let index = done.index;
+            this.first = Some(match done.outcome.into_result() {
+                Ok(value) => Ok(Winner { index, value }),
+                Err(failure) => Err(InputFailure { index, failure }),
+            });
+            this.set.stop();
+        }
+        Poll::Ready(match this.first.take() {
+            Some(Ok(w)) => Ok(w),
+            Some(Err(f)) => Err(RaceError::Failed(f)),
+            None => Err(RaceError::Empty),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// any
+
+/// Runs every input concurrently and returns the first **success**, with its position;
+/// cancels and drains the others before returning. If every input fails, returns **all** the
+/// failures, in input order.
+///
+/// Failures (errors, panics, and cancelled [`Task`](crate::Task) inputs) do not stop the
+/// others. Ties go to the earlier input. Losers are cancelled and drained as in [`race`];
+/// failures seen before the winner and the losers' outcomes are discarded. Use
+/// [`.limit(n)`](Any::limit) to run at most `n` at a time.
+///
+/// asyncio has no equivalent (JavaScript's `Promise.any`, whose `AggregateError` also keeps
+/// every error).
+///
+/// # Errors
+///
+/// * [`AnyError::AllFailed`] with every failure, in input order, if no input succeeded.
+/// * [`AnyError::Empty`] if there were no inputs.
+///
+/// # Cancel safety
+///
+/// Dropping the future drops every plain future it runs and aborts every task it was given.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::sleep;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let after = |secs: u64, r: Result<&'static str, &'static str>| async move {
+///     sleep(Duration::from_secs(secs)).await;
+///     r
+/// };
+/// let w = corral::any([after(1, Err("down")), after(2, Ok("b")), after(3, Ok("c"))]).await;
+/// assert_eq!(w.unwrap(), corral::Winner { index: 1, value: "b" });
+///
+/// let e = corral::any([after(2, Err("x")), after(1, Err("y"))]).await.unwrap_err();
+/// assert_eq!(e.to_string(), "all 2 inputs failed: input 0: x; input 1: y");
+/// # }
+/// ```
+pub fn any<I>(inputs: I) -> Any<I::IntoIter>
+where
+    I: IntoIterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    Any {
+        set: Set::new(Iter(inputs.into_iter())),
+        winner: None,
+        failures: Vec::new(),
+    }
+}
+
+/// Why [`any`] found no success.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::ready;
+/// use corral::{AnyError, Failure, InputFailure};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let e = corral::any([ready(Err::<(), _>("a")), ready(Err("b"))]).await.unwrap_err();
+/// assert_eq!(
+///     e.failures(),
+///     &[
+///         InputFailure { index: 0, failure: Failure::Error("a") },
+///         InputFailure { index: 1, failure: Failure::Error("b") },
+///     ]
+/// );
+/// assert_eq!(AnyError::<&str>::Empty.to_string(), "any over no inputs");
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyError<E> {
+    /// There were no inputs.
+    Empty,
+    /// Every input failed; each failure, in input order.
+    AllFailed(Vec<InputFailure<E>>),
+}
+
+impl<E> AnyError<E> {
+    /// Every failure, in input order (empty for [`AnyError::Empty`]).
+    pub fn failures(&self) -> &[InputFailure<E>] {
+        match self {
+            AnyError::Empty => &[],
+            AnyError::AllFailed(v) => v,
+        }
+    }
+
+    /// Every failure, in input order, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::future::ready;
+    /// let e = corral::any([ready(Err::<(), _>("a")), ready(Err("b"))]).await.unwrap_err();
+    /// let errors: Vec<_> = e.into_failures().into_iter().map(|f| f.failure).collect();
+    /// assert_eq!(errors, [corral::Failure::Error("a"), corral::Failure::Error("b")]);
+    /// # }
+    /// ```
+    pub fn into_failures(self) -> Vec<InputFailure<E>> {
+        match self {
+            AnyError::Empty => Vec::new(),
+            AnyError::AllFailed(v) => v,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for AnyError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnyError::Empty => f.write_str("any over no inputs"),
+            AnyError::AllFailed(v) => {
+                write!(f, "all {} inputs failed: ", v.len())?;
+                list(f, v)
+            }
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for AnyError<E> {
+    /// The first failure in input order; [`Display`](fmt::Display) lists them all.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.failures()
+            .first()
+            .map(|f| &f.failure as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The future returned by [`any`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Any<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    set: Set<Iter<I>>,
+    winner: Option<Winner<Ok_<I::Item>>>,
+    failures: Vec<InputFailure<Err_<I::Item>>>,
+}
+
+impl<I> Any<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    /// Runs at most `n` inputs at once (`0` counts as `1`), pulling the next from the iterator
+    /// when one finishes. See [`Gather::limit`](crate::Gather::limit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let inputs = (0..10).map(|i| async move { if i < 5 { Err(i) } else { Ok(i) } });
+    /// let w = corral::any(inputs).limit(2).await.unwrap();
+    /// assert_eq!(w.index, 5);
+    /// # }
+    /// ```
+    pub fn limit(mut self, n: usize) -> Self {
+        self.set.set_limit(n);
+        self
+    }
+}
+
+impl<I> Future for Any<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    type Output = Result<Winner<Ok_<I::Item>>, AnyError<Err_<I::Item>>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: as in `Race::poll`, nothing is structurally pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        while let Some(done) = std::task::ready!(this.set.poll_next(cx)) {
+            if this.winner.is_some() {
+                continue; // a loser, drained
+            }
+            let index = done.index;
+            match done.outcome.into_result() {
+                Ok(value) => {
+                    this.winner = Some(Winner { index, value });
+                    this.failures = Vec::new();
+                    this.set.stop();
+                }
+                Err(failure) => this.failures.push(InputFailure { index, failure }),
+            }
+        }
+        Poll::Ready(match this.winner.take() {
+            Some(w) => Ok(w),
+            None if this.failures.is_empty() => Err(AnyError::Empty),
+            None => {
+                let mut failures = std::mem::take(&mut this.failures);
+                failures.sort_by_key(|f| f.index);
+                Err(AnyError::AllFailed(failures))
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// quorum
+
+/// Runs every input concurrently until `k` of them have succeeded, and returns those `k`
+/// successes (in input order, with their positions); fails **as soon as `k` successes have
+/// become impossible**, with the failures seen so far. Either way it cancels and drains the
+/// inputs still running before returning.
+///
+/// "Impossible" means more than `n - k` inputs have failed, where `n` is the number of
+/// inputs: known from the iterator's [`size_hint`](Iterator::size_hint) upper bound (exact for
+/// arrays, `Vec`s, ranges and maps over them), or once the iterator is exhausted. So
+/// `quorum(3, five_inputs)` fails on the third failure, and `k > n` fails at once without
+/// starting anything. Failures are errors, panics, and cancelled [`Task`](crate::Task) inputs.
+/// Inputs that finish during the same poll count in input order, so exactly `k` successes are
+/// returned. Losers are cancelled and drained as in [`race`], and their outcomes discarded.
+/// Use [`.limit(n)`](Quorum::limit) to run at most `n` at a time.
+///
+/// asyncio has no equivalent.
+///
+/// # Errors
+///
+/// * [`QuorumError::Unreachable`] once `k` successes cannot happen, with the successes and
+///   the failures (in input order) seen until then. An empty input is unreachable at once.
+/// * [`QuorumError::ZeroQuorum`] if `k` is 0, without starting anything: a quorum of nothing
+///   is taken for a mistake.
+///
+/// # Cancel safety
+///
+/// Dropping the future drops every plain future it runs and aborts every task it was given.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::{sleep, Instant};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let after = |secs: u64, r: Result<u64, &'static str>| async move {
+///     sleep(Duration::from_secs(secs)).await;
+///     r
+/// };
+/// let start = Instant::now();
+/// let ok = corral::quorum(2, [after(3, Ok(3)), after(1, Ok(1)), after(2, Ok(2))]).await;
+/// let indexes: Vec<usize> = ok.unwrap().iter().map(|w| w.index).collect();
+/// assert_eq!(indexes, [1, 2]); // the third input was cancelled at t=2s
+/// assert_eq!(start.elapsed(), Duration::from_secs(2));
+///
+/// let start = Instant::now();
+/// let e = corral::quorum(2, [after(9, Ok(9)), after(1, Err("x")), after(2, Err("y"))]).await;
+/// assert_eq!(
+///     e.unwrap_err().to_string(),
+///     "quorum of 2 unreachable with 3 inputs: 0 succeeded, 2 failed: input 1: x; input 2: y"
+/// );
+/// assert_eq!(start.elapsed(), Duration::from_secs(2)); // not 9
+/// # }
+/// ```
+pub fn quorum<I>(k: usize, inputs: I) -> Quorum<I::IntoIter>
+where
+    I: IntoIterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    Quorum {
+        k,
+        set: Set::new(Iter(inputs.into_iter())),
+        seen: 0,
+        successes: Vec::new(),
+        failures: Vec::new(),
+        verdict: None,
+        inputs: None,
+    }
+}
+
+/// Why a [`quorum`] was not reached.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::future::ready;
+/// let e = corral::quorum(2, [ready(Ok::<u8, &str>(1)), ready(Err("down"))])
+///     .await
+///     .unwrap_err();
+/// match e {
+///     corral::QuorumError::Unreachable { needed, successes, failures, inputs } => {
+///         assert_eq!((needed, successes.len(), failures.len(), inputs), (2, 1, 1, Some(2)));
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuorumError<T, E> {
+    /// `k` was 0.
+    ZeroQuorum,
+    /// `needed` successes became impossible.
+    Unreachable {
+        /// The `k` that was asked for.
+        needed: usize,
+        /// The successes before it gave up, in input order.
+        successes: Vec<Winner<T>>,
+        /// The failures before it gave up, in input order.
+        failures: Vec<InputFailure<E>>,
+        /// The number of inputs, if it was known exactly (the iterator was exhausted, or its
+        /// size hint was exact).
+        inputs: Option<usize>,
+    },
+}
+
+impl<T, E> QuorumError<T, E> {
+    /// The failures that made the quorum unreachable, in input order (empty for
+    /// [`QuorumError::ZeroQuorum`] and for an input too short to reach `k` at all).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::future::ready;
+    /// let e = corral::quorum(1, [ready(Err::<u8, _>("down"))]).await.unwrap_err();
+    /// assert_eq!(e.failures()[0].to_string(), "input 0: down");
+    /// # }
+    /// ```
+    pub fn failures(&self) -> &[InputFailure<E>] {
+        match self {
+            QuorumError::ZeroQuorum => &[],
+            QuorumError::Unreachable { failures, .. } => failures,
+        }
+    }
+}
+
+impl<T, E: fmt::Display> fmt::Display for QuorumError<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QuorumError::ZeroQuorum => f.write_str("a quorum of 0 was asked for; k must be >= 1"),
+            QuorumError::Unreachable {
+                needed,
+                successes,
+                failures,
+                inputs,
+            } => {
+                write!(f, "quorum of {needed} unreachable")?;
+                if let Some(n) = inputs {
+                    write!(f, " with {n} inputs")?;
+                }
+                write!(
+                    f,
+                    ": {} succeeded, {} failed",
+                    successes.len(),
+                    failures.len()
+                )?;
+                if !failures.is_empty() {
+                    f.write_str(": ")?;
+                    list(f, failures)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<T: fmt::Debug, E: std::error::Error + 'static> std::error::Error for QuorumError<T, E> {
+    /// The first failure in input order; [`Display`](fmt::Display) lists them all.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.failures()
+            .first()
+            .map(|f| &f.failure as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The future returned by [`quorum`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Quorum<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    k: usize,
+    set: Set<Iter<I>>,
+    /// Inputs handed out by the set so far.
+    seen: usize,
+    successes: Vec<Winner<Ok_<I::Item>>>,
+    failures: Vec<InputFailure<Err_<I::Item>>>,
+    /// Decided: true for reached, false for unreachable. The set is then draining.
+    verdict: Option<bool>,
+    /// The number of inputs when it was decided, if known exactly.
+    inputs: Option<usize>,
+}
+
+impl<I> Quorum<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    /// Runs at most `n` inputs at once (`0` counts as `1`), pulling the next from the iterator
+    /// when one finishes. See [`Gather::limit`](crate::Gather::limit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let ok = corral::quorum(3, (0..100).map(|i| async move { Ok::<_, ()>(i) }))
+    ///     .limit(5)
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(ok.len(), 3);
+    /// # }
+    /// ```
+    pub fn limit(mut self, n: usize) -> Self {
+        self.set.set_limit(n);
+        self
+    }
+
+    /// Bounds on the number of inputs: those handed out plus what the engine says is still
+    /// to come (exact once the iterator has run out, or if its size hint was exact).
+    fn inputs(&self) -> (usize, Option<usize>) {
+        let (lo, hi) = self.set.size_hint();
+        (self.seen + lo, hi.map(|h| self.seen + h))
+    }
+
+    fn unreachable(&self) -> bool {
+        match self.inputs().1 {
+            Some(n) => n.saturating_sub(self.failures.len()) < self.k,
+            None => false,
+        }
+    }
+
+    fn decide(&mut self, reached: bool) {
+        let (lo, hi) = self.inputs();
+        self.inputs = (Some(lo) == hi).then_some(lo);
+        self.verdict = Some(reached);
+        self.set.stop();
+    }
+
+    fn output(&mut self) -> <Self as Future>::Output {
+        let mut successes = std::mem::take(&mut self.successes);
+        successes.sort_by_key(|w| w.index);
+        if self.verdict == Some(true) {
+            return Ok(successes);
+        }
+        let mut failures = std::mem::take(&mut self.failures);
+        failures.sort_by_key(|f| f.index);
+        Err(QuorumError::Unreachable {
+            needed: self.k,
+            successes,
+            failures,
+            inputs: self.inputs,
+        })
+    }
+}
+
+impl<I> Future for Quorum<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    type Output = Result<Vec<Winner<Ok_<I::Item>>>, QuorumError<Ok_<I::Item>, Err_<I::Item>>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: as in `Race::poll`, nothing is structurally pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.k == 0 {
+            return Poll::Ready(Err(QuorumError::ZeroQuorum));
+        }
+        if this.verdict.is_none() && this.unreachable() {
+            // Too few inputs to ever reach k: decided before anything starts.
+            this.decide(false);
+        }
+        loop {
+            let done = match this.set.poll_next(cx) {
+                Poll::Ready(Some(done)) => done,
+                Poll::Ready(None) => break,
+                Poll::Pending => {
+                    // Pulling inputs may have just exhausted the iterator, which can settle it.
+                    if this.verdict.is_none() && this.unreachable() {
+                        this.decide(false);
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            };
+            this.seen += 1;
+            if this.verdict.is_some() {
+                continue; // a loser, drained
+            }
+            let index = done.index;
+            match done.outcome.into_result() {
+                Ok(value) => {
+                    this.successes.push(Winner { index, value });
+                    if this.successes.len() == this.k {
+                        this.decide(true);
+                    }
+                }
+                Err(failure) => {
+                    this.failures.push(InputFailure { index, failure });
+                    if this.unreachable() {
+                        this.decide(false);
+                    }
+                }
+            }
+        }
+        if this.verdict.is_none() {
+            // Everything finished with fewer than k successes.
+            this.inputs = Some(this.seen);
+            this.verdict = Some(false);
+        }
+        Poll::Ready(this.output())
+    }
+}
+
+macro_rules! debug_remaining {
+    ($name:ident) => {
+        impl<I> fmt::Debug for $name<I>
+        where
+            I: Iterator,
+            I::Item: Awaitable,
+            <I::Item as Awaitable>::Output: IntoOutcome,
+        {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("remaining", &self.set.remaining())
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+debug_remaining!(Race);
+debug_remaining!(Any);
+debug_remaining!(Quorum);

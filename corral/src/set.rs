@@ -9,11 +9,12 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use futures_core::Stream;
 
@@ -21,7 +22,10 @@ use crate::outcome::{Cancelled, IntoOutcome, Outcome, Panic};
 use crate::task::Awaitable;
 
 /// Where a set's inputs come from: `(key, awaitable)` pairs, pulled only when there is room.
-pub(crate) trait Source {
+///
+/// `pub` only so that public combinator types can be generic over it; the module is private,
+/// so users can neither name nor implement it (a sealed trait).
+pub trait Source {
     type Key;
     type Item: Awaitable;
     fn poll_next_input(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Self::Key, Self::Item)>>;
@@ -29,7 +33,8 @@ pub(crate) trait Source {
 }
 
 /// Inputs from an iterator, keyed by `()` (the input index is the key).
-pub(crate) struct Iter<I>(pub(crate) I);
+#[derive(Debug)]
+pub struct Iter<I>(pub(crate) I);
 
 impl<I: Iterator> Source for Iter<I>
 where
@@ -47,7 +52,8 @@ where
 }
 
 /// Inputs from an iterator of `(key, awaitable)` pairs.
-pub(crate) struct Keyed<I>(pub(crate) I);
+#[derive(Debug)]
+pub struct Keyed<I>(pub(crate) I);
 
 impl<I, K, A> Source for Keyed<I>
 where
@@ -66,7 +72,8 @@ where
 }
 
 /// Inputs from a stream, keyed by `()`.
-pub(crate) struct Streamed<S>(pub(crate) Pin<Box<S>>);
+#[derive(Debug)]
+pub struct Streamed<S>(pub(crate) Pin<Box<S>>);
 
 impl<S: Stream> Source for Streamed<S>
 where
@@ -82,10 +89,32 @@ where
     }
 }
 
+/// Inputs from a stream of `(key, awaitable)` pairs.
+#[derive(Debug)]
+pub struct StreamedKeyed<S>(pub(crate) Pin<Box<S>>);
+
+impl<S, K, A> Source for StreamedKeyed<S>
+where
+    S: Stream<Item = (K, A)>,
+    A: Awaitable,
+{
+    type Key = K;
+    type Item = A;
+    fn poll_next_input(&mut self, cx: &mut Context<'_>) -> Poll<Option<(K, A)>> {
+        self.0.as_mut().poll_next(cx)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
 type Out<A> = Outcome<
     <<A as Awaitable>::Output as IntoOutcome>::Ok,
     <<A as Awaitable>::Output as IntoOutcome>::Err,
 >;
+
+type SlotOf<S> = Slot<<S as Source>::Key, <<S as Source>::Item as Awaitable>::Future>;
+type DoneOf<S> = Done<<S as Source>::Key, Out<<S as Source>::Item>>;
 
 /// One finished input: its index in input order, its key, its outcome.
 pub(crate) struct Done<K, O> {
@@ -96,7 +125,14 @@ pub(crate) struct Done<K, O> {
 
 enum Slot<K, F> {
     Empty,
-    Running { index: usize, key: K, fut: F },
+    /// `key` is an `Option` only so that it can be taken out before the future is dropped in
+    /// place: a pinned future must never be moved, not even to be dropped (a registered timer
+    /// or waiter list node inside it would be left dangling).
+    Running {
+        index: usize,
+        key: Option<K>,
+        fut: F,
+    },
 }
 
 /// Wake-up queue shared by the per-slot wakers and the set.
@@ -109,22 +145,55 @@ struct Queue {
     parent: Option<Waker>,
 }
 
-struct SlotWaker {
-    slot: usize,
-    queued: AtomicBool,
+/// The wakers of one segment of slots, in one allocation. A slot's waker is a pointer to its
+/// entry; cloning or dropping it counts a reference on the whole segment. One allocation per
+/// segment instead of one `Arc` per slot: at 100,000 inputs that is most of the set-up cost.
+struct WakerSegment {
     shared: Arc<Shared>,
+    entries: Box<[WakerEntry]>,
 }
 
-impl Wake for SlotWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
+struct WakerEntry {
+    slot: usize,
+    queued: AtomicBool,
+    /// The segment holding this entry, whose `Arc` reference count the wakers share.
+    segment: *const WakerSegment,
+}
+
+// SAFETY: `segment` only ever points at the `WakerSegment` that holds the entry (whose fields
+// are `Send + Sync`), and is used to count references on its `Arc` and to reach `shared`.
+unsafe impl Send for WakerEntry {}
+// SAFETY: as above.
+unsafe impl Sync for WakerEntry {}
+
+impl WakerSegment {
+    fn new(shared: Arc<Shared>, start: usize, size: usize) -> Arc<Self> {
+        let entries = (start..start + size)
+            .map(|slot| WakerEntry {
+                slot,
+                queued: AtomicBool::new(false),
+                segment: std::ptr::null(),
+            })
+            .collect();
+        let mut seg = Arc::new(WakerSegment { shared, entries });
+        let me = Arc::as_ptr(&seg);
+        let unique = Arc::get_mut(&mut seg).expect("just made");
+        for e in unique.entries.iter_mut() {
+            e.segment = me;
+        }
+        seg
     }
-    fn wake_by_ref(self: &Arc<Self>) {
+}
+
+impl WakerEntry {
+    fn wake(&self) {
         if self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
+        // SAFETY: whoever wakes holds a waker for this entry, which keeps the segment alive.
+        let shared = unsafe { &(*self.segment).shared };
         let parent = {
-            let mut q = self.shared.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut q = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
             q.woken.push(self.slot);
             q.parent.take()
         };
@@ -132,6 +201,34 @@ impl Wake for SlotWaker {
             w.wake();
         }
     }
+}
+
+static SLOT_WAKER: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+// SAFETY (all four): `p` points at a `WakerEntry` whose segment is kept alive by the waker
+// being used (a counted reference, or the set itself for the borrowed waker of a poll).
+unsafe fn waker_clone(p: *const ()) -> RawWaker {
+    let entry = unsafe { &*(p as *const WakerEntry) };
+    unsafe { Arc::increment_strong_count(entry.segment) };
+    RawWaker::new(p, &SLOT_WAKER)
+}
+
+unsafe fn waker_wake(p: *const ()) {
+    unsafe {
+        waker_wake_by_ref(p);
+        waker_drop(p);
+    }
+}
+
+unsafe fn waker_wake_by_ref(p: *const ()) {
+    unsafe { &*(p as *const WakerEntry) }.wake();
+}
+
+unsafe fn waker_drop(p: *const ()) {
+    // Read the segment pointer first: the decrement may free the entry.
+    let segment = unsafe { (*(p as *const WakerEntry)).segment };
+    unsafe { Arc::decrement_strong_count(segment) };
 }
 
 /// How many futures one call polls before yielding to the runtime.
@@ -144,10 +241,11 @@ where
 {
     source: Option<S>,
     /// Slot storage in segments that never move once allocated (the futures are pinned there).
-    segments: Vec<Box<[Slot<S::Key, <S::Item as Awaitable>::Future>]>>,
+    segments: Vec<Box<[SlotOf<S>]>>,
     starts: Vec<usize>,
-    /// One waker per slot, made once and reused by every input the slot holds.
-    wakers: Vec<(Arc<SlotWaker>, Waker)>,
+    /// One waker per slot, made once and reused by every input the slot holds; in segments
+    /// parallel to `segments`.
+    wakers: Vec<Arc<WakerSegment>>,
     free: Vec<usize>,
     shared: Arc<Shared>,
     limit: usize,
@@ -155,13 +253,15 @@ where
     next_index: usize,
     ordered: bool,
     stopping: bool,
+    /// Stopping, but still pulling inputs to hand them out stopped ([`Set::stop_all`]).
+    draining: bool,
     /// Finished, not yet handed out. Unordered: in hand-out order. Ordered: position `i` holds
     /// input `emitted + i`.
-    ready: VecDeque<Option<Done<S::Key, Out<S::Item>>>>,
+    ready: VecDeque<Option<DoneOf<S>>>,
     ready_count: usize,
     emitted: usize,
     batch: Vec<usize>,
-    finished: Vec<Done<S::Key, Out<S::Item>>>,
+    finished: Vec<DoneOf<S>>,
 }
 
 impl<S: Source> Set<S>
@@ -186,6 +286,7 @@ where
             next_index: 0,
             ordered: false,
             stopping: false,
+            draining: false,
             ready: VecDeque::new(),
             ready_count: 0,
             emitted: 0,
@@ -226,38 +327,84 @@ where
     /// they end with (drained, not abandoned).
     pub(crate) fn stop(&mut self) {
         self.stopping = true;
+        self.draining = false;
         self.source = None;
-        let mut stopped = Vec::new();
+        self.stop_running();
+    }
+
+    /// Like [`stop`](Self::stop), but the inputs not pulled yet are still pulled (within the
+    /// limit, so memory stays bounded) and stopped at once: a plain future comes out as
+    /// `Cancelled` without ever being polled, a task is asked to stop and comes out with its
+    /// final outcome. Every input thus comes out exactly once.
+    pub(crate) fn stop_all(&mut self) {
+        self.stopping = true;
+        self.draining = self.source.is_some();
+        self.stop_running();
+    }
+
+    fn stop_running(&mut self) {
         for id in 0..self.capacity() {
-            // SAFETY: slots live in segments that are never moved or freed while the set lives;
-            // a future is only ever dropped in place.
-            let slot = unsafe { self.slot_mut(id).get_unchecked_mut() };
-            let keep = match slot {
-                Slot::Empty => continue,
-                // SAFETY: as above, the future is pinned in its slot.
-                Slot::Running { fut, .. } => {
-                    S::Item::request_stop(unsafe { Pin::new_unchecked(fut) })
-                }
-            };
-            if !keep {
-                if let Slot::Running { index, key, .. } = std::mem::replace(slot, Slot::Empty) {
-                    stopped.push(Done {
-                        index,
-                        key,
-                        outcome: Outcome::Cancelled(Cancelled::new()),
-                    });
-                }
-                self.running -= 1;
-                self.free.push(id);
-            } else {
-                // Make sure the stopping task is polled again.
-                self.batch.push(id);
+            self.stop_slot(id);
+        }
+        self.flush_finished();
+    }
+
+    /// Stops the input in slot `id`, if any: a plain future is dropped and finishes as
+    /// `Cancelled`; a task is asked to stop and queued for another poll.
+    fn stop_slot(&mut self, id: usize) {
+        // SAFETY: slots live in segments that are never moved or freed while the set lives;
+        // a future is only ever dropped in place.
+        let slot = unsafe { self.slot_mut(id).get_unchecked_mut() };
+        let keep = match slot {
+            Slot::Empty => return,
+            // SAFETY: as above, the future is pinned in its slot.
+            Slot::Running { fut, .. } => S::Item::request_stop(unsafe { Pin::new_unchecked(fut) }),
+        };
+        if keep {
+            // Make sure the stopping task is polled again.
+            self.batch.push(id);
+            return;
+        }
+        let (index, key) = self.vacate(id);
+        self.finish(Done {
+            index,
+            key,
+            outcome: Outcome::Cancelled(Cancelled::new()),
+        });
+    }
+
+    /// Drops the future in slot `id` where it is pinned, frees the slot, and returns the
+    /// input's index and key.
+    fn vacate(&mut self, id: usize) -> (usize, S::Key) {
+        // SAFETY: we never move the future: it is dropped in place by the assignment below,
+        // which is what `Pin::set` does.
+        let slot = unsafe { self.slot_mut(id).get_unchecked_mut() };
+        let (index, key) = match slot {
+            Slot::Running { index, key, .. } => {
+                (*index, key.take().expect("a running slot has its key"))
             }
-        }
-        stopped.sort_by_key(|d| d.index);
-        for d in stopped {
-            self.push_ready(d);
-        }
+            Slot::Empty => unreachable!("vacate is only called on a running slot"),
+        };
+        *slot = Slot::Empty;
+        self.running -= 1;
+        self.free.push(id);
+        (index, key)
+    }
+
+    /// Bounds on the number of outcomes still to come: those started and not handed out, plus
+    /// what the source says it still holds.
+    pub(crate) fn size_hint(&self) -> (usize, Option<usize>) {
+        let started = self.running + self.ready_count + self.finished.len();
+        let (lo, hi) = self.source.as_ref().map_or((0, Some(0)), |s| s.size_hint());
+        (
+            started.saturating_add(lo),
+            hi.and_then(|h| h.checked_add(started)),
+        )
+    }
+
+    /// Inputs pulled from the source so far.
+    pub(crate) fn pulled(&self) -> usize {
+        self.next_index
     }
 
     fn capacity(&self) -> usize {
@@ -275,7 +422,7 @@ where
         (seg, id - self.starts[seg])
     }
 
-    fn slot_mut(&mut self, id: usize) -> Pin<&mut Slot<S::Key, <S::Item as Awaitable>::Future>> {
+    fn slot_mut(&mut self, id: usize) -> Pin<&mut SlotOf<S>> {
         let (seg, off) = self.locate(id);
         // SAFETY: segments are boxed slices that are never reallocated or moved while the set
         // lives, so a slot's address is stable and pinning it is sound.
@@ -298,14 +445,8 @@ where
         for id in (cap..cap + size).rev() {
             self.free.push(id);
         }
-        self.wakers.extend((cap..cap + size).map(|slot| {
-            let w = Arc::new(SlotWaker {
-                slot,
-                queued: AtomicBool::new(false),
-                shared: self.shared.clone(),
-            });
-            (w.clone(), Waker::from(w))
-        }));
+        self.wakers
+            .push(WakerSegment::new(self.shared.clone(), cap, size));
     }
 
     fn has_room(&self) -> bool {
@@ -313,7 +454,9 @@ where
             // Running plus finished-but-held inputs stay within the limit.
             self.next_index - self.emitted < self.limit
         } else {
-            self.running < self.limit
+            // Finished-but-not-flushed inputs count too, or a source of finished tasks (or a
+            // draining set) would be pulled dry in one go.
+            self.running + self.finished.len() < self.limit
         }
     }
 
@@ -353,16 +496,25 @@ where
             let fut = input.into_awaitable();
             // Overwriting an empty slot in place is fine for a pinned location.
             unsafe {
-                *self.slot_mut(id).get_unchecked_mut() = Slot::Running { index, key, fut };
+                *self.slot_mut(id).get_unchecked_mut() = Slot::Running {
+                    index,
+                    key: Some(key),
+                    fut,
+                };
             }
             self.running += 1;
-            self.batch.push(id);
             started = true;
+            if self.draining {
+                // Never polled: a plain future is dropped unstarted, a task asked to stop.
+                self.stop_slot(id);
+            } else {
+                self.batch.push(id);
+            }
         }
         started
     }
 
-    fn push_ready(&mut self, d: Done<S::Key, Out<S::Item>>) {
+    fn push_ready(&mut self, d: DoneOf<S>) {
         self.ready_count += 1;
         if self.ordered {
             let pos = d.index - self.emitted;
@@ -372,7 +524,7 @@ where
         }
     }
 
-    fn finish(&mut self, d: Done<S::Key, Out<S::Item>>) {
+    fn finish(&mut self, d: DoneOf<S>) {
         self.finished.push(d);
     }
 
@@ -381,16 +533,23 @@ where
             return;
         }
         let mut finished = std::mem::take(&mut self.finished);
-        if !self.ordered && finished.len() > 1 {
-            finished.sort_by_key(|d| d.index);
-        }
-        for d in finished.drain(..) {
-            self.push_ready(d);
+        if self.ordered {
+            for d in finished.drain(..) {
+                self.push_ready(d);
+            }
+        } else {
+            // Ties within one pass come out in input order. Inputs usually finish in slot
+            // order, which is input order, so check before sorting.
+            if !finished.is_sorted_by_key(|d| d.index) {
+                finished.sort_by_key(|d| d.index);
+            }
+            self.ready_count += finished.len();
+            self.ready.extend(finished.drain(..).map(Some));
         }
         self.finished = finished;
     }
 
-    fn pop_ready(&mut self) -> Option<Done<S::Key, Out<S::Item>>> {
+    fn pop_ready(&mut self) -> Option<DoneOf<S>> {
         match self.ready.front() {
             Some(Some(_)) => {
                 let d = self.ready.pop_front().flatten();
@@ -403,13 +562,17 @@ where
     }
 
     fn poll_slot(&mut self, id: usize) {
-        let (flag, waker) = &self.wakers[id];
-        flag.queued.store(false, Ordering::Release);
-        let waker: *const Waker = waker;
-        // SAFETY: `wakers` is only grown by `fill`, never while a slot is being polled, so the
-        // waker outlives this call; borrowing it avoids a reference-count round trip per poll.
-        let mut cx = Context::from_waker(unsafe { &*waker });
-        let mut slot = self.slot_mut(id);
+        let (seg, off) = self.locate(id);
+        let entry = &self.wakers[seg].entries[off];
+        entry.queued.store(false, Ordering::Release);
+        let raw = RawWaker::new(entry as *const WakerEntry as *const (), &SLOT_WAKER);
+        // SAFETY: a borrowed waker: never dropped (ManuallyDrop), so it takes no reference;
+        // the set keeps the segment alive for the whole poll. Clones count their own.
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: segments are boxed slices that are never reallocated or moved while the set
+        // lives, so a slot's address is stable and pinning it is sound.
+        let mut slot = unsafe { Pin::new_unchecked(&mut self.segments[seg][off]) };
         // SAFETY: the slot is pinned; we project to the future without moving it.
         let polled = match unsafe { slot.as_mut().get_unchecked_mut() } {
             Slot::Empty => return,
@@ -423,25 +586,17 @@ where
             Ok(Poll::Ready(out)) => out.into_outcome(),
             Err(payload) => Outcome::Panicked(Panic::from_payload(&*payload)),
         };
-        // Drop the future in place, then hand its slot back.
-        let done = match std::mem::replace(unsafe { slot.get_unchecked_mut() }, Slot::Empty) {
-            Slot::Running { index, key, .. } => Done {
-                index,
-                key,
-                outcome,
-            },
-            Slot::Empty => unreachable!("checked above"),
+        let (index, key) = self.vacate(id);
+        let done = Done {
+            index,
+            key,
+            outcome,
         };
-        self.running -= 1;
-        self.free.push(id);
         self.finish(done);
     }
 
     /// The next finished input, `None` once everything is handed out.
-    pub(crate) fn poll_next(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Done<S::Key, Out<S::Item>>>> {
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<DoneOf<S>>> {
         let mut polls = 0;
         loop {
             if let Some(d) = self.pop_ready() {
@@ -450,7 +605,7 @@ where
             if self.is_terminated() {
                 return Poll::Ready(None);
             }
-            if !self.stopping {
+            if !self.stopping || self.draining {
                 self.fill(cx);
                 self.flush_finished();
             }

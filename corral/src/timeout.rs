@@ -41,8 +41,14 @@ use crate::task::Awaitable;
 /// let e = corral::Elapsed::new();
 /// assert_eq!(e.to_string(), "deadline has elapsed");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct Elapsed(());
+
+impl fmt::Debug for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Elapsed")
+    }
+}
 
 impl Elapsed {
     /// The error value (for adapters and tests).

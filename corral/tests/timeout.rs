@@ -667,3 +667,38 @@ async fn nothing_left_running_after_the_caller_drops_the_scope() {
     assert!(!deadline.expired());
     assert_eq!(deadline.reschedule(None), Err(RescheduleError::Finished));
 }
+
+/// 7.21: a timeout around a TaskGroup. At 10 ms the timeout asks the group to stop; the group
+/// cancels its body (whose "cleanup" would sleep 1 s) and its child, whose cleanup fails. The
+/// group's error escapes at t=10 ms: the timeout does not turn it into `Elapsed`, and the body's
+/// own error never happened (its cleanup was cut short).
+#[tokio::test(start_paused = true)]
+async fn a_group_failing_under_an_expiring_timeout_reports_its_error_not_elapsed_7_21() {
+    let t0 = Instant::now();
+    let r = timeout(
+        ms(10),
+        corral::TaskGroup::new().run(|g| async move {
+            g.spawn(async {
+                let _request = corral::cancelled().await;
+                Err::<(), &str>("zero division in cleanup")
+            })
+            .expect("the group is open");
+            sleep(secs(1)).await;
+            Err::<(), &str>("value error")
+        }),
+    )
+    .await;
+    assert_eq!(t0.elapsed(), ms(10));
+    let group_error = r.expect("the group's error, not Elapsed").unwrap_err();
+    assert_eq!(
+        group_error.errors().copied().collect::<Vec<_>>(),
+        ["zero division in cleanup"]
+    );
+    yield_now().await;
+    assert_eq!(
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
+        0
+    );
+}
