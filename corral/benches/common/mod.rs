@@ -179,6 +179,44 @@ pub fn cases() -> Vec<Case> {
                 })
             },
         },
+        Case {
+            name: "corral_as_completed",
+            mode: Mode::Spawned,
+            run: |n| {
+                Box::pin(async move {
+                    let tasks: Vec<_> = (0..n).map(|i| corral::spawn(work(i))).collect();
+                    let mut stream = std::pin::pin!(corral::as_completed(tasks));
+                    let mut sum = 0;
+                    while let Some(done) = stream.next().await {
+                        sum += done.outcome.unwrap();
+                    }
+                    sum
+                })
+            },
+        },
+        Case {
+            // asyncio.TaskGroup: spawn every child from the body, the group waits for them all
+            name: "corral_taskgroup",
+            mode: Mode::Spawned,
+            run: |n| {
+                Box::pin(async move {
+                    let children = corral::TaskGroup::new()
+                        .run(|g| async move {
+                            let children: Vec<_> = (0..n)
+                                .map(|i| g.spawn(work(i)).expect("the group is open"))
+                                .collect();
+                            Ok::<_, Infallible>(children)
+                        })
+                        .await
+                        .expect("no failure");
+                    let mut sum = 0;
+                    for mut child in children {
+                        sum += child.try_outcome().expect("finished").unwrap();
+                    }
+                    sum
+                })
+            },
+        },
         // ---- in place: futures polled in the caller's task ----
         Case {
             name: "futures_join_all",
@@ -241,6 +279,20 @@ pub fn cases() -> Vec<Case> {
                 Box::pin(async move {
                     let outcomes = corral::gather_settled((0..n).map(work)).await;
                     outcomes.into_iter().map(|o| o.unwrap()).sum()
+                })
+            },
+        },
+        Case {
+            name: "corral_as_completed",
+            mode: Mode::InPlace,
+            run: |n| {
+                Box::pin(async move {
+                    let mut stream = std::pin::pin!(corral::as_completed((0..n).map(work)));
+                    let mut sum = 0;
+                    while let Some(done) = stream.next().await {
+                        sum += done.outcome.unwrap();
+                    }
+                    sum
                 })
             },
         },
