@@ -133,7 +133,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = duration::parse)]
     pub max_delay: Duration,
 
-    /// Largest body `/bytes/{n}`, `/drip` and `/slow` will send.
+    /// Largest body `/bytes/N`, `/drip` and `/slow` will send.
     #[arg(long, value_name = "N", default_value_t = 10 * 1024 * 1024)]
     pub max_bytes: u64,
 }
