@@ -352,4 +352,47 @@ mod tests {
             assert!(e.contains("is not a status"), "{bad}: {e}");
         }
     }
+
+    /// A resolver that knows no name, so a DNS failure can be produced offline.
+    struct NoNames;
+
+    impl reqwest::dns::Resolve for NoNames {
+        fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            let host = name.as_str().to_string();
+            Box::pin(async move {
+                Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{host}: no such host"),
+                ))
+                    as Box<dyn std::error::Error + Send + Sync>)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_is_a_dns_error() {
+        let client = reqwest::Client::builder()
+            .dns_resolver(std::sync::Arc::new(NoNames))
+            .build()
+            .unwrap();
+        let e = client
+            .get("http://corral-test.invalid/get")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(classify(&e), ErrorKind::Dns, "{}", chain(&e));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error_not_dns() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener); // nothing listens there now
+        let e = reqwest::Client::new()
+            .get(format!("http://{addr}/get"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(classify(&e), ErrorKind::Connect, "{}", chain(&e));
+    }
 }
