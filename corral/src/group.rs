@@ -694,6 +694,12 @@ impl<T> Slot<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// True once the slot holds an outcome or the outcome was taken.
+    fn is_settled(&self) -> bool {
+        let s = self.lock();
+        s.outcome.is_some() || s.taken
+    }
+
     fn fill(&self, outcome: Outcome<T, Reported>) {
         let waker = {
             let mut s = self.lock();
@@ -869,7 +875,10 @@ struct Entry<T, E> {
 
 impl<T: Send, E: Send> ErasedChild<E> for Entry<T, E> {
     fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
-        let outcome = match self.task.poll_outcome(cx) {
+        // Outside tokio's cooperative budget: once the budget is spent, a finished child's
+        // `JoinHandle` reports `Pending` and wakes itself, so a pass over many finished
+        // children would re-queue all but the first ~128 of them, pass after pass (quadratic).
+        let outcome = match self.task.poll_outcome_unconstrained(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(o) => o,
         };
@@ -908,6 +917,9 @@ impl<T: Send, E: Send> ErasedChild<E> for Entry<T, E> {
 impl<T, E> Drop for Entry<T, E> {
     fn drop(&mut self) {
         // Still running: the group's future was dropped, and dropping `task` aborts it.
+        if self.slot.is_settled() {
+            return;
+        }
         self.slot.fill(Outcome::Cancelled(Cancelled::with_message(
             "task group was dropped",
         )));

@@ -535,7 +535,10 @@ impl<T, E> Task<T, E> {
     /// [`poll_outcome`](Task::poll_outcome) outside tokio's cooperative budget: when the budget
     /// is spent, a `JoinHandle` reports `Pending` even for a finished task, which would make a
     /// finished task look unfinished to [`try_outcome`](Task::try_outcome) and to scans.
-    fn poll_outcome_unconstrained(&mut self, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
+    pub(crate) fn poll_outcome_unconstrained(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Outcome<T, E>> {
         // `task::unconstrained` moved to `task::coop` in tokio 1.44; the old path works on the
         // whole supported range.
         #[allow(deprecated)]
