@@ -20,7 +20,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -36,18 +36,34 @@ use crate::task::TaskMeta;
 /// dropped, unless the task or scope sets its own: 5 seconds.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+/// What a scope's allocation carries besides the scope itself: nothing for timeouts and groups
+/// (`()`); for a spawned task, its meta, body and outcome (`task::TaskCell`), so that a task
+/// costs one allocation beside tokio's task cell.
+pub(crate) trait Payload: Send + Sync {
+    /// The task this scope is the root of, if it is a task's root scope.
+    fn task(&self) -> Option<&TaskMeta> {
+        None
+    }
+}
+
+impl Payload for () {}
+
 /// A cancel scope: the unit that can be asked to stop. Owned (polled) by a task root, a timeout
 /// or a group; shared with the listeners inside it.
-pub(crate) struct Scope {
+///
+/// `Arc<Scope>` (the payload type erased) is how scopes are shared; a task's root scope is
+/// allocated as `Arc<Scope<TaskCell<..>>>` and coerced. Scopes only ever live in an `Arc`: every
+/// constructor returns one (which [`current`] relies on).
+pub(crate) struct Scope<P: ?Sized + Payload = dyn Payload> {
     parent: Option<Arc<Scope>>,
     /// Set when the scope was entered while an enclosing scope was already cancelled: the code
     /// in it is cleanup, and the enclosing request is not re-delivered to it (asyncio compares
     /// `cancelling()` against its value on entry for the same reason).
     detached: bool,
-    pub(crate) task: Option<TaskMeta>,
     /// Mirrors `state.requested.is_some()`, so that owners can skip the lock on every poll.
     requested: AtomicBool,
     state: Mutex<State>,
+    pub(crate) payload: P,
 }
 
 #[derive(Default)]
@@ -80,10 +96,10 @@ pub(crate) enum Verdict {
 thread_local! {
     // The scope whose body is being polled on this thread. Set for the duration of one poll by
     // the scope's owner, so plain futures polled in place inherit their caller's scope.
-    static CURRENT: Cell<*const Scope> = const { Cell::new(ptr::null()) };
+    static CURRENT: Cell<Option<NonNull<Scope>>> = const { Cell::new(None) };
 }
 
-struct Restore(*const Scope);
+struct Restore(Option<NonNull<Scope>>);
 
 impl Drop for Restore {
     fn drop(&mut self) {
@@ -91,16 +107,24 @@ impl Drop for Restore {
     }
 }
 
-impl Scope {
-    /// The root scope of a spawned task. Tasks do not inherit their spawner's cancellation.
-    pub(crate) fn root(task: Option<TaskMeta>) -> Arc<Scope> {
+impl<P: Payload> Scope<P> {
+    /// The root scope of a spawned task, carrying `payload`. Tasks do not inherit their
+    /// spawner's cancellation.
+    pub(crate) fn root(payload: P) -> Arc<Scope<P>> {
         Arc::new(Scope {
             parent: None,
             detached: false,
-            task,
             requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
+            payload,
         })
+    }
+}
+
+impl Scope {
+    /// The task this scope is the root of, if any.
+    pub(crate) fn task(&self) -> Option<&TaskMeta> {
+        self.payload.task()
     }
 
     /// A scope nested in the current one (if any): timeouts and groups polled in place.
@@ -110,9 +134,9 @@ impl Scope {
         Arc::new(Scope {
             parent,
             detached,
-            task: None,
             requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
+            payload: (),
         })
     }
 
@@ -125,9 +149,9 @@ impl Scope {
         Arc::new(Scope {
             parent: current(),
             detached: true,
-            task: None,
             requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
+            payload: (),
         })
     }
 
@@ -138,8 +162,10 @@ impl Scope {
     }
 
     /// Runs `f` (one poll of the body) with this scope as the current one.
-    pub(crate) fn enter<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
-        let prev = CURRENT.with(|c| c.replace(Arc::as_ptr(self)));
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        // `self` is in an `Arc` (every constructor returns one), which the caller keeps alive
+        // for the whole call: see `current`.
+        let prev = CURRENT.with(|c| c.replace(Some(NonNull::from(self))));
         let _restore = Restore(prev);
         f()
     }
@@ -364,7 +390,7 @@ impl Scope {
     pub(crate) fn task_scope(self: &Arc<Self>) -> Option<Arc<Scope>> {
         let mut s = Some(self.clone());
         while let Some(scope) = s {
-            if scope.task.is_some() {
+            if scope.task().is_some() {
                 return Some(scope);
             }
             s = scope.parent.clone();
@@ -375,13 +401,13 @@ impl Scope {
 
 /// The scope whose body is being polled on this thread, if any.
 pub(crate) fn current() -> Option<Arc<Scope>> {
-    let p = CURRENT.with(|c| c.get());
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` was set by `Scope::enter` from `Arc::as_ptr` of an `Arc` that the caller of
-    // `enter` keeps alive for the whole call, and we only get here from inside that call (the
-    // pointer is reset when `enter` returns), so the allocation is live and counted.
+    let p = CURRENT.with(|c| c.get())?.as_ptr().cast_const();
+    // SAFETY: `p` was set by `Scope::enter` from a reference to a scope, and scopes only live
+    // in an `Arc` (every constructor returns `Arc<Scope<P>>`), so `p` is what `Arc::as_ptr` of
+    // that `Arc`, coerced to `Arc<Scope>`, returns (same data pointer, the payload's vtable).
+    // The caller of `enter` keeps the `Arc` alive for the whole call, and we only get here from
+    // inside that call (the pointer is reset when `enter` returns), so the allocation is live
+    // and counted.
     unsafe {
         Arc::increment_strong_count(p);
         Some(Arc::from_raw(p))
