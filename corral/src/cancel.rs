@@ -44,9 +44,40 @@ pub(crate) trait Payload: Send + Sync {
     fn task(&self) -> Option<&TaskMeta> {
         None
     }
+
+    /// The scope this one is nested in (a task's root scope has none).
+    fn parent(&self) -> Option<&Arc<Scope>> {
+        None
+    }
+
+    /// For timeouts: the deadline, so that nested timeouts can tell an outer one has expired.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Records the deadline (nested scopes only).
+    fn set_deadline(&self, _deadline: Option<Instant>) {}
 }
 
-impl Payload for () {}
+/// The payload of a nested scope (timeouts, groups): where it sits, and its deadline.
+pub(crate) struct Nested {
+    parent: Option<Arc<Scope>>,
+    deadline: Mutex<Option<Instant>>,
+}
+
+impl Payload for Nested {
+    fn parent(&self) -> Option<&Arc<Scope>> {
+        self.parent.as_ref()
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+    }
+}
 
 /// A cancel scope: the unit that can be asked to stop. Owned (polled) by a task root, a timeout
 /// or a group; shared with the listeners inside it.
@@ -55,19 +86,37 @@ impl Payload for () {}
 /// allocated as `Arc<Scope<TaskCell<..>>>` and coerced. Scopes only ever live in an `Arc`: every
 /// constructor returns one (which [`current`] relies on).
 pub(crate) struct Scope<P: ?Sized + Payload = dyn Payload> {
-    parent: Option<Arc<Scope>>,
     /// Set when the scope was entered while an enclosing scope was already cancelled: the code
     /// in it is cleanup, and the enclosing request is not re-delivered to it (asyncio compares
     /// `cancelling()` against its value on entry for the same reason).
     detached: bool,
-    /// Mirrors `state.requested.is_some()`, so that owners can skip the lock on every poll.
+    /// Mirrors `requested.is_some()` of the state, so that owners can skip the lock on every
+    /// poll.
     requested: AtomicBool,
     state: Mutex<State>,
     pub(crate) payload: P,
 }
 
+/// What every scope needs at once: the owner's waker. The rest is allocated on first use
+/// (a request, a listener, a task's name or grace), which most tasks never need.
 #[derive(Default)]
 struct State {
+    owner: Option<Waker>,
+    rare: Option<Box<Rare>>,
+}
+
+impl State {
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn requested(&self) -> Option<&Cancelled> {
+        self.rare.as_ref()?.requested.as_ref()
+    }
+}
+
+#[derive(Default)]
+struct Rare {
     requested: Option<Cancelled>,
     /// A listener saw the request: the body is handling it.
     delivered: bool,
@@ -77,10 +126,11 @@ struct State {
     seen_at: Option<Instant>,
     /// Live listeners in this scope or in scopes nested inside it.
     listeners: usize,
-    /// For timeouts: the deadline, so that nested timeouts can tell an outer one has expired.
-    deadline: Option<Instant>,
     token: Option<CancellationToken>,
-    owner: Option<Waker>,
+    /// A task's name, once given (the default, `Task-<id>`, is made on demand).
+    name: Option<Arc<str>>,
+    /// A task's grace period, when not [`DEFAULT_GRACE`].
+    grace: Option<Duration>,
 }
 
 /// What the owner of a scope should do after polling its body.
@@ -108,14 +158,21 @@ impl Drop for Restore {
 }
 
 impl<P: Payload> Scope<P> {
-    /// The root scope of a spawned task, carrying `payload`. Tasks do not inherit their
-    /// spawner's cancellation.
-    pub(crate) fn root(payload: P) -> Arc<Scope<P>> {
+    /// The root scope of a spawned task, carrying `payload`, with the task's name and grace
+    /// period if they were given. Tasks do not inherit their spawner's cancellation.
+    pub(crate) fn root(payload: P, name: Option<Arc<str>>, grace: Duration) -> Arc<Scope<P>> {
+        let grace = (grace != DEFAULT_GRACE).then_some(grace);
+        let rare = (name.is_some() || grace.is_some()).then(|| {
+            Box::new(Rare {
+                name,
+                grace,
+                ..Rare::default()
+            })
+        });
         Arc::new(Scope {
-            parent: None,
             detached: false,
             requested: AtomicBool::new(false),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State { owner: None, rare }),
             payload,
         })
     }
@@ -132,11 +189,13 @@ impl Scope {
         let parent = current();
         let detached = parent.as_ref().is_some_and(|p| p.chain_requested());
         Arc::new(Scope {
-            parent,
             detached,
             requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
-            payload: (),
+            payload: Nested {
+                parent,
+                deadline: Mutex::new(None),
+            },
         })
     }
 
@@ -147,11 +206,13 @@ impl Scope {
     /// enclosing task.
     pub(crate) fn boundary() -> Arc<Scope> {
         Arc::new(Scope {
-            parent: current(),
             detached: true,
             requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
-            payload: (),
+            payload: Nested {
+                parent: current(),
+                deadline: Mutex::new(None),
+            },
         })
     }
 
@@ -174,13 +235,14 @@ impl Scope {
     pub(crate) fn request(&self, why: Cancelled) -> bool {
         let (token, owner) = {
             let mut st = self.lock();
-            if st.requested.is_some() {
+            if st.requested().is_some() {
                 return false;
             }
-            st.requested = Some(why);
+            st.rare().requested = Some(why);
             self.requested.store(true, Ordering::Release);
             // The owner's waker stays registered: owners register once per waker, not per poll.
-            (st.token.clone(), st.owner.clone())
+            let token = st.rare().token.clone();
+            (token, st.owner.clone())
         };
         if let Some(t) = token {
             t.cancel();
@@ -206,7 +268,7 @@ impl Scope {
             if scope.detached {
                 return false;
             }
-            s = scope.parent.as_deref();
+            s = scope.payload.parent().map(|p| &**p);
         }
         false
     }
@@ -218,25 +280,22 @@ impl Scope {
         if self.detached {
             return false;
         }
-        let mut s = self.parent.as_deref();
+        let mut s = self.payload.parent().map(|p| &**p);
         while let Some(scope) = s {
-            {
-                let st = scope.lock();
-                if st.requested.is_some() || st.deadline.is_some_and(|d| d <= now) {
-                    return true;
-                }
+            if scope.is_requested() || scope.payload.deadline().is_some_and(|d| d <= now) {
+                return true;
             }
             if scope.detached {
                 return false;
             }
-            s = scope.parent.as_deref();
+            s = scope.payload.parent().map(|p| &**p);
         }
         false
     }
 
     /// Records this scope's deadline, for [`outer_doomed`](Self::outer_doomed).
     pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
-        self.lock().deadline = deadline;
+        self.payload.set_deadline(deadline);
     }
 
     /// Registers the owner's waker, so that a request or the last listener leaving wakes it.
@@ -250,16 +309,27 @@ impl Scope {
 
     /// What the owner should do now. `grace` is how long a body handling the request may run.
     pub(crate) fn verdict(&self, grace: Duration) -> Verdict {
+        self.verdict_with(Some(grace))
+    }
+
+    /// [`verdict`](Self::verdict) for a task's root scope, with the task's own grace period.
+    pub(crate) fn task_verdict(&self) -> Verdict {
+        self.verdict_with(None)
+    }
+
+    fn verdict_with(&self, grace: Option<Duration>) -> Verdict {
         if !self.requested.load(Ordering::Acquire) {
             return Verdict::Continue(None);
         }
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = guard.rare();
         let Some(why) = st.requested.clone() else {
             return Verdict::Continue(None);
         };
         if st.hard || (!st.delivered && st.listeners == 0) {
             return Verdict::Stop(why);
         }
+        let grace = grace.or(st.grace).unwrap_or(DEFAULT_GRACE);
         let seen = *st.seen_at.get_or_insert_with(Instant::now);
         // A grace too long to represent (e.g. `Duration::MAX`) never runs out.
         let Some(until) = seen.checked_add(grace) else {
@@ -278,6 +348,7 @@ impl Scope {
             return None;
         }
         let st = self.lock();
+        let st = st.rare.as_deref()?;
         match &st.requested {
             Some(why) if st.hard || !st.delivered => Some(why.clone()),
             _ => None,
@@ -286,19 +357,30 @@ impl Scope {
 
     /// The message of the request, if one was made.
     pub(crate) fn request_reason(&self) -> Option<Cancelled> {
-        self.lock().requested.clone()
+        self.lock().requested().cloned()
+    }
+
+    /// The task's name, if one was given or set.
+    pub(crate) fn task_name(&self) -> Option<Arc<str>> {
+        self.lock().rare.as_ref()?.name.clone()
+    }
+
+    /// Names the task.
+    pub(crate) fn set_task_name(&self, name: Arc<str>) {
+        self.lock().rare().name = Some(name);
     }
 
     fn token(&self) -> CancellationToken {
-        if let Some(t) = self.lock().token.clone() {
+        if let Some(t) = self.lock().rare.as_ref().and_then(|r| r.token.clone()) {
             return t;
         }
         // Build the parent's token first (without holding our lock), then ours from it.
-        let parent_token = match (&self.parent, self.detached) {
+        let parent_token = match (self.payload.parent(), self.detached) {
             (Some(p), false) => Some(p.token()),
             _ => None,
         };
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = guard.rare();
         if let Some(t) = &st.token {
             return t.clone();
         }
@@ -321,7 +403,7 @@ impl Scope {
             next = if s.detached {
                 None
             } else {
-                s.parent.as_deref()
+                s.payload.parent().map(|p| &**p)
             };
             Some(s)
         })
@@ -329,7 +411,7 @@ impl Scope {
 
     fn add_listener(self: &Arc<Self>) {
         for s in self.chain() {
-            s.lock().listeners += 1;
+            s.lock().rare().listeners += 1;
         }
     }
 
@@ -337,8 +419,9 @@ impl Scope {
         for s in self.chain() {
             let owner = {
                 let mut st = s.lock();
-                st.listeners -= 1;
-                if st.listeners == 0 && st.requested.is_some() {
+                let rare = st.rare();
+                rare.listeners -= 1;
+                if rare.listeners == 0 && rare.requested.is_some() {
                     st.owner.clone()
                 } else {
                     None
@@ -354,8 +437,10 @@ impl Scope {
     fn request_delivered(self: &Arc<Self>) -> bool {
         for s in self.chain() {
             let st = s.lock();
-            if st.requested.is_some() {
-                return st.delivered;
+            if let Some(rare) = st.rare.as_deref() {
+                if rare.requested.is_some() {
+                    return rare.delivered;
+                }
             }
         }
         false
@@ -366,9 +451,11 @@ impl Scope {
         let mut why = None;
         for s in self.chain() {
             let mut st = s.lock();
-            if let Some(r) = st.requested.clone() {
-                st.delivered = true;
-                why = Some(r);
+            if let Some(rare) = st.rare.as_deref_mut() {
+                if let Some(r) = rare.requested.clone() {
+                    rare.delivered = true;
+                    why = Some(r);
+                }
             }
         }
         why
@@ -378,9 +465,11 @@ impl Scope {
         let mut owners = Vec::new();
         for s in self.chain() {
             let mut st = s.lock();
-            if st.requested.is_some() {
-                st.hard = true;
-                owners.extend(st.owner.clone());
+            if let Some(rare) = st.rare.as_deref_mut() {
+                if rare.requested.is_some() {
+                    rare.hard = true;
+                    owners.extend(st.owner.clone());
+                }
             }
         }
         owners.into_iter().for_each(Waker::wake);
@@ -393,7 +482,7 @@ impl Scope {
             if scope.task().is_some() {
                 return Some(scope);
             }
-            s = scope.parent.clone();
+            s = scope.payload.parent().cloned();
         }
         None
     }

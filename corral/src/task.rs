@@ -7,7 +7,7 @@ use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -49,26 +49,20 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// What the root scope of a task knows about the task.
+/// What the root scope of a task knows about the task. Its name and grace period, when given,
+/// are kept with the scope's rarely used state (see `Scope::root`), so that an unnamed task
+/// with the default grace carries neither.
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
-    name: Mutex<Option<Arc<str>>>,
-    pub(crate) grace: Duration,
     pub(crate) spawned_at: tokio::time::Instant,
 }
 
-impl TaskMeta {
-    pub(crate) fn name(&self) -> Arc<str> {
-        let name = self.name.lock().unwrap_or_else(|e| e.into_inner());
-        match &*name {
-            Some(n) => n.clone(),
-            None => Arc::from(format!("Task-{}", self.id.0)),
-        }
-    }
-
-    fn set_name(&self, name: Arc<str>) {
-        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
-    }
+/// The name of the task whose root scope is `scope`: the one it was given, or `Task-<id>`
+/// (made on demand, so an unnamed task stores no string).
+fn task_name(scope: &Scope, meta: &TaskMeta) -> Arc<str> {
+    scope
+        .task_name()
+        .unwrap_or_else(|| Arc::from(format!("Task-{}", meta.id.0)))
 }
 
 /// A shared reference to a task: its id and name, and the means to ask it to stop. It does not
@@ -105,12 +99,12 @@ impl TaskRef {
 
     /// The task's name: the one it was given, or `Task-<id>`.
     pub fn name(&self) -> Arc<str> {
-        self.meta().name()
+        task_name(&self.scope, self.meta())
     }
 
     /// Renames the task. asyncio: `Task.set_name()`.
     pub fn set_name(&self, name: impl Into<Arc<str>>) {
-        self.meta().set_name(name.into())
+        self.scope.set_task_name(name.into())
     }
 
     /// How long the task has existed.
@@ -233,14 +227,16 @@ impl Builder {
     {
         let meta = TaskMeta {
             id: TaskId::next(),
-            name: Mutex::new(self.name),
-            grace: self.grace,
             spawned_at: tokio::time::Instant::now(),
         };
-        let cell = Scope::root(TaskCell {
-            meta,
-            stage: UnsafeCell::new(Stage::Running(fut)),
-        });
+        let cell = Scope::root(
+            TaskCell {
+                meta,
+                stage: UnsafeCell::new(Stage::Running(fut)),
+            },
+            self.name,
+            self.grace,
+        );
         let scope: Arc<Scope<dyn TaskOut<_, _>>> = cell.clone();
         let handle = tokio::spawn(Root {
             cell,
@@ -482,14 +478,13 @@ where
         let this = self.get_mut();
         let cell: &Scope<TaskCell<F, T, E>> = &this.cell;
         let scope: &Scope = cell;
-        let grace = cell.payload.meta.grace;
         if !this.registered {
             scope.set_owner_waker(cx.waker());
             this.registered = true;
         }
         // SAFETY (every `body` and `end` below): we are the task's root, polled through
         // `&mut`, and each `body()` borrow ends before the next call.
-        if let Verdict::Stop(why) = scope.verdict(grace) {
+        if let Verdict::Stop(why) = scope.task_verdict() {
             unsafe { end(cell, Some(Outcome::Cancelled(why))) };
             return Poll::Ready(());
         }
@@ -506,7 +501,7 @@ where
                     None => out.into_outcome(),
                 }
             }
-            Poll::Pending => match scope.verdict(grace) {
+            Poll::Pending => match scope.task_verdict() {
                 Verdict::Stop(why) => Outcome::Cancelled(why),
                 Verdict::Continue(Some(until)) => {
                     let timer = this
@@ -586,12 +581,12 @@ impl<T, E> Task<T, E> {
 
     /// The task's name: the one it was given, or `Task-<id>`. asyncio: `Task.get_name()`.
     pub fn name(&self) -> Arc<str> {
-        self.meta().name()
+        task_name(self.root_scope(), self.meta())
     }
 
     /// Renames the task. asyncio: `Task.set_name()`.
     pub fn set_name(&self, name: impl Into<Arc<str>>) {
-        self.meta().set_name(name.into())
+        self.root_scope().set_task_name(name.into())
     }
 
     /// True once the task has ended, whatever the outcome. asyncio: `Task.done()`.
