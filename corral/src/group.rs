@@ -1,6 +1,7 @@
 //! Task groups: [`TaskGroup`] runs a body and the children it spawns, and returns only when
 //! every one of them has ended. asyncio's `TaskGroup`, Trio's nursery.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Write as _};
@@ -582,24 +583,32 @@ impl std::error::Error for Reported {}
 /// # }
 /// ```
 pub struct Child<T> {
-    slot: Arc<Slot<T>>,
-    task: TaskRef,
+    /// The child's meta, whose tail is the slot its outcome waits in.
+    node: Arc<ChildMeta<Slot<T>>>,
 }
 
 impl<T> Child<T> {
+    /// The child's task (set at spawn, before the handle exists).
+    fn task(&self) -> &TaskRef {
+        self.node
+            .task
+            .get()
+            .expect("a child's task is recorded at spawn")
+    }
+
     /// The child's id.
     pub fn id(&self) -> TaskId {
-        self.task.id()
+        self.task().id()
     }
 
     /// The child's name: the one it was given, or `Task-<id>`.
     pub fn name(&self) -> Arc<str> {
-        self.task.name()
+        self.task().name()
     }
 
     /// A shared reference to the child task.
     pub fn task_ref(&self) -> TaskRef {
-        self.task.clone()
+        self.task().clone()
     }
 
     /// Asks the child to stop (see [`Task::cancel`](crate::Task::cancel)). A child that ends
@@ -608,23 +617,23 @@ impl<T> Child<T> {
     ///
     /// asyncio: `task.cancel()` on a group's task.
     pub fn cancel(&self) -> bool {
-        !self.is_finished() && self.task.cancel()
+        !self.is_finished() && self.task().cancel()
     }
 
     /// Like [`cancel`](Child::cancel), with a message the outcome will carry.
     pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
-        !self.is_finished() && self.task.cancel_with(message)
+        !self.is_finished() && self.task().cancel_with(message)
     }
 
     /// True once the group has collected the child's outcome.
     pub fn is_finished(&self) -> bool {
-        let s = self.slot.lock();
+        let s = self.node.slot.lock();
         s.outcome.is_some() || s.taken
     }
 
     /// The outcome, if the child has ended and the outcome has not been taken yet. Never waits.
     pub fn try_outcome(&mut self) -> Option<Outcome<T, Reported>> {
-        let mut s = self.slot.lock();
+        let mut s = self.node.slot.lock();
         let o = s.outcome.take();
         if o.is_some() {
             s.taken = true;
@@ -640,7 +649,7 @@ impl<T> Future for Child<T> {
     ///
     /// Panics if the outcome was already taken.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = self.slot.lock();
+        let mut s = self.node.slot.lock();
         if let Some(o) = s.outcome.take() {
             s.taken = true;
             return Poll::Ready(o);
@@ -794,17 +803,37 @@ fn whole_ms(d: Duration) -> Duration {
 const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
 
-/// What the group and its tree know about one child.
-struct ChildMeta {
+/// What the group and its tree know about one child, and (its tail, `slot`) where the child's
+/// outcome waits for its [`Child`] handle: one allocation per child for all of it, which is
+/// also the child's waker (it queues the child's key in the group's [`ReadyQueue`]).
+/// `Arc<ChildMeta>` is the type-erased form the tree uses; the handle and the group's entry
+/// hold `Arc<ChildMeta<Slot<T>>>`.
+struct ChildMeta<S: ?Sized = dyn Any + Send + Sync> {
     task: OnceLock<TaskRef>,
     state: AtomicU8,
     /// The child's permit of the group's limit. The group releases it when it collects the
     /// child, after reacting to its outcome: a failure cancels the waiting children before
     /// the permit could start one of them.
     permit: Mutex<Option<OwnedPermit>>,
+    /// The child's key in the group's `children`, and the queue its wake-ups go to.
+    key: u64,
+    queue: Weak<ReadyQueue>,
+    slot: S,
 }
 
-impl ChildMeta {
+impl<T: Send + 'static> Wake for ChildMeta<Slot<T>> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(q) = self.queue.upgrade() {
+            q.push(self.key);
+        }
+    }
+}
+
+impl<S: ?Sized> ChildMeta<S> {
     fn info(&self) -> Option<ChildInfo> {
         let task = self.task.get()?;
         let state = if task.is_cancel_requested() {
@@ -862,18 +891,18 @@ trait ErasedChild<E>: Send {
     /// Polls for the end; when it comes, fills the handle's slot and returns the failure, if
     /// the child failed.
     fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>>;
-    fn meta(&self) -> &Arc<ChildMeta>;
+    fn meta(&self) -> &ChildMeta;
+    fn meta_arc(&self) -> Arc<ChildMeta>;
     fn waker(&self) -> &Waker;
 }
 
 struct Entry<T, E> {
     task: Task<T, E>,
-    slot: Arc<Slot<T>>,
-    meta: Arc<ChildMeta>,
+    node: Arc<ChildMeta<Slot<T>>>,
     waker: Waker,
 }
 
-impl<T: Send, E: Send> ErasedChild<E> for Entry<T, E> {
+impl<T: Send + 'static, E: Send> ErasedChild<E> for Entry<T, E> {
     fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
         // Outside tokio's cooperative budget: once the budget is spent, a finished child's
         // `JoinHandle` reports `Pending` and wakes itself, so a pass over many finished
@@ -884,29 +913,33 @@ impl<T: Send, E: Send> ErasedChild<E> for Entry<T, E> {
         };
         Poll::Ready(match outcome {
             Outcome::Ok(v) => {
-                self.slot.fill(Outcome::Ok(v));
+                self.node.slot.fill(Outcome::Ok(v));
                 None
             }
             Outcome::Err(e) => {
-                self.slot.fill(Outcome::Err(Reported {
+                self.node.slot.fill(Outcome::Err(Reported {
                     id: self.task.id(),
                     name: self.task.name(),
                 }));
                 Some(Failure::Error(e))
             }
             Outcome::Panicked(p) => {
-                self.slot.fill(Outcome::Panicked(p.clone()));
+                self.node.slot.fill(Outcome::Panicked(p.clone()));
                 Some(Failure::Panicked(p))
             }
             Outcome::Cancelled(c) => {
-                self.slot.fill(Outcome::Cancelled(c));
+                self.node.slot.fill(Outcome::Cancelled(c));
                 None
             }
         })
     }
 
-    fn meta(&self) -> &Arc<ChildMeta> {
-        &self.meta
+    fn meta(&self) -> &ChildMeta {
+        &*self.node
+    }
+
+    fn meta_arc(&self) -> Arc<ChildMeta> {
+        self.node.clone()
     }
 
     fn waker(&self) -> &Waker {
@@ -917,12 +950,14 @@ impl<T: Send, E: Send> ErasedChild<E> for Entry<T, E> {
 impl<T, E> Drop for Entry<T, E> {
     fn drop(&mut self) {
         // Still running: the group's future was dropped, and dropping `task` aborts it.
-        if self.slot.is_settled() {
+        if self.node.slot.is_settled() {
             return;
         }
-        self.slot.fill(Outcome::Cancelled(Cancelled::with_message(
-            "task group was dropped",
-        )));
+        self.node
+            .slot
+            .fill(Outcome::Cancelled(Cancelled::with_message(
+                "task group was dropped",
+            )));
     }
 }
 
@@ -977,23 +1012,6 @@ impl ReadyQueue {
         match &q.owner {
             Some(w) if w.will_wake(waker) => {}
             _ => q.owner = Some(waker.clone()),
-        }
-    }
-}
-
-struct ChildWaker {
-    key: u64,
-    queue: Weak<ReadyQueue>,
-}
-
-impl Wake for ChildWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(q) = self.queue.upgrade() {
-            q.push(self.key);
         }
     }
 }
@@ -1238,47 +1256,41 @@ impl<E: Send + 'static> Spawner<E> {
                 finished: st.finished,
             });
         }
-        let meta = Arc::new(ChildMeta {
+        let key = st.next_key;
+        st.next_key += 1;
+        let node = Arc::new(ChildMeta {
             task: OnceLock::new(),
             state: AtomicU8::new(WAITING),
             permit: Mutex::new(None),
+            key,
+            queue: Arc::downgrade(&shared.ready),
+            slot: Slot::new(),
         });
         let acquire = shared
             .limit
             .as_ref()
             .map(|(_, sem)| -> Acquire { Box::pin(sem.clone().acquire_owned()) });
-        let node: Arc<dyn GroupNode> = shared.clone();
+        let group: Arc<dyn GroupNode> = shared.clone();
         let task = builder.spawn(Enrolled {
             fut,
-            node,
-            meta: meta.clone(),
+            node: group,
+            meta: node.clone(),
             acquire,
         });
-        let task_ref = task.task_ref();
-        let _ = meta.task.set(task_ref.clone());
-        let slot = Arc::new(Slot::new());
-        let key = st.next_key;
-        st.next_key += 1;
-        let waker = Waker::from(Arc::new(ChildWaker {
-            key,
-            queue: Arc::downgrade(&shared.ready),
-        }));
+        let _ = node.task.set(task.task_ref());
+        let waker = Waker::from(node.clone());
         st.children.insert(
             key,
             Box::new(Entry {
                 task,
-                slot: slot.clone(),
-                meta,
+                node: node.clone(),
                 waker,
             }),
         );
         drop(st);
         // Wake the group so that it polls the new child once and learns when it ends.
         shared.ready.push(key);
-        Ok(Child {
-            slot,
-            task: task_ref,
-        })
+        Ok(Child { node })
     }
 
     /// Cancels the group: every child and the body are asked to stop, and spawning is refused.
@@ -1360,7 +1372,7 @@ impl<E: Send + 'static> Spawner<E> {
     pub fn children(&self) -> Vec<ChildInfo> {
         let metas: Vec<Arc<ChildMeta>> = {
             let st = self.shared.lock();
-            st.children.values().map(|c| c.meta().clone()).collect()
+            st.children.values().map(|c| c.meta_arc()).collect()
         };
         let mut infos: Vec<ChildInfo> = metas.iter().filter_map(|m| m.info()).collect();
         infos.sort_by_key(|i| i.id);
@@ -1480,8 +1492,7 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
         };
         let (body_running, metas) = {
             let st = self.lock();
-            let metas: Vec<Arc<ChildMeta>> =
-                st.children.values().map(|c| c.meta().clone()).collect();
+            let metas: Vec<Arc<ChildMeta>> = st.children.values().map(|c| c.meta_arc()).collect();
             (st.body_running, metas)
         };
         let mut out = Vec::new();
