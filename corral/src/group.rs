@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Write as _};
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -996,6 +997,10 @@ impl ReadyQueue {
         let owner = {
             let mut q = self.lock();
             q.keys.push_back(key);
+            // Only the first key after a `take` wakes the owner: it takes them all when it runs.
+            if q.keys.len() > 1 {
+                return;
+            }
             q.owner.clone()
         };
         if let Some(w) = owner {
@@ -1034,6 +1039,29 @@ struct Shared<E> {
     subgroups: Mutex<Vec<(Host, Weak<dyn GroupNode>)>>,
 }
 
+/// Hashes the group's own child keys (sequential `u64`s, not chosen by anyone else, so there
+/// is nothing to defend against): one multiplication instead of SipHash on every spawn,
+/// wake-up and collection. The odd constant spreads consecutive keys over the high bits,
+/// which `HashMap` uses as tags.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 struct State<E> {
     finished: bool,
     body_running: bool,
@@ -1045,7 +1073,7 @@ struct State<E> {
     /// A member has failed (in supervisor mode: the body).
     failed: bool,
     next_key: u64,
-    children: HashMap<u64, Box<dyn ErasedChild<E>>>,
+    children: HashMap<u64, Box<dyn ErasedChild<E>>, BuildHasherDefault<KeyHasher>>,
     failures: Vec<GroupFailure<E>>,
 }
 
@@ -1698,7 +1726,7 @@ where
                 own_cancel: None,
                 failed: false,
                 next_key: 0,
-                children: HashMap::new(),
+                children: HashMap::default(),
                 failures: Vec::new(),
             }),
             ready: Arc::default(),
