@@ -1299,7 +1299,7 @@ impl<E: Send + 'static> Spawner<E> {
             .as_ref()
             .map(|(_, sem)| -> Acquire { Box::pin(sem.clone().acquire_owned()) });
         let group: Arc<dyn GroupNode> = shared.clone();
-        let task = builder.spawn(Enrolled {
+        let mut task = builder.spawn(Enrolled {
             fut,
             node: group,
             meta: node.clone(),
@@ -1307,6 +1307,12 @@ impl<E: Send + 'static> Spawner<E> {
         });
         let _ = node.task.set(task.task_ref());
         let waker = Waker::from(node.clone());
+        // Poll the child's `JoinHandle` once here, so that its end wakes the group (queues
+        // the key), rather than queueing the key for the group to do that first poll. A child
+        // that has ended already is queued at once.
+        let ended = task
+            .poll_end_unconstrained(&mut Context::from_waker(&waker))
+            .is_ready();
         st.children.insert(
             key,
             Box::new(Entry {
@@ -1316,8 +1322,9 @@ impl<E: Send + 'static> Spawner<E> {
             }),
         );
         drop(st);
-        // Wake the group so that it polls the new child once and learns when it ends.
-        shared.ready.push(key);
+        if ended {
+            shared.ready.push(key);
+        }
         Ok(Child { node })
     }
 

@@ -669,7 +669,7 @@ impl<T, E> Task<T, E> {
     }
 
     /// [`poll_end`](Task::poll_end) outside tokio's cooperative budget.
-    fn poll_end_unconstrained(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_end_unconstrained(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // `task::unconstrained` moved to `task::coop` in tokio 1.44; the old path works on the
         // whole supported range.
         #[allow(deprecated)]
