@@ -1,7 +1,6 @@
 //! Task groups: [`TaskGroup`] runs a body and the children it spawns, and returns only when
 //! every one of them has ended. asyncio's `TaskGroup`, Trio's nursery.
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Write as _};
@@ -583,9 +582,9 @@ impl std::error::Error for Reported {}
 /// assert_eq!(v, 10);
 /// # }
 /// ```
-pub struct Child<T> {
-    /// The child's meta, whose tail is the slot its outcome waits in.
-    node: Arc<ChildMeta<Slot<T>>>,
+pub struct Child<T: 'static> {
+    /// The child's meta, whose tail holds the slot its outcome waits in.
+    node: Arc<ChildMeta<dyn SlotOf<T>>>,
 }
 
 impl<T> Child<T> {
@@ -628,13 +627,13 @@ impl<T> Child<T> {
 
     /// True once the group has collected the child's outcome.
     pub fn is_finished(&self) -> bool {
-        let s = self.node.slot.lock();
+        let s = self.node.slot.slot().lock();
         s.outcome.is_some() || s.taken
     }
 
     /// The outcome, if the child has ended and the outcome has not been taken yet. Never waits.
     pub fn try_outcome(&mut self) -> Option<Outcome<T, Reported>> {
-        let mut s = self.node.slot.lock();
+        let mut s = self.node.slot.slot().lock();
         let o = s.outcome.take();
         if o.is_some() {
             s.taken = true;
@@ -650,7 +649,7 @@ impl<T> Future for Child<T> {
     ///
     /// Panics if the outcome was already taken.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = self.node.slot.lock();
+        let mut s = self.node.slot.slot().lock();
         if let Some(o) = s.outcome.take() {
             s.taken = true;
             return Poll::Ready(o);
@@ -808,8 +807,8 @@ const RUNNING: u8 = 1;
 /// outcome waits for its [`Child`] handle: one allocation per child for all of it, which is
 /// also the child's waker (it queues the child's key in the group's [`ReadyQueue`]).
 /// `Arc<ChildMeta>` is the type-erased form the tree uses; the handle and the group's entry
-/// hold `Arc<ChildMeta<Slot<T>>>`.
-struct ChildMeta<S: ?Sized = dyn Any + Send + Sync> {
+/// hold `Arc<ChildMeta<ChildTail<T, E>>>` (as `dyn SlotOf<T>` and `dyn ErasedChild<E>`).
+struct ChildMeta<S: ?Sized = dyn Erased> {
     task: OnceLock<TaskRef>,
     state: AtomicU8,
     /// The child's permit of the group's limit. The group releases it when it collects the
@@ -822,7 +821,7 @@ struct ChildMeta<S: ?Sized = dyn Any + Send + Sync> {
     slot: S,
 }
 
-impl<T: Send + 'static> Wake for ChildMeta<Slot<T>> {
+impl<T: Send + 'static, E: Send + 'static> Wake for ChildMeta<ChildTail<T, E>> {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref()
     }
@@ -887,82 +886,114 @@ impl<F: Future> Future for Enrolled<F> {
     }
 }
 
+/// Any tail of a [`ChildMeta`], for the type-erased `Arc<ChildMeta>` the tree keeps.
+trait Erased: Send + Sync {}
+
+impl<T: ?Sized + Send + Sync> Erased for T {}
+
+/// The tail of a child's [`ChildMeta`]: the slot its outcome waits in for the [`Child`]
+/// handle, and the child's [`Task`], which only the group touches (under its state lock).
+struct ChildTail<T, E> {
+    slot: Slot<T>,
+    task: Mutex<Option<Task<T, E>>>,
+}
+
+/// What a [`Child`] handle sees of its node's tail: the slot (the error type erased).
+trait SlotOf<T>: Send + Sync {
+    fn slot(&self) -> &Slot<T>;
+}
+
+impl<T: Send, E: Send> SlotOf<T> for ChildTail<T, E> {
+    fn slot(&self) -> &Slot<T> {
+        &self.slot
+    }
+}
+
 /// A child as the group holds it, with its output type erased.
-trait ErasedChild<E>: Send {
+trait ErasedChild<E>: Erased {
     /// Polls for the end; when it comes, fills the handle's slot and returns the failure, if
     /// the child failed.
-    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>>;
-    fn meta(&self) -> &ChildMeta;
-    fn meta_arc(&self) -> Arc<ChildMeta>;
-    fn waker(&self) -> &Waker;
+    fn poll_end(&self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>>;
+    /// Lets go of the child: drops its task (which aborts it if it is still running) and, if
+    /// it had not ended, tells its handle it was cancelled.
+    fn release(&self);
 }
 
-struct Entry<T, E> {
-    task: Task<T, E>,
-    node: Arc<ChildMeta<Slot<T>>>,
-    waker: Waker,
-}
-
-impl<T: Send + 'static, E: Send> ErasedChild<E> for Entry<T, E> {
-    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
+impl<T: Send + 'static, E: Send + 'static> ErasedChild<E> for ChildTail<T, E> {
+    fn poll_end(&self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
+        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(task) = task.as_mut() else {
+            return Poll::Ready(None);
+        };
         // Outside tokio's cooperative budget: once the budget is spent, a finished child's
         // `JoinHandle` reports `Pending` and wakes itself, so a pass over many finished
         // children would re-queue all but the first ~128 of them, pass after pass (quadratic).
-        let outcome = match self.task.poll_outcome_unconstrained(cx) {
+        let outcome = match task.poll_outcome_unconstrained(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(o) => o,
         };
         Poll::Ready(match outcome {
             Outcome::Ok(v) => {
-                self.node.slot.fill(Outcome::Ok(v));
+                self.slot.fill(Outcome::Ok(v));
                 None
             }
             Outcome::Err(e) => {
-                self.node.slot.fill(Outcome::Err(Reported {
-                    id: self.task.id(),
-                    name: self.task.name(),
+                self.slot.fill(Outcome::Err(Reported {
+                    id: task.id(),
+                    name: task.name(),
                 }));
                 Some(Failure::Error(e))
             }
             Outcome::Panicked(p) => {
-                self.node.slot.fill(Outcome::Panicked(p.clone()));
+                self.slot.fill(Outcome::Panicked(p.clone()));
                 Some(Failure::Panicked(p))
             }
             Outcome::Cancelled(c) => {
-                self.node.slot.fill(Outcome::Cancelled(c));
+                self.slot.fill(Outcome::Cancelled(c));
                 None
             }
         })
     }
 
-    fn meta(&self) -> &ChildMeta {
-        &*self.node
+    fn release(&self) {
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Still running: the group's future was dropped, and dropping `task` aborts it.
+        drop(task);
+        if self.slot.is_settled() {
+            return;
+        }
+        self.slot.fill(Outcome::Cancelled(Cancelled::with_message(
+            "task group was dropped",
+        )));
+    }
+}
+
+/// A child in the group's `children` map: its node (whose tail holds its task) and its
+/// waker. Dropping it releases the child (see [`ErasedChild::release`]).
+struct Held<E> {
+    node: Arc<ChildMeta<dyn ErasedChild<E>>>,
+    waker: Waker,
+}
+
+impl<E> Held<E> {
+    fn poll_end(&self) -> Poll<Option<Failure<E>>> {
+        self.node
+            .slot
+            .poll_end(&mut Context::from_waker(&self.waker))
     }
 
     fn meta_arc(&self) -> Arc<ChildMeta> {
         self.node.clone()
     }
-
-    fn waker(&self) -> &Waker {
-        &self.waker
-    }
 }
 
-impl<T, E> Drop for Entry<T, E> {
+impl<E> Drop for Held<E> {
     fn drop(&mut self) {
-        // Still running: the group's future was dropped, and dropping `task` aborts it.
-        if self.node.slot.is_settled() {
-            return;
-        }
-        self.node
-            .slot
-            .fill(Outcome::Cancelled(Cancelled::with_message(
-                "task group was dropped",
-            )));
+        self.node.slot.release();
     }
 }
 
-fn member_of(meta: &ChildMeta) -> Member {
+fn member_of<S: ?Sized>(meta: &ChildMeta<S>) -> Member {
     match meta.task.get() {
         Some(t) => Member::Task {
             id: t.id(),
@@ -1073,7 +1104,7 @@ struct State<E> {
     /// A member has failed (in supervisor mode: the body).
     failed: bool,
     next_key: u64,
-    children: HashMap<u64, Box<dyn ErasedChild<E>>, BuildHasherDefault<KeyHasher>>,
+    children: HashMap<u64, Held<E>, BuildHasherDefault<KeyHasher>>,
     failures: Vec<GroupFailure<E>>,
 }
 
@@ -1096,7 +1127,7 @@ impl<E> Shared<E> {
             }
             st.children
                 .values()
-                .filter_map(|c| c.meta().task.get().cloned())
+                .filter_map(|c| c.node.task.get().cloned())
                 .collect()
         };
         for child in children {
@@ -1292,7 +1323,10 @@ impl<E: Send + 'static> Spawner<E> {
             permit: Mutex::new(None),
             key,
             queue: Arc::downgrade(&shared.ready),
-            slot: Slot::new(),
+            slot: ChildTail {
+                slot: Slot::new(),
+                task: Mutex::new(None),
+            },
         });
         let acquire = shared
             .limit
@@ -1313,13 +1347,13 @@ impl<E: Send + 'static> Spawner<E> {
         let ended = task
             .poll_end_unconstrained(&mut Context::from_waker(&waker))
             .is_ready();
+        *node.slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         st.children.insert(
             key,
-            Box::new(Entry {
-                task,
+            Held {
                 node: node.clone(),
                 waker,
-            }),
+            },
         );
         drop(st);
         if ended {
@@ -1836,11 +1870,10 @@ where
         // budget can make it wake itself) waits for the next poll.
         for key in shared.ready.take() {
             let mut st = shared.lock();
-            let Some(entry) = st.children.get_mut(&key) else {
+            let Some(entry) = st.children.get(&key) else {
                 continue;
             };
-            let waker = entry.waker().clone();
-            let Poll::Ready(failure) = entry.poll_end(&mut Context::from_waker(&waker)) else {
+            let Poll::Ready(failure) = entry.poll_end() else {
                 continue;
             };
             let Some(entry) = st.children.remove(&key) else {
@@ -1848,7 +1881,7 @@ where
             };
             let mut first_failure = false;
             if let Some(failure) = failure {
-                let member = member_of(entry.meta());
+                let member = member_of(&*entry.node);
                 st.failures.push(GroupFailure { member, failure });
                 if !shared.supervisor {
                     first_failure = !st.failed;
@@ -1863,7 +1896,7 @@ where
                 self.interrupt_body = true;
             }
             let permit = entry
-                .meta()
+                .node
                 .permit
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
