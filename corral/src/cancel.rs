@@ -308,19 +308,26 @@ impl Scope {
     }
 
     /// What the owner should do now. `grace` is how long a body handling the request may run.
+    #[inline]
     pub(crate) fn verdict(&self, grace: Duration) -> Verdict {
-        self.verdict_with(Some(grace))
-    }
-
-    /// [`verdict`](Self::verdict) for a task's root scope, with the task's own grace period.
-    pub(crate) fn task_verdict(&self) -> Verdict {
-        self.verdict_with(None)
-    }
-
-    fn verdict_with(&self, grace: Option<Duration>) -> Verdict {
+        // The lock-free check first: no request is the common case, polled every time.
         if !self.requested.load(Ordering::Acquire) {
             return Verdict::Continue(None);
         }
+        self.requested_verdict(Some(grace))
+    }
+
+    /// [`verdict`](Self::verdict) for a task's root scope, with the task's own grace period.
+    #[inline]
+    pub(crate) fn task_verdict(&self) -> Verdict {
+        if !self.requested.load(Ordering::Acquire) {
+            return Verdict::Continue(None);
+        }
+        self.requested_verdict(None)
+    }
+
+    /// The verdict once a request was seen; `None` is the task's own grace period.
+    fn requested_verdict(&self, grace: Option<Duration>) -> Verdict {
         let mut guard = self.lock();
         let st = guard.rare();
         let Some(why) = st.requested.clone() else {
@@ -343,10 +350,15 @@ impl Scope {
 
     /// Whether the request (if any) was delivered to a listener, i.e. a body that finishes now
     /// finished on its own terms. Used when the body is ready at the same poll the request is.
+    #[inline]
     pub(crate) fn finished_verdict(&self) -> Option<Cancelled> {
         if !self.requested.load(Ordering::Acquire) {
             return None;
         }
+        self.finished_verdict_slow()
+    }
+
+    fn finished_verdict_slow(&self) -> Option<Cancelled> {
         let st = self.lock();
         let st = st.rare.as_deref()?;
         match &st.requested {

@@ -496,10 +496,15 @@ where
             Poll::Ready(out) => {
                 // A request nobody listened to (e.g. the task cancelled itself and returned)
                 // wins over the value, as in asyncio.
-                match scope.finished_verdict() {
+                let outcome = match scope.finished_verdict() {
                     Some(why) => Outcome::Cancelled(why),
                     None => out.into_outcome(),
-                }
+                };
+                // A body that has returned is dropped outside the scope (as it always was):
+                // entering it is for cleanup of bodies stopped part-way.
+                // SAFETY: as above.
+                unsafe { *cell.payload.stage.get() = Stage::Finished(outcome) };
+                return Poll::Ready(());
             }
             Poll::Pending => match scope.task_verdict() {
                 Verdict::Stop(why) => Outcome::Cancelled(why),
