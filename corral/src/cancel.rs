@@ -20,7 +20,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -36,22 +36,87 @@ use crate::task::TaskMeta;
 /// dropped, unless the task or scope sets its own: 5 seconds.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+/// What a scope's allocation carries besides the scope itself: nothing for timeouts and groups
+/// (`()`); for a spawned task, its meta, body and outcome (`task::TaskCell`), so that a task
+/// costs one allocation beside tokio's task cell.
+pub(crate) trait Payload: Send + Sync {
+    /// The task this scope is the root of, if it is a task's root scope.
+    fn task(&self) -> Option<&TaskMeta> {
+        None
+    }
+
+    /// The scope this one is nested in (a task's root scope has none).
+    fn parent(&self) -> Option<&Arc<Scope>> {
+        None
+    }
+
+    /// For timeouts: the deadline, so that nested timeouts can tell an outer one has expired.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Records the deadline (nested scopes only).
+    fn set_deadline(&self, _deadline: Option<Instant>) {}
+}
+
+/// The payload of a nested scope (timeouts, groups): where it sits, and its deadline.
+pub(crate) struct Nested {
+    parent: Option<Arc<Scope>>,
+    deadline: Mutex<Option<Instant>>,
+}
+
+impl Payload for Nested {
+    fn parent(&self) -> Option<&Arc<Scope>> {
+        self.parent.as_ref()
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+    }
+}
+
 /// A cancel scope: the unit that can be asked to stop. Owned (polled) by a task root, a timeout
 /// or a group; shared with the listeners inside it.
-pub(crate) struct Scope {
-    parent: Option<Arc<Scope>>,
+///
+/// `Arc<Scope>` (the payload type erased) is how scopes are shared; a task's root scope is
+/// allocated as `Arc<Scope<TaskCell<..>>>` and coerced. Scopes only ever live in an `Arc`: every
+/// constructor returns one (which [`current`] relies on).
+pub(crate) struct Scope<P: ?Sized + Payload = dyn Payload> {
     /// Set when the scope was entered while an enclosing scope was already cancelled: the code
     /// in it is cleanup, and the enclosing request is not re-delivered to it (asyncio compares
     /// `cancelling()` against its value on entry for the same reason).
     detached: bool,
-    pub(crate) task: Option<TaskMeta>,
-    /// Mirrors `state.requested.is_some()`, so that owners can skip the lock on every poll.
+    /// Mirrors `requested.is_some()` of the state, so that owners can skip the lock on every
+    /// poll.
     requested: AtomicBool,
     state: Mutex<State>,
+    pub(crate) payload: P,
+}
+
+/// What every scope needs at once: the owner's waker. The rest is allocated on first use
+/// (a request, a listener, a task's name or grace), which most tasks never need.
+#[derive(Default)]
+struct State {
+    owner: Option<Waker>,
+    rare: Option<Box<Rare>>,
+}
+
+impl State {
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn requested(&self) -> Option<&Cancelled> {
+        self.rare.as_ref()?.requested.as_ref()
+    }
 }
 
 #[derive(Default)]
-struct State {
+struct Rare {
     requested: Option<Cancelled>,
     /// A listener saw the request: the body is handling it.
     delivered: bool,
@@ -61,10 +126,11 @@ struct State {
     seen_at: Option<Instant>,
     /// Live listeners in this scope or in scopes nested inside it.
     listeners: usize,
-    /// For timeouts: the deadline, so that nested timeouts can tell an outer one has expired.
-    deadline: Option<Instant>,
     token: Option<CancellationToken>,
-    owner: Option<Waker>,
+    /// A task's name, once given (the default, `Task-<id>`, is made on demand).
+    name: Option<Arc<str>>,
+    /// A task's grace period, when not [`DEFAULT_GRACE`].
+    grace: Option<Duration>,
 }
 
 /// What the owner of a scope should do after polling its body.
@@ -80,10 +146,10 @@ pub(crate) enum Verdict {
 thread_local! {
     // The scope whose body is being polled on this thread. Set for the duration of one poll by
     // the scope's owner, so plain futures polled in place inherit their caller's scope.
-    static CURRENT: Cell<*const Scope> = const { Cell::new(ptr::null()) };
+    static CURRENT: Cell<Option<NonNull<Scope>>> = const { Cell::new(None) };
 }
 
-struct Restore(*const Scope);
+struct Restore(Option<NonNull<Scope>>);
 
 impl Drop for Restore {
     fn drop(&mut self) {
@@ -91,16 +157,31 @@ impl Drop for Restore {
     }
 }
 
-impl Scope {
-    /// The root scope of a spawned task. Tasks do not inherit their spawner's cancellation.
-    pub(crate) fn root(task: Option<TaskMeta>) -> Arc<Scope> {
+impl<P: Payload> Scope<P> {
+    /// The root scope of a spawned task, carrying `payload`, with the task's name and grace
+    /// period if they were given. Tasks do not inherit their spawner's cancellation.
+    pub(crate) fn root(payload: P, name: Option<Arc<str>>, grace: Duration) -> Arc<Scope<P>> {
+        let grace = (grace != DEFAULT_GRACE).then_some(grace);
+        let rare = (name.is_some() || grace.is_some()).then(|| {
+            Box::new(Rare {
+                name,
+                grace,
+                ..Rare::default()
+            })
+        });
         Arc::new(Scope {
-            parent: None,
             detached: false,
-            task,
             requested: AtomicBool::new(false),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State { owner: None, rare }),
+            payload,
         })
+    }
+}
+
+impl Scope {
+    /// The task this scope is the root of, if any.
+    pub(crate) fn task(&self) -> Option<&TaskMeta> {
+        self.payload.task()
     }
 
     /// A scope nested in the current one (if any): timeouts and groups polled in place.
@@ -108,11 +189,13 @@ impl Scope {
         let parent = current();
         let detached = parent.as_ref().is_some_and(|p| p.chain_requested());
         Arc::new(Scope {
-            parent,
             detached,
-            task: None,
             requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
+            payload: Nested {
+                parent,
+                deadline: Mutex::new(None),
+            },
         })
     }
 
@@ -123,11 +206,13 @@ impl Scope {
     /// enclosing task.
     pub(crate) fn boundary() -> Arc<Scope> {
         Arc::new(Scope {
-            parent: current(),
             detached: true,
-            task: None,
             requested: AtomicBool::new(false),
             state: Mutex::new(State::default()),
+            payload: Nested {
+                parent: current(),
+                deadline: Mutex::new(None),
+            },
         })
     }
 
@@ -138,8 +223,10 @@ impl Scope {
     }
 
     /// Runs `f` (one poll of the body) with this scope as the current one.
-    pub(crate) fn enter<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
-        let prev = CURRENT.with(|c| c.replace(Arc::as_ptr(self)));
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        // `self` is in an `Arc` (every constructor returns one), which the caller keeps alive
+        // for the whole call: see `current`.
+        let prev = CURRENT.with(|c| c.replace(Some(NonNull::from(self))));
         let _restore = Restore(prev);
         f()
     }
@@ -148,13 +235,14 @@ impl Scope {
     pub(crate) fn request(&self, why: Cancelled) -> bool {
         let (token, owner) = {
             let mut st = self.lock();
-            if st.requested.is_some() {
+            if st.requested().is_some() {
                 return false;
             }
-            st.requested = Some(why);
+            st.rare().requested = Some(why);
             self.requested.store(true, Ordering::Release);
             // The owner's waker stays registered: owners register once per waker, not per poll.
-            (st.token.clone(), st.owner.clone())
+            let token = st.rare().token.clone();
+            (token, st.owner.clone())
         };
         if let Some(t) = token {
             t.cancel();
@@ -180,7 +268,7 @@ impl Scope {
             if scope.detached {
                 return false;
             }
-            s = scope.parent.as_deref();
+            s = scope.payload.parent().map(|p| &**p);
         }
         false
     }
@@ -192,25 +280,22 @@ impl Scope {
         if self.detached {
             return false;
         }
-        let mut s = self.parent.as_deref();
+        let mut s = self.payload.parent().map(|p| &**p);
         while let Some(scope) = s {
-            {
-                let st = scope.lock();
-                if st.requested.is_some() || st.deadline.is_some_and(|d| d <= now) {
-                    return true;
-                }
+            if scope.is_requested() || scope.payload.deadline().is_some_and(|d| d <= now) {
+                return true;
             }
             if scope.detached {
                 return false;
             }
-            s = scope.parent.as_deref();
+            s = scope.payload.parent().map(|p| &**p);
         }
         false
     }
 
     /// Records this scope's deadline, for [`outer_doomed`](Self::outer_doomed).
     pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
-        self.lock().deadline = deadline;
+        self.payload.set_deadline(deadline);
     }
 
     /// Registers the owner's waker, so that a request or the last listener leaving wakes it.
@@ -223,17 +308,35 @@ impl Scope {
     }
 
     /// What the owner should do now. `grace` is how long a body handling the request may run.
+    #[inline]
     pub(crate) fn verdict(&self, grace: Duration) -> Verdict {
+        // The lock-free check first: no request is the common case, polled every time.
         if !self.requested.load(Ordering::Acquire) {
             return Verdict::Continue(None);
         }
-        let mut st = self.lock();
+        self.requested_verdict(Some(grace))
+    }
+
+    /// [`verdict`](Self::verdict) for a task's root scope, with the task's own grace period.
+    #[inline]
+    pub(crate) fn task_verdict(&self) -> Verdict {
+        if !self.requested.load(Ordering::Acquire) {
+            return Verdict::Continue(None);
+        }
+        self.requested_verdict(None)
+    }
+
+    /// The verdict once a request was seen; `None` is the task's own grace period.
+    fn requested_verdict(&self, grace: Option<Duration>) -> Verdict {
+        let mut guard = self.lock();
+        let st = guard.rare();
         let Some(why) = st.requested.clone() else {
             return Verdict::Continue(None);
         };
         if st.hard || (!st.delivered && st.listeners == 0) {
             return Verdict::Stop(why);
         }
+        let grace = grace.or(st.grace).unwrap_or(DEFAULT_GRACE);
         let seen = *st.seen_at.get_or_insert_with(Instant::now);
         // A grace too long to represent (e.g. `Duration::MAX`) never runs out.
         let Some(until) = seen.checked_add(grace) else {
@@ -247,11 +350,17 @@ impl Scope {
 
     /// Whether the request (if any) was delivered to a listener, i.e. a body that finishes now
     /// finished on its own terms. Used when the body is ready at the same poll the request is.
+    #[inline]
     pub(crate) fn finished_verdict(&self) -> Option<Cancelled> {
         if !self.requested.load(Ordering::Acquire) {
             return None;
         }
+        self.finished_verdict_slow()
+    }
+
+    fn finished_verdict_slow(&self) -> Option<Cancelled> {
         let st = self.lock();
+        let st = st.rare.as_deref()?;
         match &st.requested {
             Some(why) if st.hard || !st.delivered => Some(why.clone()),
             _ => None,
@@ -260,19 +369,30 @@ impl Scope {
 
     /// The message of the request, if one was made.
     pub(crate) fn request_reason(&self) -> Option<Cancelled> {
-        self.lock().requested.clone()
+        self.lock().requested().cloned()
+    }
+
+    /// The task's name, if one was given or set.
+    pub(crate) fn task_name(&self) -> Option<Arc<str>> {
+        self.lock().rare.as_ref()?.name.clone()
+    }
+
+    /// Names the task.
+    pub(crate) fn set_task_name(&self, name: Arc<str>) {
+        self.lock().rare().name = Some(name);
     }
 
     fn token(&self) -> CancellationToken {
-        if let Some(t) = self.lock().token.clone() {
+        if let Some(t) = self.lock().rare.as_ref().and_then(|r| r.token.clone()) {
             return t;
         }
         // Build the parent's token first (without holding our lock), then ours from it.
-        let parent_token = match (&self.parent, self.detached) {
+        let parent_token = match (self.payload.parent(), self.detached) {
             (Some(p), false) => Some(p.token()),
             _ => None,
         };
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = guard.rare();
         if let Some(t) = &st.token {
             return t.clone();
         }
@@ -295,7 +415,7 @@ impl Scope {
             next = if s.detached {
                 None
             } else {
-                s.parent.as_deref()
+                s.payload.parent().map(|p| &**p)
             };
             Some(s)
         })
@@ -303,7 +423,7 @@ impl Scope {
 
     fn add_listener(self: &Arc<Self>) {
         for s in self.chain() {
-            s.lock().listeners += 1;
+            s.lock().rare().listeners += 1;
         }
     }
 
@@ -311,8 +431,9 @@ impl Scope {
         for s in self.chain() {
             let owner = {
                 let mut st = s.lock();
-                st.listeners -= 1;
-                if st.listeners == 0 && st.requested.is_some() {
+                let rare = st.rare();
+                rare.listeners -= 1;
+                if rare.listeners == 0 && rare.requested.is_some() {
                     st.owner.clone()
                 } else {
                     None
@@ -328,8 +449,10 @@ impl Scope {
     fn request_delivered(self: &Arc<Self>) -> bool {
         for s in self.chain() {
             let st = s.lock();
-            if st.requested.is_some() {
-                return st.delivered;
+            if let Some(rare) = st.rare.as_deref() {
+                if rare.requested.is_some() {
+                    return rare.delivered;
+                }
             }
         }
         false
@@ -340,9 +463,11 @@ impl Scope {
         let mut why = None;
         for s in self.chain() {
             let mut st = s.lock();
-            if let Some(r) = st.requested.clone() {
-                st.delivered = true;
-                why = Some(r);
+            if let Some(rare) = st.rare.as_deref_mut() {
+                if let Some(r) = rare.requested.clone() {
+                    rare.delivered = true;
+                    why = Some(r);
+                }
             }
         }
         why
@@ -352,9 +477,11 @@ impl Scope {
         let mut owners = Vec::new();
         for s in self.chain() {
             let mut st = s.lock();
-            if st.requested.is_some() {
-                st.hard = true;
-                owners.extend(st.owner.clone());
+            if let Some(rare) = st.rare.as_deref_mut() {
+                if rare.requested.is_some() {
+                    rare.hard = true;
+                    owners.extend(st.owner.clone());
+                }
             }
         }
         owners.into_iter().for_each(Waker::wake);
@@ -364,10 +491,10 @@ impl Scope {
     pub(crate) fn task_scope(self: &Arc<Self>) -> Option<Arc<Scope>> {
         let mut s = Some(self.clone());
         while let Some(scope) = s {
-            if scope.task.is_some() {
+            if scope.task().is_some() {
                 return Some(scope);
             }
-            s = scope.parent.clone();
+            s = scope.payload.parent().cloned();
         }
         None
     }
@@ -375,13 +502,13 @@ impl Scope {
 
 /// The scope whose body is being polled on this thread, if any.
 pub(crate) fn current() -> Option<Arc<Scope>> {
-    let p = CURRENT.with(|c| c.get());
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` was set by `Scope::enter` from `Arc::as_ptr` of an `Arc` that the caller of
-    // `enter` keeps alive for the whole call, and we only get here from inside that call (the
-    // pointer is reset when `enter` returns), so the allocation is live and counted.
+    let p = CURRENT.with(|c| c.get())?.as_ptr().cast_const();
+    // SAFETY: `p` was set by `Scope::enter` from a reference to a scope, and scopes only live
+    // in an `Arc` (every constructor returns `Arc<Scope<P>>`), so `p` is what `Arc::as_ptr` of
+    // that `Arc`, coerced to `Arc<Scope>`, returns (same data pointer, the payload's vtable).
+    // The caller of `enter` keeps the `Arc` alive for the whole call, and we only get here from
+    // inside that call (the pointer is reset when `enter` returns), so the allocation is live
+    // and counted.
     unsafe {
         Arc::increment_strong_count(p);
         Some(Arc::from_raw(p))

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Write as _};
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -581,25 +582,33 @@ impl std::error::Error for Reported {}
 /// assert_eq!(v, 10);
 /// # }
 /// ```
-pub struct Child<T> {
-    slot: Arc<Slot<T>>,
-    task: TaskRef,
+pub struct Child<T: 'static> {
+    /// The child's meta, whose tail holds the slot its outcome waits in.
+    node: Arc<ChildMeta<dyn SlotOf<T>>>,
 }
 
 impl<T> Child<T> {
+    /// The child's task (set at spawn, before the handle exists).
+    fn task(&self) -> &TaskRef {
+        self.node
+            .task
+            .get()
+            .expect("a child's task is recorded at spawn")
+    }
+
     /// The child's id.
     pub fn id(&self) -> TaskId {
-        self.task.id()
+        self.task().id()
     }
 
     /// The child's name: the one it was given, or `Task-<id>`.
     pub fn name(&self) -> Arc<str> {
-        self.task.name()
+        self.task().name()
     }
 
     /// A shared reference to the child task.
     pub fn task_ref(&self) -> TaskRef {
-        self.task.clone()
+        self.task().clone()
     }
 
     /// Asks the child to stop (see [`Task::cancel`](crate::Task::cancel)). A child that ends
@@ -608,23 +617,23 @@ impl<T> Child<T> {
     ///
     /// asyncio: `task.cancel()` on a group's task.
     pub fn cancel(&self) -> bool {
-        !self.is_finished() && self.task.cancel()
+        !self.is_finished() && self.task().cancel()
     }
 
     /// Like [`cancel`](Child::cancel), with a message the outcome will carry.
     pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
-        !self.is_finished() && self.task.cancel_with(message)
+        !self.is_finished() && self.task().cancel_with(message)
     }
 
     /// True once the group has collected the child's outcome.
     pub fn is_finished(&self) -> bool {
-        let s = self.slot.lock();
+        let s = self.node.slot.slot().lock();
         s.outcome.is_some() || s.taken
     }
 
     /// The outcome, if the child has ended and the outcome has not been taken yet. Never waits.
     pub fn try_outcome(&mut self) -> Option<Outcome<T, Reported>> {
-        let mut s = self.slot.lock();
+        let mut s = self.node.slot.slot().lock();
         let o = s.outcome.take();
         if o.is_some() {
             s.taken = true;
@@ -640,7 +649,7 @@ impl<T> Future for Child<T> {
     ///
     /// Panics if the outcome was already taken.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = self.slot.lock();
+        let mut s = self.node.slot.slot().lock();
         if let Some(o) = s.outcome.take() {
             s.taken = true;
             return Poll::Ready(o);
@@ -692,6 +701,12 @@ impl<T> Slot<T> {
     fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
         // Every update is one assignment, so a poisoned lock is still consistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True once the slot holds an outcome or the outcome was taken.
+    fn is_settled(&self) -> bool {
+        let s = self.lock();
+        s.outcome.is_some() || s.taken
     }
 
     fn fill(&self, outcome: Outcome<T, Reported>) {
@@ -788,17 +803,37 @@ fn whole_ms(d: Duration) -> Duration {
 const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
 
-/// What the group and its tree know about one child.
-struct ChildMeta {
+/// What the group and its tree know about one child, and (its tail, `slot`) where the child's
+/// outcome waits for its [`Child`] handle: one allocation per child for all of it, which is
+/// also the child's waker (it queues the child's key in the group's [`ReadyQueue`]).
+/// `Arc<ChildMeta>` is the type-erased form the tree uses; the handle and the group's entry
+/// hold `Arc<ChildMeta<ChildTail<T, E>>>` (as `dyn SlotOf<T>` and `dyn ErasedChild<E>`).
+struct ChildMeta<S: ?Sized = dyn Erased> {
     task: OnceLock<TaskRef>,
     state: AtomicU8,
     /// The child's permit of the group's limit. The group releases it when it collects the
     /// child, after reacting to its outcome: a failure cancels the waiting children before
     /// the permit could start one of them.
     permit: Mutex<Option<OwnedPermit>>,
+    /// The child's key in the group's `children`, and the queue its wake-ups go to.
+    key: u64,
+    queue: Weak<ReadyQueue>,
+    slot: S,
 }
 
-impl ChildMeta {
+impl<T: Send + 'static, E: Send + 'static> Wake for ChildMeta<ChildTail<T, E>> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(q) = self.queue.upgrade() {
+            q.push(self.key);
+        }
+    }
+}
+
+impl<S: ?Sized> ChildMeta<S> {
     fn info(&self) -> Option<ChildInfo> {
         let task = self.task.get()?;
         let state = if task.is_cancel_requested() {
@@ -851,25 +886,49 @@ impl<F: Future> Future for Enrolled<F> {
     }
 }
 
+/// Any tail of a [`ChildMeta`], for the type-erased `Arc<ChildMeta>` the tree keeps.
+trait Erased: Send + Sync {}
+
+impl<T: ?Sized + Send + Sync> Erased for T {}
+
+/// The tail of a child's [`ChildMeta`]: the slot its outcome waits in for the [`Child`]
+/// handle, and the child's [`Task`], which only the group touches (under its state lock).
+struct ChildTail<T, E> {
+    slot: Slot<T>,
+    task: Mutex<Option<Task<T, E>>>,
+}
+
+/// What a [`Child`] handle sees of its node's tail: the slot (the error type erased).
+trait SlotOf<T>: Send + Sync {
+    fn slot(&self) -> &Slot<T>;
+}
+
+impl<T: Send, E: Send> SlotOf<T> for ChildTail<T, E> {
+    fn slot(&self) -> &Slot<T> {
+        &self.slot
+    }
+}
+
 /// A child as the group holds it, with its output type erased.
-trait ErasedChild<E>: Send {
+trait ErasedChild<E>: Erased {
     /// Polls for the end; when it comes, fills the handle's slot and returns the failure, if
     /// the child failed.
-    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>>;
-    fn meta(&self) -> &Arc<ChildMeta>;
-    fn waker(&self) -> &Waker;
+    fn poll_end(&self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>>;
+    /// Lets go of the child: drops its task (which aborts it if it is still running) and, if
+    /// it had not ended, tells its handle it was cancelled.
+    fn release(&self);
 }
 
-struct Entry<T, E> {
-    task: Task<T, E>,
-    slot: Arc<Slot<T>>,
-    meta: Arc<ChildMeta>,
-    waker: Waker,
-}
-
-impl<T: Send, E: Send> ErasedChild<E> for Entry<T, E> {
-    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
-        let outcome = match self.task.poll_outcome(cx) {
+impl<T: Send + 'static, E: Send + 'static> ErasedChild<E> for ChildTail<T, E> {
+    fn poll_end(&self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
+        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(task) = task.as_mut() else {
+            return Poll::Ready(None);
+        };
+        // Outside tokio's cooperative budget: once the budget is spent, a finished child's
+        // `JoinHandle` reports `Pending` and wakes itself, so a pass over many finished
+        // children would re-queue all but the first ~128 of them, pass after pass (quadratic).
+        let outcome = match task.poll_outcome_unconstrained(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(o) => o,
         };
@@ -880,8 +939,8 @@ impl<T: Send, E: Send> ErasedChild<E> for Entry<T, E> {
             }
             Outcome::Err(e) => {
                 self.slot.fill(Outcome::Err(Reported {
-                    id: self.task.id(),
-                    name: self.task.name(),
+                    id: task.id(),
+                    name: task.name(),
                 }));
                 Some(Failure::Error(e))
             }
@@ -896,25 +955,45 @@ impl<T: Send, E: Send> ErasedChild<E> for Entry<T, E> {
         })
     }
 
-    fn meta(&self) -> &Arc<ChildMeta> {
-        &self.meta
-    }
-
-    fn waker(&self) -> &Waker {
-        &self.waker
-    }
-}
-
-impl<T, E> Drop for Entry<T, E> {
-    fn drop(&mut self) {
+    fn release(&self) {
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         // Still running: the group's future was dropped, and dropping `task` aborts it.
+        drop(task);
+        if self.slot.is_settled() {
+            return;
+        }
         self.slot.fill(Outcome::Cancelled(Cancelled::with_message(
             "task group was dropped",
         )));
     }
 }
 
-fn member_of(meta: &ChildMeta) -> Member {
+/// A child in the group's `children` map: its node (whose tail holds its task) and its
+/// waker. Dropping it releases the child (see [`ErasedChild::release`]).
+struct Held<E> {
+    node: Arc<ChildMeta<dyn ErasedChild<E>>>,
+    waker: Waker,
+}
+
+impl<E> Held<E> {
+    fn poll_end(&self) -> Poll<Option<Failure<E>>> {
+        self.node
+            .slot
+            .poll_end(&mut Context::from_waker(&self.waker))
+    }
+
+    fn meta_arc(&self) -> Arc<ChildMeta> {
+        self.node.clone()
+    }
+}
+
+impl<E> Drop for Held<E> {
+    fn drop(&mut self) {
+        self.node.slot.release();
+    }
+}
+
+fn member_of<S: ?Sized>(meta: &ChildMeta<S>) -> Member {
     match meta.task.get() {
         Some(t) => Member::Task {
             id: t.id(),
@@ -949,6 +1028,10 @@ impl ReadyQueue {
         let owner = {
             let mut q = self.lock();
             q.keys.push_back(key);
+            // Only the first key after a `take` wakes the owner: it takes them all when it runs.
+            if q.keys.len() > 1 {
+                return;
+            }
             q.owner.clone()
         };
         if let Some(w) = owner {
@@ -965,23 +1048,6 @@ impl ReadyQueue {
         match &q.owner {
             Some(w) if w.will_wake(waker) => {}
             _ => q.owner = Some(waker.clone()),
-        }
-    }
-}
-
-struct ChildWaker {
-    key: u64,
-    queue: Weak<ReadyQueue>,
-}
-
-impl Wake for ChildWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(q) = self.queue.upgrade() {
-            q.push(self.key);
         }
     }
 }
@@ -1004,6 +1070,29 @@ struct Shared<E> {
     subgroups: Mutex<Vec<(Host, Weak<dyn GroupNode>)>>,
 }
 
+/// Hashes the group's own child keys (sequential `u64`s, not chosen by anyone else, so there
+/// is nothing to defend against): one multiplication instead of SipHash on every spawn,
+/// wake-up and collection. The odd constant spreads consecutive keys over the high bits,
+/// which `HashMap` uses as tags.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 struct State<E> {
     finished: bool,
     body_running: bool,
@@ -1015,7 +1104,7 @@ struct State<E> {
     /// A member has failed (in supervisor mode: the body).
     failed: bool,
     next_key: u64,
-    children: HashMap<u64, Box<dyn ErasedChild<E>>>,
+    children: HashMap<u64, Held<E>, BuildHasherDefault<KeyHasher>>,
     failures: Vec<GroupFailure<E>>,
 }
 
@@ -1038,7 +1127,7 @@ impl<E> Shared<E> {
             }
             st.children
                 .values()
-                .filter_map(|c| c.meta().task.get().cloned())
+                .filter_map(|c| c.node.task.get().cloned())
                 .collect()
         };
         for child in children {
@@ -1226,47 +1315,51 @@ impl<E: Send + 'static> Spawner<E> {
                 finished: st.finished,
             });
         }
-        let meta = Arc::new(ChildMeta {
+        let key = st.next_key;
+        st.next_key += 1;
+        let node = Arc::new(ChildMeta {
             task: OnceLock::new(),
             state: AtomicU8::new(WAITING),
             permit: Mutex::new(None),
+            key,
+            queue: Arc::downgrade(&shared.ready),
+            slot: ChildTail {
+                slot: Slot::new(),
+                task: Mutex::new(None),
+            },
         });
         let acquire = shared
             .limit
             .as_ref()
             .map(|(_, sem)| -> Acquire { Box::pin(sem.clone().acquire_owned()) });
-        let node: Arc<dyn GroupNode> = shared.clone();
-        let task = builder.spawn(Enrolled {
+        let group: Arc<dyn GroupNode> = shared.clone();
+        let mut task = builder.spawn(Enrolled {
             fut,
-            node,
-            meta: meta.clone(),
+            node: group,
+            meta: node.clone(),
             acquire,
         });
-        let task_ref = task.task_ref();
-        let _ = meta.task.set(task_ref.clone());
-        let slot = Arc::new(Slot::new());
-        let key = st.next_key;
-        st.next_key += 1;
-        let waker = Waker::from(Arc::new(ChildWaker {
-            key,
-            queue: Arc::downgrade(&shared.ready),
-        }));
+        let _ = node.task.set(task.task_ref());
+        let waker = Waker::from(node.clone());
+        // Poll the child's `JoinHandle` once here, so that its end wakes the group (queues
+        // the key), rather than queueing the key for the group to do that first poll. A child
+        // that has ended already is queued at once.
+        let ended = task
+            .poll_end_unconstrained(&mut Context::from_waker(&waker))
+            .is_ready();
+        *node.slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         st.children.insert(
             key,
-            Box::new(Entry {
-                task,
-                slot: slot.clone(),
-                meta,
+            Held {
+                node: node.clone(),
                 waker,
-            }),
+            },
         );
         drop(st);
-        // Wake the group so that it polls the new child once and learns when it ends.
-        shared.ready.push(key);
-        Ok(Child {
-            slot,
-            task: task_ref,
-        })
+        if ended {
+            shared.ready.push(key);
+        }
+        Ok(Child { node })
     }
 
     /// Cancels the group: every child and the body are asked to stop, and spawning is refused.
@@ -1348,7 +1441,7 @@ impl<E: Send + 'static> Spawner<E> {
     pub fn children(&self) -> Vec<ChildInfo> {
         let metas: Vec<Arc<ChildMeta>> = {
             let st = self.shared.lock();
-            st.children.values().map(|c| c.meta().clone()).collect()
+            st.children.values().map(|c| c.meta_arc()).collect()
         };
         let mut infos: Vec<ChildInfo> = metas.iter().filter_map(|m| m.info()).collect();
         infos.sort_by_key(|i| i.id);
@@ -1468,8 +1561,7 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
         };
         let (body_running, metas) = {
             let st = self.lock();
-            let metas: Vec<Arc<ChildMeta>> =
-                st.children.values().map(|c| c.meta().clone()).collect();
+            let metas: Vec<Arc<ChildMeta>> = st.children.values().map(|c| c.meta_arc()).collect();
             (st.body_running, metas)
         };
         let mut out = Vec::new();
@@ -1675,7 +1767,7 @@ where
                 own_cancel: None,
                 failed: false,
                 next_key: 0,
-                children: HashMap::new(),
+                children: HashMap::default(),
                 failures: Vec::new(),
             }),
             ready: Arc::default(),
@@ -1778,11 +1870,10 @@ where
         // budget can make it wake itself) waits for the next poll.
         for key in shared.ready.take() {
             let mut st = shared.lock();
-            let Some(entry) = st.children.get_mut(&key) else {
+            let Some(entry) = st.children.get(&key) else {
                 continue;
             };
-            let waker = entry.waker().clone();
-            let Poll::Ready(failure) = entry.poll_end(&mut Context::from_waker(&waker)) else {
+            let Poll::Ready(failure) = entry.poll_end() else {
                 continue;
             };
             let Some(entry) = st.children.remove(&key) else {
@@ -1790,7 +1881,7 @@ where
             };
             let mut first_failure = false;
             if let Some(failure) = failure {
-                let member = member_of(entry.meta());
+                let member = member_of(&*entry.node);
                 st.failures.push(GroupFailure { member, failure });
                 if !shared.supervisor {
                     first_failure = !st.failed;
@@ -1805,7 +1896,7 @@ where
                 self.interrupt_body = true;
             }
             let permit = entry
-                .meta()
+                .node
                 .permit
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

@@ -1,17 +1,19 @@
 //! Spawned tasks: [`spawn`], [`spawn_named`], [`Builder`], the [`Task`] handle, the current
 //! task ([`current_task`]), and [`Awaitable`], the one input trait of every combinator.
 
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::cancel::{Scope, Verdict, DEFAULT_GRACE};
+use crate::cancel::{Payload, Scope, Verdict, DEFAULT_GRACE};
 use crate::outcome::{Cancelled, IntoOutcome, Outcome, Panic};
 
 /// A task's identity: unique in the process, increasing in spawn order.
@@ -47,26 +49,20 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// What the root scope of a task knows about the task.
+/// What the root scope of a task knows about the task. Its name and grace period, when given,
+/// are kept with the scope's rarely used state (see `Scope::root`), so that an unnamed task
+/// with the default grace carries neither.
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
-    name: Mutex<Option<Arc<str>>>,
-    pub(crate) grace: Duration,
     pub(crate) spawned_at: tokio::time::Instant,
 }
 
-impl TaskMeta {
-    pub(crate) fn name(&self) -> Arc<str> {
-        let name = self.name.lock().unwrap_or_else(|e| e.into_inner());
-        match &*name {
-            Some(n) => n.clone(),
-            None => Arc::from(format!("Task-{}", self.id.0)),
-        }
-    }
-
-    fn set_name(&self, name: Arc<str>) {
-        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
-    }
+/// The name of the task whose root scope is `scope`: the one it was given, or `Task-<id>`
+/// (made on demand, so an unnamed task stores no string).
+fn task_name(scope: &Scope, meta: &TaskMeta) -> Arc<str> {
+    scope
+        .task_name()
+        .unwrap_or_else(|| Arc::from(format!("Task-{}", meta.id.0)))
 }
 
 /// A shared reference to a task: its id and name, and the means to ask it to stop. It does not
@@ -93,10 +89,7 @@ pub struct TaskRef {
 
 impl TaskRef {
     fn meta(&self) -> &TaskMeta {
-        self.scope
-            .task
-            .as_ref()
-            .expect("a task's root scope has its meta")
+        self.scope.task().expect("a task's root scope has its meta")
     }
 
     /// The task's id.
@@ -106,12 +99,12 @@ impl TaskRef {
 
     /// The task's name: the one it was given, or `Task-<id>`.
     pub fn name(&self) -> Arc<str> {
-        self.meta().name()
+        task_name(&self.scope, self.meta())
     }
 
     /// Renames the task. asyncio: `Task.set_name()`.
     pub fn set_name(&self, name: impl Into<Arc<str>>) {
-        self.meta().set_name(name.into())
+        self.scope.set_task_name(name.into())
     }
 
     /// How long the task has existed.
@@ -234,21 +227,26 @@ impl Builder {
     {
         let meta = TaskMeta {
             id: TaskId::next(),
-            name: Mutex::new(self.name),
-            grace: self.grace,
             spawned_at: tokio::time::Instant::now(),
         };
-        let scope = Scope::root(Some(meta));
+        let cell = Scope::root(
+            TaskCell {
+                meta,
+                stage: UnsafeCell::new(Stage::Running(fut)),
+            },
+            self.name,
+            self.grace,
+        );
+        let scope: Arc<Scope<dyn TaskOut<_, _>>> = cell.clone();
         let handle = tokio::spawn(Root {
-            body: Body::Running { fut },
-            scope: scope.clone(),
+            cell,
             grace_timer: None,
-            registered: None,
+            registered: false,
         });
         Task {
             handle: Some(handle),
             scope,
-            outcome: None,
+            _outcome: PhantomData,
         }
     }
 }
@@ -311,103 +309,222 @@ where
     Builder::new().name(name).spawn(fut)
 }
 
-pin_project_lite::pin_project! {
-    #[project = BodyProj]
-    #[project_replace = BodyReplace]
-    enum Body<F> {
-        Running { #[pin] fut: F },
-        Done,
+/// Where a task's body, then its outcome, live: in the task's scope allocation (see
+/// [`TaskCell`]), not in tokio's task cell, which then holds only [`Root`] and `()`.
+enum Stage<F, T, E> {
+    /// The body, polled in place by [`Root`] (pinned: the allocation never moves).
+    Running(F),
+    /// The outcome, for the handle to take.
+    Finished(Outcome<T, E>),
+    /// Neither: the body was dropped without an outcome (aborted), or the outcome was taken.
+    Empty,
+}
+
+/// The payload of a task's root scope: what the task is, its body and its outcome. A spawned
+/// task costs tokio's task cell (which holds only the small [`Root`], so it stays at tokio's
+/// smallest size) and this one allocation, shared by the root, the handle and every
+/// [`TaskRef`].
+pub(crate) struct TaskCell<F, T, E> {
+    meta: TaskMeta,
+    /// Accessed by [`Root`] while it is alive (it is the body's only poller, and it is dropped
+    /// before its `JoinHandle` reports the end), then only by the one [`Task`] handle, once it
+    /// has seen the end.
+    stage: UnsafeCell<Stage<F, T, E>>,
+}
+
+// SAFETY: `stage` is the only field that is not `Sync`, and it is never accessed by two
+// threads at once: while the task runs, only its `Root` touches it (through `&mut Root`, so
+// one thread at a time); tokio drops the `Root` (the future) before it marks the task
+// complete, and the one `Task` handle touches `stage` only after its `JoinHandle` has reported
+// that completion (tokio's state transition orders the two). `TaskRef`s never touch it.
+// Everything in it is `Send`, so handing it from thread to thread is fine.
+unsafe impl<F: Send, T: Send, E: Send> Sync for TaskCell<F, T, E> {}
+
+impl<F: Send, T: Send, E: Send> Payload for TaskCell<F, T, E> {
+    fn task(&self) -> Option<&TaskMeta> {
+        Some(&self.meta)
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The future a task runs: the body, polled inside the task's root scope.
-    struct Root<F> {
-        #[pin]
-        body: Body<F>,
-        scope: Arc<Scope>,
-        grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
-        registered: Option<std::task::Waker>,
+/// What a [`Task`] handle sees of its task's [`TaskCell`]: the outcome, its body type erased.
+pub(crate) trait TaskOut<T, E>: Payload {
+    /// Takes the outcome, leaving [`Stage::Empty`].
+    ///
+    /// # Safety
+    ///
+    /// Only the task's handle may call this, and only after the task's `JoinHandle` reported
+    /// the end (see [`TaskCell::stage`]).
+    unsafe fn take(&self) -> Option<Outcome<T, E>>;
+    /// The outcome, if it is there. Safety: as [`take`](TaskOut::take).
+    unsafe fn peek(&self) -> Option<&Outcome<T, E>>;
+    /// Stores the outcome (of a task tokio ended: aborted or panicked). Safety: as
+    /// [`take`](TaskOut::take).
+    unsafe fn put(&self, outcome: Outcome<T, E>);
+}
+
+impl<F: Send, T: Send, E: Send> TaskOut<T, E> for TaskCell<F, T, E> {
+    unsafe fn take(&self) -> Option<Outcome<T, E>> {
+        // SAFETY: the caller is the handle after the end: nobody else touches `stage`.
+        let stage = unsafe { &mut *self.stage.get() };
+        if !matches!(stage, Stage::Finished(_)) {
+            return None;
+        }
+        // Moving the outcome out is fine: only a `Running` body is pinned.
+        match std::mem::replace(stage, Stage::Empty) {
+            Stage::Finished(o) => Some(o),
+            _ => unreachable!("checked above"),
+        }
     }
 
-    impl<F> PinnedDrop for Root<F> {
-        // An aborted task's body is dropped here; its destructors are its cleanup and run
-        // as part of the task (`current_task()` works in them).
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            let scope = this.scope.clone();
-            scope.enter(|| {
-                this.body.project_replace(Body::Done);
-            });
+    unsafe fn peek(&self) -> Option<&Outcome<T, E>> {
+        // SAFETY: as in `take`.
+        match unsafe { &*self.stage.get() } {
+            Stage::Finished(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    unsafe fn put(&self, outcome: Outcome<T, E>) {
+        // SAFETY: as in `take`; after the end the stage holds no body (the root dropped it).
+        unsafe { *self.stage.get() = Stage::Finished(outcome) };
+    }
+}
+
+/// The future tokio runs for a task: polls the body (in the task's [`TaskCell`]) inside the
+/// task's root scope, and leaves the outcome there. Small on purpose: tokio's task cell holds
+/// it, and a cell whose future and output fit in 24 bytes is 128 bytes instead of 256.
+struct Root<F, T, E>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    cell: Arc<Scope<TaskCell<F, T, E>>>,
+    grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The task's waker is registered with the scope (tokio's waker for a task never changes).
+    registered: bool,
+}
+
+impl<F: Send, T: Send, E: Send> TaskCell<F, T, E> {
+    /// The body, or `None` once it has ended.
+    ///
+    /// # Safety
+    ///
+    /// Only the task's [`Root`], while it is alive, and not while an earlier result of this
+    /// call is still in use (see [`TaskCell::stage`]).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn body(&self) -> Option<Pin<&mut F>> {
+        // SAFETY: the caller is the root, the only one touching `stage` while it is alive,
+        // with no other borrow of it live. The stage lives in an `Arc` allocation that never
+        // moves, and a `Running` body is only ever dropped in place (by assigning the stage),
+        // so pinning it is sound.
+        match unsafe { &mut *self.stage.get() } {
+            Stage::Running(f) => Some(unsafe { Pin::new_unchecked(f) }),
+            _ => None,
         }
     }
 }
 
-/// Drops a cancelled body inside its task's scope, so that its destructors (its cleanup) run
-/// as part of the task: `current_task()` works in them.
-fn stop<F>(scope: &Arc<Scope>, body: Pin<&mut Body<F>>) {
+/// Ends the task's stage with `outcome` (or empties it), dropping a body still there inside
+/// the task's scope, so that its destructors (its cleanup) run as part of the task:
+/// `current_task()` works in them.
+///
+/// # Safety
+///
+/// As [`TaskCell::body`], and no result of `body` may be in use.
+unsafe fn end<F: Send + 'static, T: Send + 'static, E: Send + 'static>(
+    cell: &Scope<TaskCell<F, T, E>>,
+    outcome: Option<Outcome<T, E>>,
+) {
+    let stage = cell.payload.stage.get();
+    let scope: &Scope = cell;
     scope.enter(|| {
-        body.project_replace(Body::Done);
+        let next = match outcome {
+            Some(o) => Stage::Finished(o),
+            None => Stage::Empty,
+        };
+        // SAFETY: guaranteed by the caller. The body (if any) is dropped in place; if its
+        // destructor panics, the assignment still writes `next` (Rust's drop-and-replace), so
+        // the body is never dropped twice.
+        unsafe { *stage = next };
     });
 }
 
-impl<F> Future for Root<F>
+impl<F, T, E> Drop for Root<F, T, E>
 where
-    F: Future,
-    F::Output: IntoOutcome,
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
 {
-    type Output = Outcome<<F::Output as IntoOutcome>::Ok, <F::Output as IntoOutcome>::Err>;
+    // An aborted task's body is dropped here; its destructors are its cleanup and run as part
+    // of the task (`current_task()` works in them).
+    fn drop(&mut self) {
+        // SAFETY: we are the root, with no borrow of the stage live.
+        unsafe {
+            if self.cell.payload.body().is_some() {
+                end(&self.cell, None);
+            }
+        }
+    }
+}
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let scope: &Arc<Scope> = this.scope;
-        let grace = scope.task.as_ref().map_or(DEFAULT_GRACE, |m| m.grace);
-        // Register the waker only when it changed (a task's waker is stable across polls).
-        if !this
-            .registered
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
+impl<F, T, E> Future for Root<F, T, E>
+where
+    F: Future + Send + 'static,
+    F::Output: IntoOutcome<Ok = T, Err = E>,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let cell: &Scope<TaskCell<F, T, E>> = &this.cell;
+        let scope: &Scope = cell;
+        if !this.registered {
             scope.set_owner_waker(cx.waker());
-            *this.registered = Some(cx.waker().clone());
+            this.registered = true;
         }
-        if let Verdict::Stop(why) = scope.verdict(grace) {
-            stop(scope, this.body);
-            return Poll::Ready(Outcome::Cancelled(why));
+        // SAFETY (every `body` and `end` below): we are the task's root, polled through
+        // `&mut`, and each `body()` borrow ends before the next call.
+        if let Verdict::Stop(why) = scope.task_verdict() {
+            unsafe { end(cell, Some(Outcome::Cancelled(why))) };
+            return Poll::Ready(());
         }
-        let polled = match this.body.as_mut().project() {
-            BodyProj::Running { fut } => scope.enter(|| fut.poll(cx)),
-            BodyProj::Done => panic!("corral task polled after completion"),
+        let polled = match unsafe { cell.payload.body() } {
+            Some(fut) => scope.enter(|| fut.poll(cx)),
+            None => panic!("corral task polled after completion"),
         };
-        match polled {
+        let outcome = match polled {
             Poll::Ready(out) => {
-                this.body.project_replace(Body::Done);
                 // A request nobody listened to (e.g. the task cancelled itself and returned)
                 // wins over the value, as in asyncio.
-                match scope.finished_verdict() {
-                    Some(why) => Poll::Ready(Outcome::Cancelled(why)),
-                    None => Poll::Ready(out.into_outcome()),
-                }
+                let outcome = match scope.finished_verdict() {
+                    Some(why) => Outcome::Cancelled(why),
+                    None => out.into_outcome(),
+                };
+                // A body that has returned is dropped outside the scope (as it always was):
+                // entering it is for cleanup of bodies stopped part-way.
+                // SAFETY: as above.
+                unsafe { *cell.payload.stage.get() = Stage::Finished(outcome) };
+                return Poll::Ready(());
             }
-            Poll::Pending => match scope.verdict(grace) {
-                Verdict::Stop(why) => {
-                    stop(scope, this.body);
-                    Poll::Ready(Outcome::Cancelled(why))
-                }
+            Poll::Pending => match scope.task_verdict() {
+                Verdict::Stop(why) => Outcome::Cancelled(why),
                 Verdict::Continue(Some(until)) => {
                     let timer = this
                         .grace_timer
                         .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
-                    if timer.as_mut().poll(cx).is_ready() {
-                        let why = scope.request_reason().unwrap_or_default();
-                        stop(scope, this.body);
-                        return Poll::Ready(Outcome::Cancelled(why));
+                    if timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
                     }
-                    Poll::Pending
+                    Outcome::Cancelled(scope.request_reason().unwrap_or_default())
                 }
-                Verdict::Continue(None) => Poll::Pending,
+                Verdict::Continue(None) => return Poll::Pending,
             },
-        }
+        };
+        unsafe { end(cell, Some(outcome)) };
+        Poll::Ready(())
     }
 }
 
@@ -436,9 +553,13 @@ where
 /// # }
 /// ```
 pub struct Task<T, E> {
-    handle: Option<JoinHandle<Outcome<T, E>>>,
-    scope: Arc<Scope>,
-    outcome: Option<Outcome<T, E>>,
+    /// `None` once the handle has seen the end (the outcome is then in the cell, or taken), or
+    /// after `detach`.
+    handle: Option<JoinHandle<()>>,
+    /// The task's root scope, whose payload holds the outcome.
+    scope: Arc<Scope<dyn TaskOut<T, E>>>,
+    /// The outcome is the handle's to hand out: `Task` is `Send`/`Sync` as an outcome is.
+    _outcome: PhantomData<Outcome<T, E>>,
 }
 
 impl<T, E> Task<T, E> {
@@ -449,24 +570,36 @@ impl<T, E> Task<T, E> {
         }
     }
 
+    /// The task's root scope, as the cancel machinery sees it.
+    fn root_scope(&self) -> &Scope {
+        &*self.scope
+    }
+
+    fn meta(&self) -> &TaskMeta {
+        self.scope
+            .payload
+            .task()
+            .expect("a task's root scope has its meta")
+    }
+
     /// The task's id.
     pub fn id(&self) -> TaskId {
-        self.task_ref().id()
+        self.meta().id
     }
 
     /// The task's name: the one it was given, or `Task-<id>`. asyncio: `Task.get_name()`.
     pub fn name(&self) -> Arc<str> {
-        self.task_ref().name()
+        task_name(self.root_scope(), self.meta())
     }
 
     /// Renames the task. asyncio: `Task.set_name()`.
     pub fn set_name(&self, name: impl Into<Arc<str>>) {
-        self.task_ref().set_name(name)
+        self.root_scope().set_task_name(name.into())
     }
 
     /// True once the task has ended, whatever the outcome. asyncio: `Task.done()`.
     pub fn is_finished(&self) -> bool {
-        self.outcome.is_some() || self.handle.as_ref().is_none_or(|h| h.is_finished())
+        self.handle.as_ref().is_none_or(|h| h.is_finished())
     }
 
     /// Asks the task to stop. Returns false if it has already finished, or was already asked.
@@ -478,13 +611,13 @@ impl<T, E> Task<T, E> {
     ///
     /// asyncio: `Task.cancel()`.
     pub fn cancel(&self) -> bool {
-        !self.is_finished() && self.scope.request(Cancelled::new())
+        !self.is_finished() && self.root_scope().request(Cancelled::new())
     }
 
     /// Like [`cancel`](Task::cancel), with a message the outcome will carry.
     /// asyncio: `Task.cancel(msg)`.
     pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
-        !self.is_finished() && self.scope.request(Cancelled::with_message(message))
+        !self.is_finished() && self.root_scope().request(Cancelled::with_message(message))
     }
 
     /// Stops the task at its next suspension point, with no grace period.
@@ -503,16 +636,19 @@ impl<T, E> Task<T, E> {
     /// The outcome, if the task has finished and the outcome has not been taken yet. Never
     /// waits. After it returns `Some`, awaiting the task panics.
     pub fn try_outcome(&mut self) -> Option<Outcome<T, E>> {
-        if self.outcome.is_none() && self.handle.as_ref().is_some_and(|h| h.is_finished()) {
+        if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
             let mut cx = Context::from_waker(std::task::Waker::noop());
-            if let Poll::Ready(o) = self.poll_outcome_unconstrained(&mut cx) {
-                self.outcome = Some(o);
-            }
+            let _ = self.poll_end_unconstrained(&mut cx);
         }
-        self.outcome.take()
+        if self.handle.is_some() {
+            return None;
+        }
+        // SAFETY: we are the task's handle, and it has seen the end (`handle` is `None`; a
+        // detached handle is gone).
+        unsafe { self.scope.payload.take() }
     }
 
-    /// Polls for the outcome and keeps it in the handle, where [`try_outcome`](Task::try_outcome)
+    /// Polls for the outcome and keeps it in the task, where [`try_outcome`](Task::try_outcome)
     /// and `.await` find it later. `Ready(None)` means the task finished but its outcome was
     /// already taken. For combinators that report *which* tasks finished and leave the outcomes
     /// to the caller ([`wait`](crate::wait)).
@@ -520,27 +656,66 @@ impl<T, E> Task<T, E> {
     /// Not subject to tokio's cooperative budget: a combinator scanning many finished tasks in
     /// one poll must see every one of them as finished.
     pub(crate) fn poll_settled(&mut self, cx: &mut Context<'_>) -> Poll<Option<&Outcome<T, E>>> {
-        if self.outcome.is_none() {
-            if self.handle.is_none() {
-                return Poll::Ready(None);
-            }
-            match self.poll_outcome_unconstrained(cx) {
-                Poll::Ready(o) => self.outcome = Some(o),
-                Poll::Pending => return Poll::Pending,
-            }
+        if self.handle.is_some() && self.poll_end_unconstrained(cx).is_pending() {
+            return Poll::Pending;
         }
-        Poll::Ready(self.outcome.as_ref())
+        // SAFETY: as in `try_outcome`.
+        Poll::Ready(unsafe { self.scope.payload.peek() })
     }
 
     /// [`poll_outcome`](Task::poll_outcome) outside tokio's cooperative budget: when the budget
     /// is spent, a `JoinHandle` reports `Pending` even for a finished task, which would make a
     /// finished task look unfinished to [`try_outcome`](Task::try_outcome) and to scans.
-    fn poll_outcome_unconstrained(&mut self, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
+    pub(crate) fn poll_outcome_unconstrained(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Outcome<T, E>> {
+        if self.handle.is_some() && self.poll_end_unconstrained(cx).is_pending() {
+            return Poll::Pending;
+        }
+        Poll::Ready(self.take_outcome())
+    }
+
+    /// [`poll_end`](Task::poll_end) outside tokio's cooperative budget.
+    pub(crate) fn poll_end_unconstrained(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // `task::unconstrained` moved to `task::coop` in tokio 1.44; the old path works on the
         // whole supported range.
         #[allow(deprecated)]
-        let mut fut = tokio::task::unconstrained(std::future::poll_fn(|cx| self.poll_outcome(cx)));
+        let mut fut = tokio::task::unconstrained(std::future::poll_fn(|cx| self.poll_end(cx)));
         Pin::new(&mut fut).poll(cx)
+    }
+
+    /// Polls the `JoinHandle`; once it reports the end, drops it (`handle` becomes `None`)
+    /// and makes sure the cell holds the outcome (tokio's own ends, an abort or a panic, are
+    /// stored there as `Cancelled` or `Panicked`). Call only while `handle` is `Some`.
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(handle) = self.handle.as_mut() else {
+            return Poll::Ready(());
+        };
+        let Poll::Ready(res) = Pin::new(handle).poll(cx) else {
+            return Poll::Pending;
+        };
+        self.handle = None;
+        let outcome = match res {
+            Ok(()) => return Poll::Ready(()),
+            Err(e) if e.is_panic() => Outcome::Panicked(Panic::from_payload(&*e.into_panic())),
+            Err(_) => Outcome::Cancelled(self.root_scope().request_reason().unwrap_or_default()),
+        };
+        // SAFETY: we are the task's handle, and the `JoinHandle` just reported the end.
+        unsafe { self.scope.payload.put(outcome) };
+        Poll::Ready(())
+    }
+
+    /// Takes the outcome from the cell once the handle has seen the end.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the outcome was already taken.
+    fn take_outcome(&mut self) -> Outcome<T, E> {
+        debug_assert!(self.handle.is_none());
+        // SAFETY: as in `try_outcome`.
+        unsafe { self.scope.payload.take() }
+            .expect("the outcome of this corral task was already taken")
     }
 
     /// Waits for the outcome without giving up the handle (the handle stays usable for
@@ -559,26 +734,10 @@ impl<T, E> Task<T, E> {
     ///
     /// Panics if the outcome was already taken.
     pub fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
-        if let Some(o) = self.outcome.take() {
-            return Poll::Ready(o);
+        if self.poll_end(cx).is_pending() {
+            return Poll::Pending;
         }
-        let handle = self
-            .handle
-            .as_mut()
-            .expect("the outcome of this corral task was already taken");
-        match Pin::new(handle).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(res) => {
-                self.handle = None;
-                Poll::Ready(match res {
-                    Ok(outcome) => outcome,
-                    Err(e) if e.is_panic() => {
-                        Outcome::Panicked(Panic::from_payload(&*e.into_panic()))
-                    }
-                    Err(_) => Outcome::Cancelled(self.scope.request_reason().unwrap_or_default()),
-                })
-            }
-        }
+        Poll::Ready(self.take_outcome())
     }
 }
 
@@ -757,5 +916,21 @@ impl<'a, T, E> Awaitable for &'a mut Task<T, E> {
 
     fn is_cancelled(out: &Outcome<T, E>) -> bool {
         out.is_cancelled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_future_tokio_stores_for_a_task_stays_small_whatever_the_body() {
+        // tokio's task cell is 128 bytes (x86-64) when its future and its output (here `()`,
+        // in a `Result` with tokio's `JoinError`) fit in 24 bytes, and 256 or more otherwise:
+        // the body and its outcome live in the task's scope allocation instead.
+        type Big = [u64; 32];
+        type Body = std::future::Ready<Result<Big, Big>>;
+        assert!(std::mem::size_of::<Root<Body, Big, Big>>() <= 24);
+        assert_eq!(std::mem::size_of::<Task<Big, Big>>(), 24);
     }
 }

@@ -849,3 +849,53 @@ async fn destructors_of_a_stopped_task_run_as_part_of_the_task() {
     assert_eq!(seen, expected);
     assert!(corral::current_task().is_none());
 }
+
+/// Counts drops; panics when dropped.
+struct PanicsOnDrop(&'static AtomicUsize);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("a destructor that panics");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_aborted_body_whose_destructor_panics_is_dropped_once() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    let task = corral::spawn(async {
+        let _bomb = PanicsOnDrop(&DROPS);
+        std::future::pending::<Result<(), ()>>().await
+    });
+    yield_now().await; // the body runs and holds the bomb
+    task.abort();
+    let outcome = task.await;
+    assert!(outcome.is_panicked(), "{outcome:?}");
+    assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
+        0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_body_whose_destructor_panics_is_dropped_once() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    let task = corral::spawn(async {
+        let _bomb = PanicsOnDrop(&DROPS);
+        std::future::pending::<Result<(), ()>>().await
+    });
+    yield_now().await;
+    task.cancel(); // nobody listens: the body is dropped at the task's next turn
+    let outcome = task.await;
+    assert!(outcome.is_panicked(), "{outcome:?}");
+    assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
+        0
+    );
+}
