@@ -147,7 +147,7 @@ where
         Poll::Ready(match this.failure.take() {
             Some((_, f)) => Err(f),
             None => Ok(std::mem::take(&mut this.values)
-                .into_vec()
+                .into_vec(this.set.pulled())
                 .expect("every input finished")),
         })
     }
@@ -246,7 +246,7 @@ where
         }));
         Poll::Ready(
             std::mem::take(&mut this.outcomes)
-                .into_vec()
+                .into_vec(this.set.pulled())
                 .expect("every input finished"),
         )
     }
@@ -300,10 +300,15 @@ impl<T> Default for Slots<T> {
 }
 
 impl<T> Slots<T> {
+    /// Room for `n` values (the inputs' size hint), made ready up front so that `set` rarely
+    /// grows anything.
     fn with_capacity(n: usize) -> Self {
+        let mut values = Vec::with_capacity(n);
+        // Nothing to write: the values are uninitialised until set.
+        values.resize_with(n, MaybeUninit::uninit);
         Slots {
-            values: Vec::with_capacity(n),
-            filled: Vec::with_capacity(n.div_ceil(64)),
+            values,
+            filled: vec![0; n.div_ceil(64)],
             count: 0,
         }
     }
@@ -311,8 +316,7 @@ impl<T> Slots<T> {
     #[inline]
     fn set(&mut self, index: usize, value: T) {
         if index >= self.values.len() {
-            self.values.resize_with(index + 1, MaybeUninit::uninit);
-            self.filled.resize((index + 1).div_ceil(64), 0);
+            self.grow(index);
         }
         let (word, bit) = (index / 64, 1u64 << (index % 64));
         if self.filled[word] & bit != 0 {
@@ -326,19 +330,35 @@ impl<T> Slots<T> {
         self.values[index].write(value);
     }
 
-    /// The values in index order, if every index below the highest one set is filled.
-    fn into_vec(self) -> Option<Vec<T>> {
-        if self.count != self.values.len() {
+    #[cold]
+    fn grow(&mut self, index: usize) {
+        let len = (index + 1).max(self.values.len() * 2);
+        self.values.resize_with(len, MaybeUninit::uninit);
+        self.filled.resize(len.div_ceil(64), 0);
+    }
+
+    /// The values of indices `0..len` in order, if every one of them is filled (and none
+    /// above).
+    fn into_vec(self, len: usize) -> Option<Vec<T>> {
+        if self.count != len || self.values.len() < len {
+            return None;
+        }
+        // `count` distinct indices were set; check they are the first `len` ones.
+        let full = len / 64;
+        let tail = len % 64;
+        if self.filled[..full].iter().any(|&w| w != u64::MAX)
+            || (tail != 0 && self.filled[full] != (1u64 << tail) - 1)
+        {
             return None;
         }
         // Our `Drop` would drop the values: take the vectors out and skip it.
         let mut this = ManuallyDrop::new(self);
         drop(std::mem::take(&mut this.filled));
         let mut values = ManuallyDrop::new(std::mem::take(&mut this.values));
-        let (ptr, len, cap) = (values.as_mut_ptr(), values.len(), values.capacity());
-        // SAFETY: every one of the `len` values is initialised (`count` distinct indices below
-        // `len` were set, and `count == len`), and `MaybeUninit<T>` has the layout of `T`, so
-        // the allocation is a valid `Vec<T>` of the same length and capacity.
+        let (ptr, cap) = (values.as_mut_ptr(), values.capacity());
+        // SAFETY: the first `len` values are initialised (their bits are set), the rest hold
+        // nothing to drop, and `MaybeUninit<T>` has the layout of `T`, so the allocation is a
+        // valid `Vec<T>` of length `len` and the same capacity.
         Some(unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) })
     }
 }

@@ -9,11 +9,11 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
@@ -124,20 +124,67 @@ pub(crate) struct Done<K, O> {
     pub(crate) outcome: O,
 }
 
-/// No slot: the end of the free list.
-const NO_SLOT: u32 = u32::MAX;
+/// The bit of [`Slot::state`] that marks an empty slot.
+const EMPTY: usize = 1 << (usize::BITS - 1);
 
-enum Slot<K, F> {
-    /// Free; `next_free` links the set's free list (an intrusive stack of slot ids).
-    Empty { next_free: u32 },
-    /// `key` is an `Option` only so that it can be taken out before the future is dropped in
-    /// place: a pinned future must never be moved, not even to be dropped (a registered timer
-    /// or waiter list node inside it would be left dangling).
-    Running {
-        index: usize,
-        key: Option<K>,
-        fut: F,
-    },
+/// No slot: the end of the free list.
+const NO_SLOT: usize = EMPTY - 1;
+
+/// A place for one running input: a state word, the key and the future, nothing more (an
+/// `Option<F>` would add a word for most futures).
+struct Slot<K, F> {
+    /// Running: the input's index (below [`EMPTY`]). Empty: `EMPTY |` the next slot of the
+    /// set's free list (an intrusive stack of slot ids), [`NO_SLOT`] at its end.
+    state: usize,
+    /// Initialised exactly while running. Taken out before the future is dropped in place: a
+    /// pinned future must never be moved, not even to be dropped (a registered timer or waiter
+    /// list node inside it would be left dangling).
+    key: MaybeUninit<K>,
+    /// Initialised exactly while running; pinned there.
+    fut: MaybeUninit<F>,
+}
+
+impl<K, F> Slot<K, F> {
+    fn empty(next_free: usize) -> Self {
+        Slot {
+            state: EMPTY | next_free,
+            key: MaybeUninit::uninit(),
+            fut: MaybeUninit::uninit(),
+        }
+    }
+
+    #[inline]
+    fn is_running(&self) -> bool {
+        self.state & EMPTY == 0
+    }
+
+    /// Empties a running slot: drops its future in place and returns its index and key.
+    fn vacate(&mut self, next_free: usize) -> (usize, K) {
+        assert!(self.is_running(), "vacate is only called on a running slot");
+        let index = std::mem::replace(&mut self.state, EMPTY | next_free);
+        // SAFETY: the slot was running, so key and future are initialised; it is marked empty
+        // first, so neither is read or dropped again (even if the future's drop panics). The
+        // future is dropped where it lies, never moved.
+        unsafe {
+            let key = self.key.assume_init_read();
+            std::ptr::drop_in_place(self.fut.as_mut_ptr());
+            (index, key)
+        }
+    }
+}
+
+impl<K, F> Drop for Slot<K, F> {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.state = EMPTY;
+            // SAFETY: a running slot's key and future are initialised; the slot is marked empty
+            // first, so they are dropped once. The future is dropped in place.
+            unsafe {
+                self.key.assume_init_drop();
+                std::ptr::drop_in_place(self.fut.as_mut_ptr());
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,39 +206,48 @@ struct Shared {
 /// allocation per slot.
 struct WakerSegment {
     shared: Arc<Shared>,
+    /// The slot id of `entries[0]`.
+    start: usize,
     entries: Box<[WakerEntry]>,
 }
 
+/// A slot's waker: 16 bytes. The slot id is the entry's position in its segment.
 struct WakerEntry {
-    /// The next entry in whichever queue holds this one (the shared stack or the owner's local
-    /// list). Only written by whoever set `queued` (a waker, or the owner for its local list).
+    /// [`not_queued()`] while the slot is not queued. Otherwise the entry is in exactly one
+    /// queue (the shared stack or the owner's local list) and this is its link there (null at
+    /// the end); only whoever queued it (a waker, or the owner for its local list) writes it,
+    /// until the owner takes it off to poll the slot and stores `not_queued()` again.
     next: AtomicPtr<WakerEntry>,
     /// The segment holding this entry, whose `Arc` reference count the wakers share.
     segment: *const WakerSegment,
-    slot: u32,
-    /// True from the wake-up until the owner takes the entry off its queue to poll the slot:
-    /// while set, the entry is in exactly one queue and nobody else links it.
-    queued: AtomicBool,
+}
+
+/// The `next` of an entry that is in no queue: never the address of an entry (nothing is
+/// allocated at the alignment's address), never null (the end of a queue).
+fn not_queued() -> *mut WakerEntry {
+    ptr::dangling_mut()
 }
 
 // SAFETY: `segment` only ever points at the `WakerSegment` that holds the entry (whose fields
-// are `Send + Sync`), and is used to count references on its `Arc` and to reach `shared`; all
-// other fields are atomics or plain data.
+// are `Send + Sync`), and is used to count references on its `Arc` and to reach `shared`; the
+// other field is an atomic.
 unsafe impl Send for WakerEntry {}
 // SAFETY: as above.
 unsafe impl Sync for WakerEntry {}
 
 impl WakerSegment {
     fn new(shared: Arc<Shared>, start: usize, size: usize) -> Arc<Self> {
-        let entries = (start..start + size)
-            .map(|slot| WakerEntry {
-                next: AtomicPtr::new(ptr::null_mut()),
+        let entries = (0..size)
+            .map(|_| WakerEntry {
+                next: AtomicPtr::new(not_queued()),
                 segment: ptr::null(),
-                slot: u32::try_from(slot).expect("fewer than 2^32 slots"),
-                queued: AtomicBool::new(false),
             })
             .collect();
-        let mut seg = Arc::new(WakerSegment { shared, entries });
+        let mut seg = Arc::new(WakerSegment {
+            shared,
+            start,
+            entries,
+        });
         let me = Arc::as_ptr(&seg);
         let unique = Arc::get_mut(&mut seg).expect("just made");
         for e in unique.entries.iter_mut() {
@@ -202,8 +258,32 @@ impl WakerSegment {
 }
 
 impl WakerEntry {
+    /// Claims the entry for a queue: false if it is queued already (it will be polled).
+    #[inline]
+    fn claim(&self) -> bool {
+        // Acquire: pairs with the owner's release when it took the entry off a queue, so our
+        // writes to `next` come after its last read of it.
+        self.next
+            .compare_exchange(
+                not_queued(),
+                ptr::null_mut(),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// The slot id of this entry.
+    fn slot(&self) -> usize {
+        // SAFETY: the segment holding this entry is alive while the entry is.
+        let seg = unsafe { &*self.segment };
+        // SAFETY: both pointers are into `seg.entries`.
+        let off = unsafe { (self as *const WakerEntry).offset_from(seg.entries.as_ptr()) };
+        seg.start + off as usize
+    }
+
     fn wake(&self) {
-        if self.queued.swap(true, Ordering::AcqRel) {
+        if !self.claim() {
             return; // already queued: it will be polled
         }
         // SAFETY: whoever wakes holds a waker for this entry, which keeps the segment alive.
@@ -342,14 +422,18 @@ impl WakeTable {
     }
 
     fn push_local(&mut self, e: EntryPtr) {
-        // SAFETY: `e` is an entry of one of our segments, alive while we are; its `queued`
-        // flag is set and it is in no other queue, so we own its link.
+        // SAFETY: `e` is an entry of one of our segments, alive while we are; it is
+        // claimed (in no other queue), so we own its link.
         unsafe { (*e.0).next.store(ptr::null_mut(), Ordering::Relaxed) };
         if self.local_tail.is_null() {
             self.local_head = e;
         } else {
             // SAFETY: the tail is one of our queued entries, as above.
-            unsafe { (*self.local_tail.0).next.store(e.0 as *mut _, Ordering::Relaxed) };
+            unsafe {
+                (*self.local_tail.0)
+                    .next
+                    .store(e.0 as *mut _, Ordering::Relaxed)
+            };
         }
         self.local_tail = e;
     }
@@ -358,7 +442,7 @@ impl WakeTable {
     pub(crate) fn schedule(&mut self, id: usize) {
         let (seg, off) = self.locate(id);
         let e = self.entry(seg, off);
-        if e.queued.swap(true, Ordering::AcqRel) {
+        if !e.claim() {
             return;
         }
         let e = EntryPtr(e);
@@ -399,7 +483,11 @@ impl WakeTable {
             self.local_head = EntryPtr(rev);
         } else {
             // SAFETY: as in `push_local`.
-            unsafe { (*self.local_tail.0).next.store(rev as *mut _, Ordering::Relaxed) };
+            unsafe {
+                (*self.local_tail.0)
+                    .next
+                    .store(rev as *mut _, Ordering::Relaxed)
+            };
         }
         self.local_tail = last;
     }
@@ -419,19 +507,19 @@ impl WakeTable {
         }
         // SAFETY: a queued entry of ours, as in `push_local`.
         let entry = unsafe { &*e.0 };
-        // Read the link before clearing `queued`: after that, a waker may relink the entry.
+        // Read the link before releasing the entry: after that, a waker may relink it.
         let next = entry.next.load(Ordering::Relaxed);
         self.local_head = EntryPtr(next);
         if next.is_null() {
             self.local_tail = EntryPtr::NULL;
         }
-        entry.queued.store(false, Ordering::Release);
+        entry.next.store(not_queued(), Ordering::Release);
         let raw = RawWaker::new(e.0 as *const (), &SLOT_WAKER);
         // SAFETY: a borrowed waker: never dropped (ManuallyDrop), so it takes no reference;
         // the table keeps the segment alive while its owner polls with it. Clones count their
         // own references.
         let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
-        Some((entry.slot as usize, waker))
+        Some((entry.slot(), waker))
     }
 
     /// Forgets the owner's waker: wakers still held elsewhere must not wake an owner that has
@@ -467,8 +555,8 @@ where
     /// One waker per slot, made once and reused by every input the slot holds, and the queue
     /// of slots to poll.
     table: WakeTable,
-    /// Head of the free list of slots (linked through `Slot::Empty`).
-    free: u32,
+    /// Head of the free list of slots (linked through empty slots' `index`).
+    free: usize,
     limit: usize,
     running: usize,
     next_index: usize,
@@ -573,11 +661,11 @@ where
         // SAFETY: slots live in segments that are never moved or freed while the set lives;
         // a future is only ever dropped in place.
         let slot = unsafe { self.slot_mut(id).get_unchecked_mut() };
-        let keep = match slot {
-            Slot::Empty { .. } => return,
-            // SAFETY: as above, the future is pinned in its slot.
-            Slot::Running { fut, .. } => S::Item::request_stop(unsafe { Pin::new_unchecked(fut) }),
-        };
+        if !slot.is_running() {
+            return;
+        }
+        // SAFETY: a running slot's future is initialised and pinned in its slot, as above.
+        let keep = S::Item::request_stop(unsafe { Pin::new_unchecked(slot.fut.assume_init_mut()) });
         if keep {
             // Make sure the stopping task is polled again.
             self.table.schedule(id);
@@ -595,18 +683,11 @@ where
     /// input's index and key.
     fn vacate(&mut self, id: usize) -> (usize, S::Key) {
         let next_free = self.free;
-        // SAFETY: we never move the future: it is dropped in place by the assignment below,
-        // which is what `Pin::set` does.
+        // SAFETY: `Slot::vacate` drops the future in place, never moving it.
         let slot = unsafe { self.slot_mut(id).get_unchecked_mut() };
-        let (index, key) = match slot {
-            Slot::Running { index, key, .. } => {
-                (*index, key.take().expect("a running slot has its key"))
-            }
-            Slot::Empty { .. } => unreachable!("vacate is only called on a running slot"),
-        };
-        *slot = Slot::Empty { next_free };
+        let (index, key) = slot.vacate(next_free);
         self.running -= 1;
-        self.free = id as u32; // ids fit: the wake table checks
+        self.free = id;
         (index, key)
     }
 
@@ -639,7 +720,8 @@ where
         let hint = self.source.as_ref().map_or(0, |s| s.size_hint().0);
         let room = self.limit.saturating_sub(cap);
         let size = if cap == 0 {
-            hint.clamp(16, 1 << 20)
+            // The input in hand is not in the hint any more.
+            hint.saturating_add(1).clamp(16, 1 << 20)
         } else {
             cap.max(16)
         }
@@ -648,13 +730,11 @@ where
         let old = self.free;
         let end = cap + size;
         let seg: Box<[_]> = (cap..end)
-            .map(|id| Slot::Empty {
-                next_free: if id + 1 == end { old } else { (id + 1) as u32 },
-            })
+            .map(|id| Slot::empty(if id + 1 == end { old } else { id + 1 }))
             .collect();
         self.segments.push(seg);
         self.table.grow(size);
-        self.free = cap as u32;
+        self.free = cap;
     }
 
     fn has_room(&self) -> bool {
@@ -700,20 +780,17 @@ where
             if self.free == NO_SLOT {
                 self.grow();
             }
-            let id = self.free as usize;
+            let id = self.free;
             let fut = input.into_awaitable();
             let mut slot = self.slot_mut(id);
-            // SAFETY: an empty slot holds no future, so overwriting it in place moves nothing
-            // pinned.
+            // SAFETY: an empty slot holds no future, so writing its fields in place moves
+            // nothing pinned.
             let slot = unsafe { slot.as_mut().get_unchecked_mut() };
-            let Slot::Empty { next_free } = *slot else {
-                unreachable!("the free list holds empty slots")
-            };
-            *slot = Slot::Running {
-                index,
-                key: Some(key),
-                fut,
-            };
+            debug_assert!(!slot.is_running(), "the free list holds empty slots");
+            assert!(index < EMPTY, "fewer than 2^63 inputs");
+            let next_free = std::mem::replace(&mut slot.state, index) & !EMPTY;
+            slot.key.write(key);
+            slot.fut.write(fut);
             self.free = next_free;
             self.running += 1;
             started = true;
@@ -790,14 +867,13 @@ where
         let mut cx = Context::from_waker(waker);
         let mut slot = self.slot_mut(id);
         // SAFETY: the slot is pinned; we project to the future without moving it.
-        let polled = match unsafe { slot.as_mut().get_unchecked_mut() } {
-            Slot::Empty { .. } => return None, // woken after it finished
-            Slot::Running { fut, .. } => {
-                // SAFETY: as above.
-                let fut = unsafe { Pin::new_unchecked(fut) };
-                catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx)))
-            }
-        };
+        let slot = unsafe { slot.as_mut().get_unchecked_mut() };
+        if !slot.is_running() {
+            return None; // woken after it finished
+        }
+        // SAFETY: a running slot's future is initialised, and pinned there.
+        let fut = unsafe { Pin::new_unchecked(slot.fut.assume_init_mut()) };
+        let polled = catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx)));
         let outcome = match polled {
             Ok(Poll::Pending) => return None,
             Ok(Poll::Ready(out)) => out.into_outcome(),
