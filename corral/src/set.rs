@@ -1012,8 +1012,12 @@ where
             }
             if !self.stopping || self.draining {
                 self.fill(cx);
-                if self.drain_finished(sink) {
-                    self.stop_for_sink();
+                if !self.finished.is_empty() {
+                    // Inputs that were finished already (or stopped at once) came out without
+                    // taking a slot for long: there is room again, so pull more first.
+                    if self.drain_finished(sink) {
+                        self.stop_for_sink();
+                    }
                     continue;
                 }
             }
