@@ -373,6 +373,8 @@ pub(crate) struct WakeTable {
     /// Queued entries in poll order (oldest first), owned by the owner.
     local_head: EntryPtr,
     local_tail: EntryPtr,
+    /// How many entries the local list holds.
+    local_len: usize,
 }
 
 impl WakeTable {
@@ -388,6 +390,7 @@ impl WakeTable {
             parent: None,
             local_head: EntryPtr::NULL,
             local_tail: EntryPtr::NULL,
+            local_len: 0,
         }
     }
 
@@ -436,6 +439,7 @@ impl WakeTable {
             };
         }
         self.local_tail = e;
+        self.local_len += 1;
     }
 
     /// Queues `id` to be polled, unless it is queued already.
@@ -472,6 +476,7 @@ impl WakeTable {
         let last = EntryPtr(p);
         let mut rev: *const WakerEntry = ptr::null();
         while !p.is_null() {
+            self.local_len += 1;
             // SAFETY: entries on our stack belong to our segments, alive while we are.
             let e = unsafe { &*p };
             let next = e.next.load(Ordering::Relaxed);
@@ -492,6 +497,11 @@ impl WakeTable {
         self.local_tail = last;
     }
 
+    /// How many ids are queued locally (call [`collect`](Self::collect) first).
+    pub(crate) fn queued(&self) -> usize {
+        self.local_len
+    }
+
     /// True when nothing is queued locally (call [`collect`](Self::collect) first).
     pub(crate) fn is_idle(&self) -> bool {
         self.local_head.is_null()
@@ -510,6 +520,7 @@ impl WakeTable {
         // Read the link before releasing the entry: after that, a waker may relink it.
         let next = entry.next.load(Ordering::Relaxed);
         self.local_head = EntryPtr(next);
+        self.local_len -= 1;
         if next.is_null() {
             self.local_tail = EntryPtr::NULL;
         }
@@ -937,6 +948,9 @@ where
                 return Poll::Pending;
             }
             let mut finished = std::mem::take(&mut self.finished);
+            // At most every queued input finishes in this pass: room for them in one go,
+            // rather than doubling through a pass of 100,000.
+            finished.reserve(self.table.queued());
             let (polled, exhausted) = self.run_queue(&mut |d| finished.push(d));
             if self.finished.is_empty() {
                 self.finished = finished;
