@@ -4,13 +4,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
+use crate::set::WakeTable;
 use crate::task::Task;
 
 /// When [`wait`] returns.
@@ -249,63 +248,20 @@ pub struct Wait<W: WaitTask> {
 
 /// What a [`Wait`] tracks once it has been polled.
 struct Running {
-    /// One waker per task, so that a wake-up says which task finished and a resume only
-    /// looks at those (a scan of every task on every wake-up would be quadratic).
-    wakers: Vec<Waker>,
-    slots: Vec<Arc<Slot>>,
-    woken: Arc<Woken>,
-    done: Vec<bool>,
+    /// One waker per task and the queue of tasks to look at (16 bytes a task, no allocation
+    /// per task or per wake-up).
+    table: WakeTable,
+    /// Bit `i` set: task `i` is done.
+    done: Vec<u64>,
     n_done: usize,
     failed: bool,
     deadline: Option<Pin<Box<Sleep>>>,
-    /// The timer has fired and the wait has yielded once, so that tasks finishing at that same
-    /// instant are counted as done.
     at_deadline: bool,
 }
 
-/// The indices of tasks that woke the wait since it last looked, and the waiter to wake.
-#[derive(Default)]
-struct Woken {
-    inner: Mutex<WokenInner>,
-}
-
-#[derive(Default)]
-struct WokenInner {
-    indices: Vec<usize>,
-    waiter: Option<Waker>,
-}
-
-impl Woken {
-    fn lock(&self) -> MutexGuard<'_, WokenInner> {
-        // Only pushes and swaps happen under this lock; a poisoned one is still consistent.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The waker of one task: records its index, then wakes the waiter.
-struct Slot {
-    index: usize,
-    queued: AtomicBool,
-    woken: Arc<Woken>,
-}
-
-impl Wake for Slot {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.queued.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let waiter = {
-            let mut w = self.woken.lock();
-            w.indices.push(self.index);
-            w.waiter.clone()
-        };
-        if let Some(w) = waiter {
-            w.wake();
-        }
+impl Running {
+    fn is_done(&self, index: usize) -> bool {
+        self.done[index / 64] & (1 << (index % 64)) != 0
     }
 }
 
@@ -373,30 +329,20 @@ impl<W: WaitTask> Wait<W> {
 
     fn start(&mut self) -> Running {
         let n = self.tasks.len();
-        let woken = Arc::new(Woken::default());
-        let slots: Vec<Arc<Slot>> = (0..n)
-            .map(|index| {
-                Arc::new(Slot {
-                    index,
-                    // Every task gets looked at on the first poll; until then no wake-up of
-                    // theirs needs recording.
-                    queued: AtomicBool::new(true),
-                    woken: woken.clone(),
-                })
-            })
-            .collect();
-        let wakers = slots.iter().map(|s| Waker::from(s.clone())).collect();
+        let mut table = WakeTable::new();
+        table.grow(n);
+        // Every task gets looked at on the first poll.
+        for index in 0..n {
+            table.schedule(index);
+        }
         // A timeout too long to represent is no timeout.
         let deadline = self
             .timeout
             .and_then(|t| Instant::now().checked_add(t))
             .map(|at| Box::pin(tokio::time::sleep_until(at)));
-        woken.lock().indices.extend(0..n);
         Running {
-            wakers,
-            slots,
-            woken,
-            done: vec![false; n],
+            table,
+            done: vec![0; n.div_ceil(64)],
             n_done: 0,
             failed: false,
             deadline,
@@ -406,19 +352,15 @@ impl<W: WaitTask> Wait<W> {
 
     fn finish(&mut self) -> Waited<W> {
         self.finished = true;
-        let state = self.state.take().expect("a running wait has its state");
+        let mut state = self.state.take().expect("a running wait has its state");
         // Tasks still running keep our wakers; they must not wake a waiter that has moved on.
-        state.woken.lock().waiter = None;
+        state.table.clear_parent();
         let mut waited = Waited {
             done: Vec::with_capacity(state.n_done),
-            pending: Vec::with_capacity(state.done.len() - state.n_done),
+            pending: Vec::with_capacity(self.tasks.len() - state.n_done),
         };
-        for (index, (task, done)) in std::mem::take(&mut self.tasks)
-            .into_iter()
-            .zip(state.done)
-            .enumerate()
-        {
-            if done {
+        for (index, task) in std::mem::take(&mut self.tasks).into_iter().enumerate() {
+            if state.is_done(index) {
                 waited.done.push((index, task));
             } else {
                 waited.pending.push((index, task));
@@ -446,31 +388,21 @@ impl<W: WaitTask> Future for Wait<W> {
         }
         let state = this.state.as_mut().expect("just set");
 
-        let woken = {
-            let mut w = state.woken.lock();
-            if !w
-                .waiter
-                .as_ref()
-                .is_some_and(|old| old.will_wake(cx.waker()))
-            {
-                w.waiter = Some(cx.waker().clone());
-            }
-            std::mem::take(&mut w.indices)
-        };
-        for index in woken {
-            state.slots[index].queued.store(false, Ordering::Release);
-            if state.done[index] {
+        state.table.register(cx.waker());
+        state.table.collect();
+        while let Some((index, waker)) = state.table.pop() {
+            if state.is_done(index) {
                 continue;
             }
-            let mut task_cx = Context::from_waker(&state.wakers[index]);
+            let mut task_cx = Context::from_waker(&waker);
             if let Poll::Ready(outcome) = this.tasks[index].task_mut().poll_settled(&mut task_cx) {
-                state.done[index] = true;
+                state.done[index / 64] |= 1 << (index % 64);
                 state.n_done += 1;
                 state.failed |= outcome.is_some_and(|o| o.is_failure());
             }
         }
 
-        let all = state.n_done == state.done.len();
+        let all = state.n_done == this.tasks.len();
         let met = match this.return_when {
             ReturnWhen::AllCompleted => all,
             ReturnWhen::FirstCompleted => state.n_done > 0,
@@ -494,8 +426,8 @@ impl<W: WaitTask> Drop for Wait<W> {
     fn drop(&mut self) {
         // Borrowed tasks outlive the wait and keep our wakers until polled again: make those
         // wake nobody. Owned tasks are dropped with `self.tasks`, which aborts them.
-        if let Some(state) = &self.state {
-            state.woken.lock().waiter = None;
+        if let Some(state) = &mut self.state {
+            state.table.clear_parent();
         }
     }
 }

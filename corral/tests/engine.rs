@@ -141,3 +141,37 @@ async fn many_inputs_each_yielding_once() {
     assert_eq!(v.len(), 50_000);
     assert!(v.iter().enumerate().all(|(i, x)| i as u32 == *x));
 }
+
+/// Finished tasks come out without polling and free their place at once: with more of them than
+/// the limit, the set must go back for more rather than wait for a wake-up that never comes.
+#[tokio::test(start_paused = true)]
+async fn more_finished_tasks_than_the_limit_all_come_out() {
+    let tasks: Vec<_> = (0..10u32)
+        .map(|i| corral::spawn(async move { Ok::<_, String>(i) }))
+        .collect();
+    while !tasks.iter().all(|t| t.is_finished()) {
+        tokio::task::yield_now().await;
+    }
+    let t0 = Instant::now();
+    let gathered = tokio::time::timeout(Duration::from_secs(1), corral::gather(tasks).limit(2))
+        .await
+        .expect("gather does not stall");
+    assert_eq!(gathered, Ok((0..10).collect::<Vec<_>>()));
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+
+    let tasks: Vec<_> = (0..10u32)
+        .map(|i| corral::spawn(async move { Ok::<_, String>(i) }))
+        .collect();
+    while !tasks.iter().all(|t| t.is_finished()) {
+        tokio::task::yield_now().await;
+    }
+    let settled = tokio::time::timeout(
+        Duration::from_secs(1),
+        corral::gather_settled(tasks).limit(3),
+    )
+    .await
+    .expect("gather_settled does not stall");
+    assert_eq!(settled.len(), 10);
+    assert!(settled.iter().all(|o| o.is_ok()));
+    assert_eq!(alive(), 0);
+}
