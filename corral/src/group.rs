@@ -9,16 +9,16 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use crate::cancel::{self, CancelListener, Scope, Verdict, DEFAULT_GRACE};
+use crate::cancel::{self, CancelListener, Payload, Scope, Verdict, DEFAULT_GRACE};
 use crate::limit::{AcquireOwned, Limiter, OwnedPermit};
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome, Panic};
-use crate::task::{Builder, Task, TaskId, TaskRef};
+use crate::task::{Builder, Task, TaskCell, TaskId, TaskRef};
 
 /// The message of the cancel request a failing group sends to its members.
 const FAILING: &str = "task group is shutting down";
@@ -583,17 +583,14 @@ impl std::error::Error for Reported {}
 /// # }
 /// ```
 pub struct Child<T: 'static> {
-    /// The child's meta, whose tail holds the slot its outcome waits in.
-    node: Arc<ChildMeta<dyn SlotOf<T>>>,
+    /// The child's task allocation, whose node holds the slot its outcome waits in.
+    node: Arc<Scope<dyn SlotCell<T>>>,
 }
 
 impl<T> Child<T> {
-    /// The child's task (set at spawn, before the handle exists).
-    fn task(&self) -> &TaskRef {
-        self.node
-            .task
-            .get()
-            .expect("a child's task is recorded at spawn")
+    /// The child's task.
+    fn task(&self) -> TaskRef {
+        TaskRef::from_scope(self.node.clone())
     }
 
     /// The child's id.
@@ -608,7 +605,7 @@ impl<T> Child<T> {
 
     /// A shared reference to the child task.
     pub fn task_ref(&self) -> TaskRef {
-        self.task().clone()
+        self.task()
     }
 
     /// Asks the child to stop (see [`Task::cancel`](crate::Task::cancel)). A child that ends
@@ -627,13 +624,13 @@ impl<T> Child<T> {
 
     /// True once the group has collected the child's outcome.
     pub fn is_finished(&self) -> bool {
-        let s = self.node.slot.slot().lock();
+        let s = self.node.payload.slot().lock();
         s.outcome.is_some() || s.taken
     }
 
     /// The outcome, if the child has ended and the outcome has not been taken yet. Never waits.
     pub fn try_outcome(&mut self) -> Option<Outcome<T, Reported>> {
-        let mut s = self.node.slot.slot().lock();
+        let mut s = self.node.payload.slot().lock();
         let o = s.outcome.take();
         if o.is_some() {
             s.taken = true;
@@ -649,7 +646,7 @@ impl<T> Future for Child<T> {
     ///
     /// Panics if the outcome was already taken.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = self.node.slot.slot().lock();
+        let mut s = self.node.payload.slot().lock();
         if let Some(o) = s.outcome.take() {
             s.taken = true;
             return Poll::Ready(o);
@@ -804,12 +801,11 @@ const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
 
 /// What the group and its tree know about one child, and (its tail, `slot`) where the child's
-/// outcome waits for its [`Child`] handle: one allocation per child for all of it, which is
-/// also the child's waker (it queues the child's key in the group's [`ReadyQueue`]).
-/// `Arc<ChildMeta>` is the type-erased form the tree uses; the handle and the group's entry
-/// hold `Arc<ChildMeta<ChildTail<T, E>>>` (as `dyn SlotOf<T>` and `dyn ErasedChild<E>`).
+/// outcome waits for its [`Child`] handle and the child's [`Task`]. It lives in the child's
+/// task allocation (the `ext` of its [`TaskCell`], see [`ChildCell`]), so a child costs that
+/// allocation and tokio's task cell, nothing more; that allocation is also the child's waker
+/// (it queues the child's key in the group's [`ReadyQueue`]).
 struct ChildMeta<S: ?Sized = dyn Erased> {
-    task: OnceLock<TaskRef>,
     state: AtomicU8,
     /// The child's permit of the group's limit. The group releases it when it collects the
     /// child, after reacting to its outcome: a failure cancels the waiting children before
@@ -821,34 +817,92 @@ struct ChildMeta<S: ?Sized = dyn Erased> {
     slot: S,
 }
 
-impl<T: Send + 'static, E: Send + 'static> Wake for ChildMeta<ChildTail<T, E>> {
+/// The one allocation of a child besides tokio's task cell: its task's root scope, whose
+/// payload holds the body, the outcome and (as `ext`) the child's [`ChildMeta`].
+type ChildCell<F, T, E> = Scope<TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>>;
+
+/// A child's allocation as the tree sees it (its body and types erased): its node.
+trait NodeCell: Payload {
+    fn node(&self) -> &ChildMeta;
+}
+
+/// A child's allocation as its [`Child`] handle sees it: the slot its outcome waits in.
+trait SlotCell<T>: NodeCell {
+    fn slot(&self) -> &Slot<T>;
+}
+
+/// A child's allocation as the group holds it: its task, behind [`ErasedChild`].
+trait HeldCell<E>: NodeCell {
+    fn child(&self) -> &dyn ErasedChild<E>;
+}
+
+impl<F, T, E> NodeCell for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn node(&self) -> &ChildMeta {
+        &self.ext
+    }
+}
+
+impl<F, T, E> SlotCell<T> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn slot(&self) -> &Slot<T> {
+        &self.ext.slot.slot
+    }
+}
+
+impl<F, T, E> HeldCell<E> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn child(&self) -> &dyn ErasedChild<E> {
+        &self.ext.slot
+    }
+}
+
+/// The child's waker: queues its key in the group's [`ReadyQueue`].
+impl<F, T, E> Wake for ChildCell<F, T, E>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
     fn wake(self: Arc<Self>) {
         self.wake_by_ref()
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(q) = self.queue.upgrade() {
-            q.push(self.key);
+        let node = &self.payload.ext;
+        if let Some(q) = node.queue.upgrade() {
+            q.push(node.key);
         }
     }
 }
 
-impl<S: ?Sized> ChildMeta<S> {
-    fn info(&self) -> Option<ChildInfo> {
-        let task = self.task.get()?;
-        let state = if task.is_cancel_requested() {
-            ChildState::Cancelling
-        } else if self.state.load(Ordering::Relaxed) == RUNNING {
-            ChildState::Running
-        } else {
-            ChildState::Waiting
-        };
-        Some(ChildInfo {
-            id: task.id(),
-            name: task.name(),
-            age: task.age(),
-            state,
-        })
+/// What [`Spawner::children`] and the tree show of a child.
+fn info(cell: &Arc<Scope<dyn NodeCell>>) -> ChildInfo {
+    let task = TaskRef::from_scope(cell.clone());
+    let state = if task.is_cancel_requested() {
+        ChildState::Cancelling
+    } else if cell.payload.node().state.load(Ordering::Relaxed) == RUNNING {
+        ChildState::Running
+    } else {
+        ChildState::Waiting
+    };
+    ChildInfo {
+        id: task.id(),
+        name: task.name(),
+        age: task.age(),
+        state,
     }
 }
 
@@ -861,7 +915,9 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
         node: Arc<dyn GroupNode>,
-        meta: Arc<ChildMeta>,
+        // The child's own allocation, which holds this future: weak, or it would never be
+        // freed. Upgrading always works while the task's root polls the body.
+        me: Weak<Scope<dyn NodeCell>>,
         acquire: Option<Acquire>,
     }
 }
@@ -871,18 +927,23 @@ impl<F: Future> Future for Enrolled<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        let me = this
+            .me
+            .upgrade()
+            .expect("a child's allocation is alive while its body is polled");
+        let node = me.payload.node();
         if let Some(acquire) = this.acquire {
             match acquire.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(permit) => {
-                    *this.meta.permit.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+                    *node.permit.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
                     *this.acquire = None;
                 }
             }
         }
-        this.meta.state.store(RUNNING, Ordering::Relaxed);
+        node.state.store(RUNNING, Ordering::Relaxed);
         let fut = this.fut;
-        with_host(this.node, Host::Child(this.meta.clone()), || fut.poll(cx))
+        with_host(this.node, Host::Child(me), || fut.poll(cx))
     }
 }
 
@@ -896,17 +957,6 @@ impl<T: ?Sized + Send + Sync> Erased for T {}
 struct ChildTail<T, E> {
     slot: Slot<T>,
     task: Mutex<Option<Task<T, E>>>,
-}
-
-/// What a [`Child`] handle sees of its node's tail: the slot (the error type erased).
-trait SlotOf<T>: Send + Sync {
-    fn slot(&self) -> &Slot<T>;
-}
-
-impl<T: Send, E: Send> SlotOf<T> for ChildTail<T, E> {
-    fn slot(&self) -> &Slot<T> {
-        &self.slot
-    }
 }
 
 /// A child as the group holds it, with its output type erased.
@@ -971,35 +1021,37 @@ impl<T: Send + 'static, E: Send + 'static> ErasedChild<E> for ChildTail<T, E> {
 /// A child in the group's `children` map: its node (whose tail holds its task) and its
 /// waker. Dropping it releases the child (see [`ErasedChild::release`]).
 struct Held<E> {
-    node: Arc<ChildMeta<dyn ErasedChild<E>>>,
+    node: Arc<Scope<dyn HeldCell<E>>>,
     waker: Waker,
 }
 
 impl<E> Held<E> {
     fn poll_end(&self) -> Poll<Option<Failure<E>>> {
         self.node
-            .slot
+            .payload
+            .child()
             .poll_end(&mut Context::from_waker(&self.waker))
     }
 
-    fn meta_arc(&self) -> Arc<ChildMeta> {
+    fn cell(&self) -> Arc<Scope<dyn NodeCell>> {
         self.node.clone()
+    }
+
+    fn task(&self) -> TaskRef {
+        TaskRef::from_scope(self.node.clone())
     }
 }
 
 impl<E> Drop for Held<E> {
     fn drop(&mut self) {
-        self.node.slot.release();
+        self.node.payload.child().release();
     }
 }
 
-fn member_of<S: ?Sized>(meta: &ChildMeta<S>) -> Member {
-    match meta.task.get() {
-        Some(t) => Member::Task {
-            id: t.id(),
-            name: t.name(),
-        },
-        None => Member::Body,
+fn member_of(task: &TaskRef) -> Member {
+    Member::Task {
+        id: task.id(),
+        name: task.name(),
     }
 }
 
@@ -1125,10 +1177,7 @@ impl<E> Shared<E> {
             if own {
                 st.own_cancel = Some(why.clone());
             }
-            st.children
-                .values()
-                .filter_map(|c| c.node.task.get().cloned())
-                .collect()
+            st.children.values().map(|c| c.task()).collect()
         };
         for child in children {
             match why.message() {
@@ -1317,29 +1366,33 @@ impl<E: Send + 'static> Spawner<E> {
         }
         let key = st.next_key;
         st.next_key += 1;
-        let node = Arc::new(ChildMeta {
-            task: OnceLock::new(),
-            state: AtomicU8::new(WAITING),
-            permit: Mutex::new(None),
-            key,
-            queue: Arc::downgrade(&shared.ready),
-            slot: ChildTail {
-                slot: Slot::new(),
-                task: Mutex::new(None),
-            },
-        });
         let acquire = shared
             .limit
             .as_ref()
             .map(|(_, sem)| -> Acquire { Box::pin(sem.clone().acquire_owned()) });
         let group: Arc<dyn GroupNode> = shared.clone();
-        let mut task = builder.spawn(Enrolled {
-            fut,
-            node: group,
-            meta: node.clone(),
-            acquire,
+        let queue = Arc::downgrade(&shared.ready);
+        // One allocation for the child's scope, body, outcome and node (besides tokio's cell).
+        let (mut task, node) = builder.spawn_cell(|me| {
+            let me: Weak<Scope<dyn NodeCell>> = me.clone();
+            let enrolled = Enrolled {
+                fut,
+                node: group,
+                me,
+                acquire,
+            };
+            let meta = ChildMeta {
+                state: AtomicU8::new(WAITING),
+                permit: Mutex::new(None),
+                key,
+                queue,
+                slot: ChildTail {
+                    slot: Slot::new(),
+                    task: Mutex::new(None),
+                },
+            };
+            (enrolled, meta)
         });
-        let _ = node.task.set(task.task_ref());
         let waker = Waker::from(node.clone());
         // Poll the child's `JoinHandle` once here, so that its end wakes the group (queues
         // the key), rather than queueing the key for the group to do that first poll. A child
@@ -1347,7 +1400,13 @@ impl<E: Send + 'static> Spawner<E> {
         let ended = task
             .poll_end_unconstrained(&mut Context::from_waker(&waker))
             .is_ready();
-        *node.slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        *node
+            .payload
+            .ext
+            .slot
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(task);
         st.children.insert(
             key,
             Held {
@@ -1439,11 +1498,11 @@ impl<E: Send + 'static> Spawner<E> {
     /// # }
     /// ```
     pub fn children(&self) -> Vec<ChildInfo> {
-        let metas: Vec<Arc<ChildMeta>> = {
+        let cells: Vec<Arc<Scope<dyn NodeCell>>> = {
             let st = self.shared.lock();
-            st.children.values().map(|c| c.meta_arc()).collect()
+            st.children.values().map(|c| c.cell()).collect()
         };
-        let mut infos: Vec<ChildInfo> = metas.iter().filter_map(|m| m.info()).collect();
+        let mut infos: Vec<ChildInfo> = cells.iter().map(info).collect();
         infos.sort_by_key(|i| i.id);
         infos
     }
@@ -1493,7 +1552,7 @@ impl<E: Send + 'static> Spawner<E> {
 #[derive(Clone)]
 enum Host {
     Body,
-    Child(Arc<ChildMeta>),
+    Child(Arc<Scope<dyn NodeCell>>),
 }
 
 impl Host {
@@ -1561,7 +1620,8 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
         };
         let (body_running, metas) = {
             let st = self.lock();
-            let metas: Vec<Arc<ChildMeta>> = st.children.values().map(|c| c.meta_arc()).collect();
+            let metas: Vec<Arc<Scope<dyn NodeCell>>> =
+                st.children.values().map(|c| c.cell()).collect();
             (st.body_running, metas)
         };
         let mut out = Vec::new();
@@ -1569,10 +1629,8 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
         if body_running || !body_groups.is_empty() {
             out.push(("body".to_string(), body_groups));
         }
-        let mut kids: Vec<(ChildInfo, Arc<ChildMeta>)> = metas
-            .into_iter()
-            .filter_map(|m| Some((m.info()?, m)))
-            .collect();
+        let mut kids: Vec<(ChildInfo, Arc<Scope<dyn NodeCell>>)> =
+            metas.into_iter().map(|m| (info(&m), m)).collect();
         kids.sort_by_key(|(i, _)| i.id);
         for (info, meta) in kids {
             out.push((info.to_string(), nested(&Host::Child(meta))));
@@ -1881,7 +1939,7 @@ where
             };
             let mut first_failure = false;
             if let Some(failure) = failure {
-                let member = member_of(&*entry.node);
+                let member = member_of(&entry.task());
                 st.failures.push(GroupFailure { member, failure });
                 if !shared.supervisor {
                     first_failure = !st.failed;
@@ -1897,6 +1955,8 @@ where
             }
             let permit = entry
                 .node
+                .payload
+                .node()
                 .permit
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
