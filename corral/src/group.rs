@@ -1,7 +1,7 @@
 //! Task groups: [`TaskGroup`] runs a body and the children it spawns, and returns only when
 //! every one of them has ended. asyncio's `TaskGroup`, Trio's nursery.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Write as _};
 use std::future::Future;
@@ -927,11 +927,10 @@ impl<F: Future> Future for Enrolled<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let me = this
-            .me
-            .upgrade()
-            .expect("a child's allocation is alive while its body is polled");
-        let node = me.payload.node();
+        // SAFETY: this future is the body of the task whose allocation `me` points to, and only
+        // that task's root polls it, holding a strong reference to the allocation meanwhile:
+        // the allocation and its payload are alive for this call.
+        let node = unsafe { &*this.me.as_ptr() }.payload.node();
         if let Some(acquire) = this.acquire {
             match acquire.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -943,7 +942,7 @@ impl<F: Future> Future for Enrolled<F> {
         }
         node.state.store(RUNNING, Ordering::Relaxed);
         let fut = this.fut;
-        with_host(this.node, Host::Child(me), || fut.poll(cx))
+        with_host(this.node, HostRef::Child(this.me), || fut.poll(cx))
     }
 }
 
@@ -1552,14 +1551,14 @@ impl<E: Send + 'static> Spawner<E> {
 #[derive(Clone)]
 enum Host {
     Body,
-    Child(Arc<Scope<dyn NodeCell>>),
+    Child(Weak<Scope<dyn NodeCell>>),
 }
 
 impl Host {
     fn same(&self, other: &Host) -> bool {
         match (self, other) {
             (Host::Body, Host::Body) => true,
-            (Host::Child(a), Host::Child(b)) => Arc::ptr_eq(a, b),
+            (Host::Child(a), Host::Child(b)) => Weak::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -1633,7 +1632,10 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
             metas.into_iter().map(|m| (info(&m), m)).collect();
         kids.sort_by_key(|(i, _)| i.id);
         for (info, meta) in kids {
-            out.push((info.to_string(), nested(&Host::Child(meta))));
+            out.push((
+                info.to_string(),
+                nested(&Host::Child(Arc::downgrade(&meta))),
+            ));
         }
         out
     }
@@ -1718,24 +1720,49 @@ pub fn group_tree() -> String {
     out
 }
 
-thread_local! {
-    // The group and member whose code is being polled on this thread, so that a group started
-    // there can hang itself under them in the tree.
-    static HOST: RefCell<Option<(Arc<dyn GroupNode>, Host)>> = const { RefCell::new(None) };
+/// The group and member being polled, borrowed from their poller for the poll.
+struct HostFrame<'a> {
+    group: &'a Arc<dyn GroupNode>,
+    host: HostRef<'a>,
 }
 
-fn with_host<R>(node: &Arc<dyn GroupNode>, host: Host, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<(Arc<dyn GroupNode>, Host)>);
+#[derive(Clone, Copy)]
+enum HostRef<'a> {
+    Body,
+    Child(&'a Weak<Scope<dyn NodeCell>>),
+}
+
+thread_local! {
+    // The group and member whose code is being polled on this thread, so that a group started
+    // there can hang itself under them in the tree: a frame on the stack of `with_host`
+    // (nothing is cloned on every poll), or null.
+    static HOST: Cell<*const HostFrame<'static>> = const { Cell::new(std::ptr::null()) };
+}
+
+fn with_host<R>(group: &Arc<dyn GroupNode>, host: HostRef<'_>, f: impl FnOnce() -> R) -> R {
+    struct Restore(*const HostFrame<'static>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            let prev = self.0.take();
-            // Drop what we replace outside the borrow.
-            let _mine = HOST.with(|h| h.replace(prev));
+            HOST.with(|h| h.set(self.0));
         }
     }
-    let prev = HOST.with(|h| h.replace(Some((node.clone(), host))));
-    let _restore = Restore(prev);
+    let frame = HostFrame { group, host };
+    let me: *const HostFrame<'static> = (&frame as *const HostFrame<'_>).cast();
+    let _restore = Restore(HOST.with(|h| h.replace(me)));
     f()
+}
+
+/// The group and member being polled on this thread, if any.
+fn current_host() -> Option<(Arc<dyn GroupNode>, Host)> {
+    let frame = HOST.with(|h| h.get());
+    // SAFETY: a non-null pointer is the frame of a `with_host` call still running on this
+    // thread (it puts the previous pointer back when it returns or unwinds), so it is alive.
+    let frame = unsafe { frame.as_ref() }?;
+    let host = match frame.host {
+        HostRef::Body => Host::Body,
+        HostRef::Child(me) => Host::Child(me.clone()),
+    };
+    Some((frame.group.clone(), host))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1832,7 +1859,7 @@ where
             subgroups: Mutex::new(Vec::new()),
         });
         let node: Arc<dyn GroupNode> = shared.clone();
-        let host = HOST.with(|h| h.borrow().clone());
+        let host = current_host();
         // Directly in an outer group's body, the outer group keeps a failure whether or not
         // the request was answered; elsewhere (a task, a timeout) answering it is what keeps
         // the owner from reporting a cancellation instead of the error.
@@ -1857,7 +1884,7 @@ where
             shared: shared.clone(),
         };
         let made = shared.scope.enter(|| {
-            with_host(&node, Host::Body, || {
+            with_host(&node, HostRef::Body, || {
                 catch_unwind(AssertUnwindSafe(|| body(spawner)))
             })
         });
@@ -1982,7 +2009,7 @@ where
             return;
         };
         let polled = shared.scope.enter(|| {
-            with_host(&node, Host::Body, || {
+            with_host(&node, HostRef::Body, || {
                 catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx)))
             })
         });
