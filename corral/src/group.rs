@@ -2,10 +2,9 @@
 //! every one of them has ended. asyncio's `TaskGroup`, Trio's nursery.
 
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -812,7 +811,7 @@ struct ChildMeta<S: ?Sized = dyn Erased> {
     /// the permit could start one of them.
     permit: Mutex<Option<OwnedPermit>>,
     /// The child's key in the group's `children`, and the queue its wake-ups go to.
-    key: u64,
+    key: u32,
     queue: Weak<ReadyQueue>,
     slot: S,
 }
@@ -1066,7 +1065,7 @@ struct ReadyQueue {
 
 #[derive(Default)]
 struct ReadyInner {
-    keys: VecDeque<u64>,
+    keys: VecDeque<u32>,
     owner: Option<Waker>,
 }
 
@@ -1075,7 +1074,7 @@ impl ReadyQueue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, key: u64) {
+    fn push(&self, key: u32) {
         let owner = {
             let mut q = self.lock();
             q.keys.push_back(key);
@@ -1090,7 +1089,7 @@ impl ReadyQueue {
         }
     }
 
-    fn take(&self) -> VecDeque<u64> {
+    fn take(&self) -> VecDeque<u32> {
         std::mem::take(&mut self.lock().keys)
     }
 
@@ -1121,26 +1120,71 @@ struct Shared<E> {
     subgroups: Mutex<Vec<(Host, Weak<dyn GroupNode>)>>,
 }
 
-/// Hashes the group's own child keys (sequential `u64`s, not chosen by anyone else, so there
-/// is nothing to defend against): one multiplication instead of SipHash on every spawn,
-/// wake-up and collection. The odd constant spreads consecutive keys over the high bits,
-/// which `HashMap` uses as tags.
-#[derive(Default)]
-struct KeyHasher(u64);
+/// The children a group holds, by key: a slab (a vector and its free places), so spawning and
+/// collecting a child is an index, with no hashing and no rehashing as the group grows. A key
+/// is reused once its child has been collected; a wake-up still queued for the old child then
+/// polls the new one, which costs one poll that finds it unfinished.
+struct Children<E> {
+    slots: Vec<Option<Held<E>>>,
+    free: Vec<u32>,
+    len: usize,
+}
 
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+impl<E> Default for Children<E> {
+    fn default() -> Self {
+        Children {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<E> Children<E> {
+    /// The key the next [`insert`](Children::insert) will use.
+    fn next_key(&self) -> u32 {
+        match self.free.last() {
+            Some(&k) => k,
+            None => u32::try_from(self.slots.len()).expect("fewer than 2^32 children at once"),
         }
     }
 
-    fn write_u64(&mut self, key: u64) {
-        self.0 = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    /// Holds `held` under [`next_key`](Children::next_key).
+    fn insert(&mut self, held: Held<E>) {
+        match self.free.pop() {
+            Some(k) => self.slots[k as usize] = Some(held),
+            None => self.slots.push(Some(held)),
+        }
+        self.len += 1;
     }
 
-    fn finish(&self) -> u64 {
-        self.0
+    fn get(&self, key: u32) -> Option<&Held<E>> {
+        self.slots.get(key as usize)?.as_ref()
+    }
+
+    fn remove(&mut self, key: u32) -> Option<Held<E>> {
+        let held = self.slots.get_mut(key as usize)?.take()?;
+        self.len -= 1;
+        if self.len == 0 {
+            // Empty again: start over, so the free list never outgrows the group's peak.
+            self.slots.clear();
+            self.free.clear();
+        } else {
+            self.free.push(key);
+        }
+        Some(held)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Held<E>> {
+        self.slots.iter().flatten()
     }
 }
 
@@ -1154,8 +1198,7 @@ struct State<E> {
     own_cancel: Option<Cancelled>,
     /// A member has failed (in supervisor mode: the body).
     failed: bool,
-    next_key: u64,
-    children: HashMap<u64, Held<E>, BuildHasherDefault<KeyHasher>>,
+    children: Children<E>,
     failures: Vec<GroupFailure<E>>,
 }
 
@@ -1363,8 +1406,7 @@ impl<E: Send + 'static> Spawner<E> {
                 finished: st.finished,
             });
         }
-        let key = st.next_key;
-        st.next_key += 1;
+        let key = st.children.next_key();
         let acquire = shared
             .limit
             .as_ref()
@@ -1406,13 +1448,10 @@ impl<E: Send + 'static> Spawner<E> {
             .task
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(task);
-        st.children.insert(
-            key,
-            Held {
-                node: node.clone(),
-                waker,
-            },
-        );
+        st.children.insert(Held {
+            node: node.clone(),
+            waker,
+        });
         drop(st);
         if ended {
             shared.ready.push(key);
@@ -1851,8 +1890,7 @@ where
                 cancelling: None,
                 own_cancel: None,
                 failed: false,
-                next_key: 0,
-                children: HashMap::default(),
+                children: Children::default(),
                 failures: Vec::new(),
             }),
             ready: Arc::default(),
@@ -1955,13 +1993,13 @@ where
         // budget can make it wake itself) waits for the next poll.
         for key in shared.ready.take() {
             let mut st = shared.lock();
-            let Some(entry) = st.children.get(&key) else {
+            let Some(entry) = st.children.get(key) else {
                 continue;
             };
             let Poll::Ready(failure) = entry.poll_end() else {
                 continue;
             };
-            let Some(entry) = st.children.remove(&key) else {
+            let Some(entry) = st.children.remove(key) else {
                 continue;
             };
             let mut first_failure = false;
