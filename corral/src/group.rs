@@ -833,6 +833,8 @@ trait SlotCell<T>: NodeCell {
 /// A child's allocation as the group holds it: its task, behind [`ErasedChild`].
 trait HeldCell<E>: NodeCell {
     fn child(&self) -> &dyn ErasedChild<E>;
+    /// The child's waker. `me` must be the allocation `self` is the payload of.
+    fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker;
 }
 
 impl<F, T, E> NodeCell for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
@@ -865,6 +867,19 @@ where
 {
     fn child(&self) -> &dyn ErasedChild<E> {
         &self.ext.slot
+    }
+
+    fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker {
+        assert!(std::ptr::eq(
+            &me.payload as *const dyn HeldCell<E> as *const (),
+            self as *const Self as *const ()
+        ));
+        let raw = Arc::into_raw(me.clone()).cast::<ChildCell<F, T, E>>();
+        // SAFETY: `me` is the allocation whose payload is `self` (checked above), so its value
+        // is a `ChildCell<F, T, E>`: the pointer, stripped of its metadata, is one `Arc::into_raw`
+        // of that type would give, and the strong count taken by the clone is handed over.
+        let me = unsafe { Arc::from_raw(raw) };
+        Waker::from(me)
     }
 }
 
@@ -1016,19 +1031,19 @@ impl<T: Send + 'static, E: Send + 'static> ErasedChild<E> for ChildTail<T, E> {
     }
 }
 
-/// A child in the group's `children` map: its node (whose tail holds its task) and its
-/// waker. Dropping it releases the child (see [`ErasedChild::release`]).
+/// A child in the group's `children`: its allocation (whose node holds its task; its waker is
+/// made from it when needed). Dropping it releases the child (see [`ErasedChild::release`]).
 struct Held<E> {
     node: Arc<Scope<dyn HeldCell<E>>>,
-    waker: Waker,
 }
 
 impl<E> Held<E> {
     fn poll_end(&self) -> Poll<Option<Failure<E>>> {
+        let waker = self.node.payload.waker(&self.node);
         self.node
             .payload
             .child()
-            .poll_end(&mut Context::from_waker(&self.waker))
+            .poll_end(&mut Context::from_waker(&waker))
     }
 
     fn cell(&self) -> Arc<Scope<dyn NodeCell>> {
@@ -1448,10 +1463,7 @@ impl<E: Send + 'static> Spawner<E> {
             .task
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(task);
-        st.children.insert(Held {
-            node: node.clone(),
-            waker,
-        });
+        st.children.insert(Held { node: node.clone() });
         drop(st);
         if ended {
             shared.ready.push(key);
