@@ -22,7 +22,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -160,7 +160,13 @@ impl Drop for Restore {
 impl<P: Payload> Scope<P> {
     /// The root scope of a spawned task, carrying `payload`, with the task's name and grace
     /// period if they were given. Tasks do not inherit their spawner's cancellation.
-    pub(crate) fn root(payload: P, name: Option<Arc<str>>, grace: Duration) -> Arc<Scope<P>> {
+    /// The payload is made from a weak reference to the scope itself (a group child's body
+    /// refers to its own task's node this way).
+    pub(crate) fn root_cyclic(
+        payload: impl FnOnce(&Weak<Scope<P>>) -> P,
+        name: Option<Arc<str>>,
+        grace: Duration,
+    ) -> Arc<Scope<P>> {
         let grace = (grace != DEFAULT_GRACE).then_some(grace);
         let rare = (name.is_some() || grace.is_some()).then(|| {
             Box::new(Rare {
@@ -169,11 +175,11 @@ impl<P: Payload> Scope<P> {
                 ..Rare::default()
             })
         });
-        Arc::new(Scope {
+        Arc::new_cyclic(|me| Scope {
             detached: false,
             requested: AtomicBool::new(false),
             state: Mutex::new(State { owner: None, rare }),
-            payload,
+            payload: payload(me),
         })
     }
 }

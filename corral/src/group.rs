@@ -1,24 +1,23 @@
 //! Task groups: [`TaskGroup`] runs a body and the children it spawns, and returns only when
 //! every one of them has ended. asyncio's `TaskGroup`, Trio's nursery.
 
-use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use crate::cancel::{self, CancelListener, Scope, Verdict, DEFAULT_GRACE};
+use crate::cancel::{self, CancelListener, Payload, Scope, Verdict, DEFAULT_GRACE};
 use crate::limit::{AcquireOwned, Limiter, OwnedPermit};
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome, Panic};
-use crate::task::{Builder, Task, TaskId, TaskRef};
+use crate::task::{Builder, Task, TaskCell, TaskId, TaskRef};
 
 /// The message of the cancel request a failing group sends to its members.
 const FAILING: &str = "task group is shutting down";
@@ -583,17 +582,14 @@ impl std::error::Error for Reported {}
 /// # }
 /// ```
 pub struct Child<T: 'static> {
-    /// The child's meta, whose tail holds the slot its outcome waits in.
-    node: Arc<ChildMeta<dyn SlotOf<T>>>,
+    /// The child's task allocation, whose node holds the slot its outcome waits in.
+    node: Arc<Scope<dyn SlotCell<T>>>,
 }
 
 impl<T> Child<T> {
-    /// The child's task (set at spawn, before the handle exists).
-    fn task(&self) -> &TaskRef {
-        self.node
-            .task
-            .get()
-            .expect("a child's task is recorded at spawn")
+    /// The child's task.
+    fn task(&self) -> TaskRef {
+        TaskRef::from_scope(self.node.clone())
     }
 
     /// The child's id.
@@ -608,7 +604,7 @@ impl<T> Child<T> {
 
     /// A shared reference to the child task.
     pub fn task_ref(&self) -> TaskRef {
-        self.task().clone()
+        self.task()
     }
 
     /// Asks the child to stop (see [`Task::cancel`](crate::Task::cancel)). A child that ends
@@ -627,13 +623,13 @@ impl<T> Child<T> {
 
     /// True once the group has collected the child's outcome.
     pub fn is_finished(&self) -> bool {
-        let s = self.node.slot.slot().lock();
+        let s = self.node.payload.slot().lock();
         s.outcome.is_some() || s.taken
     }
 
     /// The outcome, if the child has ended and the outcome has not been taken yet. Never waits.
     pub fn try_outcome(&mut self) -> Option<Outcome<T, Reported>> {
-        let mut s = self.node.slot.slot().lock();
+        let mut s = self.node.payload.slot().lock();
         let o = s.outcome.take();
         if o.is_some() {
             s.taken = true;
@@ -649,7 +645,7 @@ impl<T> Future for Child<T> {
     ///
     /// Panics if the outcome was already taken.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = self.node.slot.slot().lock();
+        let mut s = self.node.payload.slot().lock();
         if let Some(o) = s.outcome.take() {
             s.taken = true;
             return Poll::Ready(o);
@@ -804,51 +800,123 @@ const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
 
 /// What the group and its tree know about one child, and (its tail, `slot`) where the child's
-/// outcome waits for its [`Child`] handle: one allocation per child for all of it, which is
-/// also the child's waker (it queues the child's key in the group's [`ReadyQueue`]).
-/// `Arc<ChildMeta>` is the type-erased form the tree uses; the handle and the group's entry
-/// hold `Arc<ChildMeta<ChildTail<T, E>>>` (as `dyn SlotOf<T>` and `dyn ErasedChild<E>`).
+/// outcome waits for its [`Child`] handle and the child's [`Task`]. It lives in the child's
+/// task allocation (the `ext` of its [`TaskCell`], see [`ChildCell`]), so a child costs that
+/// allocation and tokio's task cell, nothing more; that allocation is also the child's waker
+/// (it queues the child's key in the group's [`ReadyQueue`]).
 struct ChildMeta<S: ?Sized = dyn Erased> {
-    task: OnceLock<TaskRef>,
     state: AtomicU8,
     /// The child's permit of the group's limit. The group releases it when it collects the
     /// child, after reacting to its outcome: a failure cancels the waiting children before
     /// the permit could start one of them.
     permit: Mutex<Option<OwnedPermit>>,
     /// The child's key in the group's `children`, and the queue its wake-ups go to.
-    key: u64,
+    key: u32,
     queue: Weak<ReadyQueue>,
     slot: S,
 }
 
-impl<T: Send + 'static, E: Send + 'static> Wake for ChildMeta<ChildTail<T, E>> {
+/// The one allocation of a child besides tokio's task cell: its task's root scope, whose
+/// payload holds the body, the outcome and (as `ext`) the child's [`ChildMeta`].
+type ChildCell<F, T, E> = Scope<TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>>;
+
+/// A child's allocation as the tree sees it (its body and types erased): its node.
+trait NodeCell: Payload {
+    fn node(&self) -> &ChildMeta;
+}
+
+/// A child's allocation as its [`Child`] handle sees it: the slot its outcome waits in.
+trait SlotCell<T>: NodeCell {
+    fn slot(&self) -> &Slot<T>;
+}
+
+/// A child's allocation as the group holds it: its task, behind [`ErasedChild`].
+trait HeldCell<E>: NodeCell {
+    fn child(&self) -> &dyn ErasedChild<E>;
+    /// The child's waker. `me` must be the allocation `self` is the payload of.
+    fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker;
+}
+
+impl<F, T, E> NodeCell for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn node(&self) -> &ChildMeta {
+        &self.ext
+    }
+}
+
+impl<F, T, E> SlotCell<T> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn slot(&self) -> &Slot<T> {
+        &self.ext.slot.slot
+    }
+}
+
+impl<F, T, E> HeldCell<E> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn child(&self) -> &dyn ErasedChild<E> {
+        &self.ext.slot
+    }
+
+    fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker {
+        assert!(std::ptr::eq(
+            &me.payload as *const dyn HeldCell<E> as *const (),
+            self as *const Self as *const ()
+        ));
+        let raw = Arc::into_raw(me.clone()).cast::<ChildCell<F, T, E>>();
+        // SAFETY: `me` is the allocation whose payload is `self` (checked above), so its value
+        // is a `ChildCell<F, T, E>`: the pointer, stripped of its metadata, is one `Arc::into_raw`
+        // of that type would give, and the strong count taken by the clone is handed over.
+        let me = unsafe { Arc::from_raw(raw) };
+        Waker::from(me)
+    }
+}
+
+/// The child's waker: queues its key in the group's [`ReadyQueue`].
+impl<F, T, E> Wake for ChildCell<F, T, E>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
     fn wake(self: Arc<Self>) {
         self.wake_by_ref()
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(q) = self.queue.upgrade() {
-            q.push(self.key);
+        let node = &self.payload.ext;
+        if let Some(q) = node.queue.upgrade() {
+            q.push(node.key);
         }
     }
 }
 
-impl<S: ?Sized> ChildMeta<S> {
-    fn info(&self) -> Option<ChildInfo> {
-        let task = self.task.get()?;
-        let state = if task.is_cancel_requested() {
-            ChildState::Cancelling
-        } else if self.state.load(Ordering::Relaxed) == RUNNING {
-            ChildState::Running
-        } else {
-            ChildState::Waiting
-        };
-        Some(ChildInfo {
-            id: task.id(),
-            name: task.name(),
-            age: task.age(),
-            state,
-        })
+/// What [`Spawner::children`] and the tree show of a child.
+fn info(cell: &Arc<Scope<dyn NodeCell>>) -> ChildInfo {
+    let task = TaskRef::from_scope(cell.clone());
+    let state = if task.is_cancel_requested() {
+        ChildState::Cancelling
+    } else if cell.payload.node().state.load(Ordering::Relaxed) == RUNNING {
+        ChildState::Running
+    } else {
+        ChildState::Waiting
+    };
+    ChildInfo {
+        id: task.id(),
+        name: task.name(),
+        age: task.age(),
+        state,
     }
 }
 
@@ -861,7 +929,9 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
         node: Arc<dyn GroupNode>,
-        meta: Arc<ChildMeta>,
+        // The child's own allocation, which holds this future: weak, or it would never be
+        // freed. Upgrading always works while the task's root polls the body.
+        me: Weak<Scope<dyn NodeCell>>,
         acquire: Option<Acquire>,
     }
 }
@@ -871,18 +941,22 @@ impl<F: Future> Future for Enrolled<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        // SAFETY: this future is the body of the task whose allocation `me` points to, and only
+        // that task's root polls it, holding a strong reference to the allocation meanwhile:
+        // the allocation and its payload are alive for this call.
+        let node = unsafe { &*this.me.as_ptr() }.payload.node();
         if let Some(acquire) = this.acquire {
             match acquire.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(permit) => {
-                    *this.meta.permit.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+                    *node.permit.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
                     *this.acquire = None;
                 }
             }
         }
-        this.meta.state.store(RUNNING, Ordering::Relaxed);
+        node.state.store(RUNNING, Ordering::Relaxed);
         let fut = this.fut;
-        with_host(this.node, Host::Child(this.meta.clone()), || fut.poll(cx))
+        with_host(this.node, HostRef::Child(this.me), || fut.poll(cx))
     }
 }
 
@@ -896,17 +970,6 @@ impl<T: ?Sized + Send + Sync> Erased for T {}
 struct ChildTail<T, E> {
     slot: Slot<T>,
     task: Mutex<Option<Task<T, E>>>,
-}
-
-/// What a [`Child`] handle sees of its node's tail: the slot (the error type erased).
-trait SlotOf<T>: Send + Sync {
-    fn slot(&self) -> &Slot<T>;
-}
-
-impl<T: Send, E: Send> SlotOf<T> for ChildTail<T, E> {
-    fn slot(&self) -> &Slot<T> {
-        &self.slot
-    }
 }
 
 /// A child as the group holds it, with its output type erased.
@@ -968,38 +1031,40 @@ impl<T: Send + 'static, E: Send + 'static> ErasedChild<E> for ChildTail<T, E> {
     }
 }
 
-/// A child in the group's `children` map: its node (whose tail holds its task) and its
-/// waker. Dropping it releases the child (see [`ErasedChild::release`]).
+/// A child in the group's `children`: its allocation (whose node holds its task; its waker is
+/// made from it when needed). Dropping it releases the child (see [`ErasedChild::release`]).
 struct Held<E> {
-    node: Arc<ChildMeta<dyn ErasedChild<E>>>,
-    waker: Waker,
+    node: Arc<Scope<dyn HeldCell<E>>>,
 }
 
 impl<E> Held<E> {
     fn poll_end(&self) -> Poll<Option<Failure<E>>> {
+        let waker = self.node.payload.waker(&self.node);
         self.node
-            .slot
-            .poll_end(&mut Context::from_waker(&self.waker))
+            .payload
+            .child()
+            .poll_end(&mut Context::from_waker(&waker))
     }
 
-    fn meta_arc(&self) -> Arc<ChildMeta> {
+    fn cell(&self) -> Arc<Scope<dyn NodeCell>> {
         self.node.clone()
+    }
+
+    fn task(&self) -> TaskRef {
+        TaskRef::from_scope(self.node.clone())
     }
 }
 
 impl<E> Drop for Held<E> {
     fn drop(&mut self) {
-        self.node.slot.release();
+        self.node.payload.child().release();
     }
 }
 
-fn member_of<S: ?Sized>(meta: &ChildMeta<S>) -> Member {
-    match meta.task.get() {
-        Some(t) => Member::Task {
-            id: t.id(),
-            name: t.name(),
-        },
-        None => Member::Body,
+fn member_of(task: &TaskRef) -> Member {
+    Member::Task {
+        id: task.id(),
+        name: task.name(),
     }
 }
 
@@ -1015,7 +1080,7 @@ struct ReadyQueue {
 
 #[derive(Default)]
 struct ReadyInner {
-    keys: VecDeque<u64>,
+    keys: VecDeque<u32>,
     owner: Option<Waker>,
 }
 
@@ -1024,7 +1089,7 @@ impl ReadyQueue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, key: u64) {
+    fn push(&self, key: u32) {
         let owner = {
             let mut q = self.lock();
             q.keys.push_back(key);
@@ -1039,7 +1104,7 @@ impl ReadyQueue {
         }
     }
 
-    fn take(&self) -> VecDeque<u64> {
+    fn take(&self) -> VecDeque<u32> {
         std::mem::take(&mut self.lock().keys)
     }
 
@@ -1070,26 +1135,71 @@ struct Shared<E> {
     subgroups: Mutex<Vec<(Host, Weak<dyn GroupNode>)>>,
 }
 
-/// Hashes the group's own child keys (sequential `u64`s, not chosen by anyone else, so there
-/// is nothing to defend against): one multiplication instead of SipHash on every spawn,
-/// wake-up and collection. The odd constant spreads consecutive keys over the high bits,
-/// which `HashMap` uses as tags.
-#[derive(Default)]
-struct KeyHasher(u64);
+/// The children a group holds, by key: a slab (a vector and its free places), so spawning and
+/// collecting a child is an index, with no hashing and no rehashing as the group grows. A key
+/// is reused once its child has been collected; a wake-up still queued for the old child then
+/// polls the new one, which costs one poll that finds it unfinished.
+struct Children<E> {
+    slots: Vec<Option<Held<E>>>,
+    free: Vec<u32>,
+    len: usize,
+}
 
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+impl<E> Default for Children<E> {
+    fn default() -> Self {
+        Children {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<E> Children<E> {
+    /// The key the next [`insert`](Children::insert) will use.
+    fn next_key(&self) -> u32 {
+        match self.free.last() {
+            Some(&k) => k,
+            None => u32::try_from(self.slots.len()).expect("fewer than 2^32 children at once"),
         }
     }
 
-    fn write_u64(&mut self, key: u64) {
-        self.0 = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    /// Holds `held` under [`next_key`](Children::next_key).
+    fn insert(&mut self, held: Held<E>) {
+        match self.free.pop() {
+            Some(k) => self.slots[k as usize] = Some(held),
+            None => self.slots.push(Some(held)),
+        }
+        self.len += 1;
     }
 
-    fn finish(&self) -> u64 {
-        self.0
+    fn get(&self, key: u32) -> Option<&Held<E>> {
+        self.slots.get(key as usize)?.as_ref()
+    }
+
+    fn remove(&mut self, key: u32) -> Option<Held<E>> {
+        let held = self.slots.get_mut(key as usize)?.take()?;
+        self.len -= 1;
+        if self.len == 0 {
+            // Empty again: start over, so the free list never outgrows the group's peak.
+            self.slots.clear();
+            self.free.clear();
+        } else {
+            self.free.push(key);
+        }
+        Some(held)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Held<E>> {
+        self.slots.iter().flatten()
     }
 }
 
@@ -1103,8 +1213,7 @@ struct State<E> {
     own_cancel: Option<Cancelled>,
     /// A member has failed (in supervisor mode: the body).
     failed: bool,
-    next_key: u64,
-    children: HashMap<u64, Held<E>, BuildHasherDefault<KeyHasher>>,
+    children: Children<E>,
     failures: Vec<GroupFailure<E>>,
 }
 
@@ -1125,10 +1234,7 @@ impl<E> Shared<E> {
             if own {
                 st.own_cancel = Some(why.clone());
             }
-            st.children
-                .values()
-                .filter_map(|c| c.node.task.get().cloned())
-                .collect()
+            st.children.values().map(|c| c.task()).collect()
         };
         for child in children {
             match why.message() {
@@ -1315,31 +1421,34 @@ impl<E: Send + 'static> Spawner<E> {
                 finished: st.finished,
             });
         }
-        let key = st.next_key;
-        st.next_key += 1;
-        let node = Arc::new(ChildMeta {
-            task: OnceLock::new(),
-            state: AtomicU8::new(WAITING),
-            permit: Mutex::new(None),
-            key,
-            queue: Arc::downgrade(&shared.ready),
-            slot: ChildTail {
-                slot: Slot::new(),
-                task: Mutex::new(None),
-            },
-        });
+        let key = st.children.next_key();
         let acquire = shared
             .limit
             .as_ref()
             .map(|(_, sem)| -> Acquire { Box::pin(sem.clone().acquire_owned()) });
         let group: Arc<dyn GroupNode> = shared.clone();
-        let mut task = builder.spawn(Enrolled {
-            fut,
-            node: group,
-            meta: node.clone(),
-            acquire,
+        let queue = Arc::downgrade(&shared.ready);
+        // One allocation for the child's scope, body, outcome and node (besides tokio's cell).
+        let (mut task, node) = builder.spawn_cell(|me| {
+            let me: Weak<Scope<dyn NodeCell>> = me.clone();
+            let enrolled = Enrolled {
+                fut,
+                node: group,
+                me,
+                acquire,
+            };
+            let meta = ChildMeta {
+                state: AtomicU8::new(WAITING),
+                permit: Mutex::new(None),
+                key,
+                queue,
+                slot: ChildTail {
+                    slot: Slot::new(),
+                    task: Mutex::new(None),
+                },
+            };
+            (enrolled, meta)
         });
-        let _ = node.task.set(task.task_ref());
         let waker = Waker::from(node.clone());
         // Poll the child's `JoinHandle` once here, so that its end wakes the group (queues
         // the key), rather than queueing the key for the group to do that first poll. A child
@@ -1347,14 +1456,14 @@ impl<E: Send + 'static> Spawner<E> {
         let ended = task
             .poll_end_unconstrained(&mut Context::from_waker(&waker))
             .is_ready();
-        *node.slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
-        st.children.insert(
-            key,
-            Held {
-                node: node.clone(),
-                waker,
-            },
-        );
+        *node
+            .payload
+            .ext
+            .slot
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(task);
+        st.children.insert(Held { node: node.clone() });
         drop(st);
         if ended {
             shared.ready.push(key);
@@ -1439,11 +1548,11 @@ impl<E: Send + 'static> Spawner<E> {
     /// # }
     /// ```
     pub fn children(&self) -> Vec<ChildInfo> {
-        let metas: Vec<Arc<ChildMeta>> = {
+        let cells: Vec<Arc<Scope<dyn NodeCell>>> = {
             let st = self.shared.lock();
-            st.children.values().map(|c| c.meta_arc()).collect()
+            st.children.values().map(|c| c.cell()).collect()
         };
-        let mut infos: Vec<ChildInfo> = metas.iter().filter_map(|m| m.info()).collect();
+        let mut infos: Vec<ChildInfo> = cells.iter().map(info).collect();
         infos.sort_by_key(|i| i.id);
         infos
     }
@@ -1493,14 +1602,14 @@ impl<E: Send + 'static> Spawner<E> {
 #[derive(Clone)]
 enum Host {
     Body,
-    Child(Arc<ChildMeta>),
+    Child(Weak<Scope<dyn NodeCell>>),
 }
 
 impl Host {
     fn same(&self, other: &Host) -> bool {
         match (self, other) {
             (Host::Body, Host::Body) => true,
-            (Host::Child(a), Host::Child(b)) => Arc::ptr_eq(a, b),
+            (Host::Child(a), Host::Child(b)) => Weak::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -1561,7 +1670,8 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
         };
         let (body_running, metas) = {
             let st = self.lock();
-            let metas: Vec<Arc<ChildMeta>> = st.children.values().map(|c| c.meta_arc()).collect();
+            let metas: Vec<Arc<Scope<dyn NodeCell>>> =
+                st.children.values().map(|c| c.cell()).collect();
             (st.body_running, metas)
         };
         let mut out = Vec::new();
@@ -1569,13 +1679,14 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
         if body_running || !body_groups.is_empty() {
             out.push(("body".to_string(), body_groups));
         }
-        let mut kids: Vec<(ChildInfo, Arc<ChildMeta>)> = metas
-            .into_iter()
-            .filter_map(|m| Some((m.info()?, m)))
-            .collect();
+        let mut kids: Vec<(ChildInfo, Arc<Scope<dyn NodeCell>>)> =
+            metas.into_iter().map(|m| (info(&m), m)).collect();
         kids.sort_by_key(|(i, _)| i.id);
         for (info, meta) in kids {
-            out.push((info.to_string(), nested(&Host::Child(meta))));
+            out.push((
+                info.to_string(),
+                nested(&Host::Child(Arc::downgrade(&meta))),
+            ));
         }
         out
     }
@@ -1660,24 +1771,49 @@ pub fn group_tree() -> String {
     out
 }
 
-thread_local! {
-    // The group and member whose code is being polled on this thread, so that a group started
-    // there can hang itself under them in the tree.
-    static HOST: RefCell<Option<(Arc<dyn GroupNode>, Host)>> = const { RefCell::new(None) };
+/// The group and member being polled, borrowed from their poller for the poll.
+struct HostFrame<'a> {
+    group: &'a Arc<dyn GroupNode>,
+    host: HostRef<'a>,
 }
 
-fn with_host<R>(node: &Arc<dyn GroupNode>, host: Host, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<(Arc<dyn GroupNode>, Host)>);
+#[derive(Clone, Copy)]
+enum HostRef<'a> {
+    Body,
+    Child(&'a Weak<Scope<dyn NodeCell>>),
+}
+
+thread_local! {
+    // The group and member whose code is being polled on this thread, so that a group started
+    // there can hang itself under them in the tree: a frame on the stack of `with_host`
+    // (nothing is cloned on every poll), or null.
+    static HOST: Cell<*const HostFrame<'static>> = const { Cell::new(std::ptr::null()) };
+}
+
+fn with_host<R>(group: &Arc<dyn GroupNode>, host: HostRef<'_>, f: impl FnOnce() -> R) -> R {
+    struct Restore(*const HostFrame<'static>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            let prev = self.0.take();
-            // Drop what we replace outside the borrow.
-            let _mine = HOST.with(|h| h.replace(prev));
+            HOST.with(|h| h.set(self.0));
         }
     }
-    let prev = HOST.with(|h| h.replace(Some((node.clone(), host))));
-    let _restore = Restore(prev);
+    let frame = HostFrame { group, host };
+    let me: *const HostFrame<'static> = (&frame as *const HostFrame<'_>).cast();
+    let _restore = Restore(HOST.with(|h| h.replace(me)));
     f()
+}
+
+/// The group and member being polled on this thread, if any.
+fn current_host() -> Option<(Arc<dyn GroupNode>, Host)> {
+    let frame = HOST.with(|h| h.get());
+    // SAFETY: a non-null pointer is the frame of a `with_host` call still running on this
+    // thread (it puts the previous pointer back when it returns or unwinds), so it is alive.
+    let frame = unsafe { frame.as_ref() }?;
+    let host = match frame.host {
+        HostRef::Body => Host::Body,
+        HostRef::Child(me) => Host::Child(me.clone()),
+    };
+    Some((frame.group.clone(), host))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1766,15 +1902,14 @@ where
                 cancelling: None,
                 own_cancel: None,
                 failed: false,
-                next_key: 0,
-                children: HashMap::default(),
+                children: Children::default(),
                 failures: Vec::new(),
             }),
             ready: Arc::default(),
             subgroups: Mutex::new(Vec::new()),
         });
         let node: Arc<dyn GroupNode> = shared.clone();
-        let host = HOST.with(|h| h.borrow().clone());
+        let host = current_host();
         // Directly in an outer group's body, the outer group keeps a failure whether or not
         // the request was answered; elsewhere (a task, a timeout) answering it is what keeps
         // the owner from reporting a cancellation instead of the error.
@@ -1799,7 +1934,7 @@ where
             shared: shared.clone(),
         };
         let made = shared.scope.enter(|| {
-            with_host(&node, Host::Body, || {
+            with_host(&node, HostRef::Body, || {
                 catch_unwind(AssertUnwindSafe(|| body(spawner)))
             })
         });
@@ -1870,18 +2005,18 @@ where
         // budget can make it wake itself) waits for the next poll.
         for key in shared.ready.take() {
             let mut st = shared.lock();
-            let Some(entry) = st.children.get(&key) else {
+            let Some(entry) = st.children.get(key) else {
                 continue;
             };
             let Poll::Ready(failure) = entry.poll_end() else {
                 continue;
             };
-            let Some(entry) = st.children.remove(&key) else {
+            let Some(entry) = st.children.remove(key) else {
                 continue;
             };
             let mut first_failure = false;
             if let Some(failure) = failure {
-                let member = member_of(&*entry.node);
+                let member = member_of(&entry.task());
                 st.failures.push(GroupFailure { member, failure });
                 if !shared.supervisor {
                     first_failure = !st.failed;
@@ -1897,6 +2032,8 @@ where
             }
             let permit = entry
                 .node
+                .payload
+                .node()
                 .permit
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -1922,7 +2059,7 @@ where
             return;
         };
         let polled = shared.scope.enter(|| {
-            with_host(&node, Host::Body, || {
+            with_host(&node, HostRef::Body, || {
                 catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx)))
             })
         });

@@ -7,7 +7,7 @@ use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -88,6 +88,11 @@ pub struct TaskRef {
 }
 
 impl TaskRef {
+    /// The task whose root scope is `scope` (a scope made by [`Builder::spawn_cell`]).
+    pub(crate) fn from_scope(scope: Arc<Scope>) -> TaskRef {
+        TaskRef { scope }
+    }
+
     fn meta(&self) -> &TaskMeta {
         self.scope.task().expect("a task's root scope has its meta")
     }
@@ -225,29 +230,53 @@ impl Builder {
         <F::Output as IntoOutcome>::Ok: Send + 'static,
         <F::Output as IntoOutcome>::Err: Send + 'static,
     {
+        self.spawn_cell(|_| (fut, ())).0
+    }
+
+    /// Spawns the body `make` returns, with `ext` kept in the task's scope allocation beside
+    /// the body and the outcome (a group keeps its node for the child there: one allocation
+    /// instead of two). `make` is given a weak reference to that allocation. Returns the handle
+    /// and the allocation.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn spawn_cell<F, T, E, X>(
+        self,
+        make: impl FnOnce(&Weak<Scope<TaskCell<F, T, E, X>>>) -> (F, X),
+    ) -> (Task<T, E>, Arc<Scope<TaskCell<F, T, E, X>>>)
+    where
+        F: Future + Send + 'static,
+        F::Output: IntoOutcome<Ok = T, Err = E>,
+        T: Send + 'static,
+        E: Send + 'static,
+        X: Send + Sync + 'static,
+    {
         let meta = TaskMeta {
             id: TaskId::next(),
             spawned_at: tokio::time::Instant::now(),
         };
-        let cell = Scope::root(
-            TaskCell {
-                meta,
-                stage: UnsafeCell::new(Stage::Running(fut)),
+        let cell = Scope::root_cyclic(
+            |me| {
+                let (fut, ext) = make(me);
+                TaskCell {
+                    meta,
+                    stage: UnsafeCell::new(Stage::Running(fut)),
+                    ext,
+                }
             },
             self.name,
             self.grace,
         );
-        let scope: Arc<Scope<dyn TaskOut<_, _>>> = cell.clone();
+        let scope: Arc<Scope<dyn TaskOut<T, E>>> = cell.clone();
         let handle = tokio::spawn(Root {
-            cell,
+            cell: cell.clone(),
             grace_timer: None,
             registered: false,
         });
-        Task {
+        let task = Task {
             handle: Some(handle),
             scope,
             _outcome: PhantomData,
-        }
+        };
+        (task, cell)
     }
 }
 
@@ -324,12 +353,14 @@ enum Stage<F, T, E> {
 /// task costs tokio's task cell (which holds only the small [`Root`], so it stays at tokio's
 /// smallest size) and this one allocation, shared by the root, the handle and every
 /// [`TaskRef`].
-pub(crate) struct TaskCell<F, T, E> {
+pub(crate) struct TaskCell<F, T, E, X = ()> {
     meta: TaskMeta,
     /// Accessed by [`Root`] while it is alive (it is the body's only poller, and it is dropped
     /// before its `JoinHandle` reports the end), then only by the one [`Task`] handle, once it
     /// has seen the end.
     stage: UnsafeCell<Stage<F, T, E>>,
+    /// What the spawner keeps with the task (see [`Builder::spawn_cell`]); `()` for most.
+    pub(crate) ext: X,
 }
 
 // SAFETY: `stage` is the only field that is not `Sync`, and it is never accessed by two
@@ -338,9 +369,9 @@ pub(crate) struct TaskCell<F, T, E> {
 // complete, and the one `Task` handle touches `stage` only after its `JoinHandle` has reported
 // that completion (tokio's state transition orders the two). `TaskRef`s never touch it.
 // Everything in it is `Send`, so handing it from thread to thread is fine.
-unsafe impl<F: Send, T: Send, E: Send> Sync for TaskCell<F, T, E> {}
+unsafe impl<F: Send, T: Send, E: Send, X: Sync> Sync for TaskCell<F, T, E, X> {}
 
-impl<F: Send, T: Send, E: Send> Payload for TaskCell<F, T, E> {
+impl<F: Send, T: Send, E: Send, X: Send + Sync> Payload for TaskCell<F, T, E, X> {
     fn task(&self) -> Option<&TaskMeta> {
         Some(&self.meta)
     }
@@ -362,7 +393,7 @@ pub(crate) trait TaskOut<T, E>: Payload {
     unsafe fn put(&self, outcome: Outcome<T, E>);
 }
 
-impl<F: Send, T: Send, E: Send> TaskOut<T, E> for TaskCell<F, T, E> {
+impl<F: Send, T: Send, E: Send, X: Send + Sync> TaskOut<T, E> for TaskCell<F, T, E, X> {
     unsafe fn take(&self) -> Option<Outcome<T, E>> {
         // SAFETY: the caller is the handle after the end: nobody else touches `stage`.
         let stage = unsafe { &mut *self.stage.get() };
@@ -393,19 +424,20 @@ impl<F: Send, T: Send, E: Send> TaskOut<T, E> for TaskCell<F, T, E> {
 /// The future tokio runs for a task: polls the body (in the task's [`TaskCell`]) inside the
 /// task's root scope, and leaves the outcome there. Small on purpose: tokio's task cell holds
 /// it, and a cell whose future and output fit in 24 bytes is 128 bytes instead of 256.
-struct Root<F, T, E>
+struct Root<F, T, E, X = ()>
 where
     F: Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Send + Sync + 'static,
 {
-    cell: Arc<Scope<TaskCell<F, T, E>>>,
+    cell: Arc<Scope<TaskCell<F, T, E, X>>>,
     grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// The task's waker is registered with the scope (tokio's waker for a task never changes).
     registered: bool,
 }
 
-impl<F: Send, T: Send, E: Send> TaskCell<F, T, E> {
+impl<F: Send, T: Send, E: Send, X> TaskCell<F, T, E, X> {
     /// The body, or `None` once it has ended.
     ///
     /// # Safety
@@ -432,8 +464,8 @@ impl<F: Send, T: Send, E: Send> TaskCell<F, T, E> {
 /// # Safety
 ///
 /// As [`TaskCell::body`], and no result of `body` may be in use.
-unsafe fn end<F: Send + 'static, T: Send + 'static, E: Send + 'static>(
-    cell: &Scope<TaskCell<F, T, E>>,
+unsafe fn end<F: Send + 'static, T: Send + 'static, E: Send + 'static, X: Send + Sync + 'static>(
+    cell: &Scope<TaskCell<F, T, E, X>>,
     outcome: Option<Outcome<T, E>>,
 ) {
     let stage = cell.payload.stage.get();
@@ -450,11 +482,12 @@ unsafe fn end<F: Send + 'static, T: Send + 'static, E: Send + 'static>(
     });
 }
 
-impl<F, T, E> Drop for Root<F, T, E>
+impl<F, T, E, X> Drop for Root<F, T, E, X>
 where
     F: Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
+    X: Send + Sync + 'static,
 {
     // An aborted task's body is dropped here; its destructors are its cleanup and run as part
     // of the task (`current_task()` works in them).
@@ -468,18 +501,19 @@ where
     }
 }
 
-impl<F, T, E> Future for Root<F, T, E>
+impl<F, T, E, X> Future for Root<F, T, E, X>
 where
     F: Future + Send + 'static,
     F::Output: IntoOutcome<Ok = T, Err = E>,
     T: Send + 'static,
     E: Send + 'static,
+    X: Send + Sync + 'static,
 {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let cell: &Scope<TaskCell<F, T, E>> = &this.cell;
+        let cell: &Scope<TaskCell<F, T, E, X>> = &this.cell;
         let scope: &Scope = cell;
         if !this.registered {
             scope.set_owner_waker(cx.waker());
