@@ -100,14 +100,31 @@ pub enum Failure<E> {
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Panic {
-    message: Arc<str>,
+    message: Message,
+}
+
+/// A message shared by every clone of a [`Panic`] or [`Cancelled`]: one pointer wide (an
+/// `Arc<str>` is two), so that an [`Outcome`] is no wider than its value needs. Outcomes are
+/// stored once per input (`gather_settled`'s result, a group's children), messages are rare:
+/// the extra allocation is paid only where a message exists.
+#[derive(Clone, PartialEq, Eq)]
+struct Message(Arc<Arc<str>>);
+
+impl Message {
+    fn new(text: impl Into<Arc<str>>) -> Self {
+        Message(Arc::new(text.into()))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl Panic {
     /// A panic outcome with this message (for tests and for adapters).
     pub fn new(message: impl Into<Arc<str>>) -> Self {
         Panic {
-            message: message.into(),
+            message: Message::new(message),
         }
     }
 
@@ -120,24 +137,28 @@ impl Panic {
         } else {
             Arc::from("<non-string panic payload>")
         };
-        Panic { message }
+        Panic {
+            message: Message::new(message),
+        }
     }
 
     /// The panic's message.
     pub fn message(&self) -> &str {
-        &self.message
+        self.message.as_str()
     }
 }
 
 impl fmt::Debug for Panic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Panic").field(&&*self.message).finish()
+        f.debug_tuple("Panic")
+            .field(&self.message.as_str())
+            .finish()
     }
 }
 
 impl fmt::Display for Panic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "panicked: {}", self.message)
+        write!(f, "panicked: {}", self.message.as_str())
     }
 }
 
@@ -156,7 +177,7 @@ impl fmt::Display for Panic {
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Cancelled {
-    message: Option<Arc<str>>,
+    message: Option<Message>,
 }
 
 impl Cancelled {
@@ -168,20 +189,20 @@ impl Cancelled {
     /// A cancellation that carries a message.
     pub fn with_message(message: impl Into<Arc<str>>) -> Self {
         Cancelled {
-            message: Some(message.into()),
+            message: Some(Message::new(message)),
         }
     }
 
     /// The message given when the cancellation was requested, if any.
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.message.as_ref().map(Message::as_str)
     }
 }
 
 impl fmt::Debug for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.message {
-            Some(m) => f.debug_tuple("Cancelled").field(&&**m).finish(),
+            Some(m) => f.debug_tuple("Cancelled").field(&m.as_str()).finish(),
             None => f.write_str("Cancelled"),
         }
     }
@@ -190,7 +211,7 @@ impl fmt::Debug for Cancelled {
 impl fmt::Display for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.message {
-            Some(m) => write!(f, "cancelled: {m}"),
+            Some(m) => write!(f, "cancelled: {}", m.as_str()),
             None => f.write_str("cancelled"),
         }
     }
@@ -442,4 +463,38 @@ impl<T, E> IntoOutcome for Outcome<T, E> {
 /// ```
 pub async fn infallible<F: std::future::Future>(fut: F) -> Result<F::Output, Infallible> {
     Ok(fut.await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    #[test]
+    fn an_outcome_is_no_wider_than_a_result_of_a_word() {
+        // gather_settled keeps one outcome per input: a panic or cancellation message must not
+        // make every outcome wider than its value needs.
+        assert_eq!(size_of::<Panic>(), size_of::<usize>());
+        assert_eq!(size_of::<Cancelled>(), size_of::<usize>());
+        assert_eq!(
+            size_of::<Outcome<usize, Infallible>>(),
+            2 * size_of::<usize>()
+        );
+        assert_eq!(
+            size_of::<Outcome<u64, u64>>(),
+            size_of::<Result<u64, u64>>()
+        );
+    }
+
+    #[test]
+    fn messages_survive_clones_and_compare_by_text() {
+        let c = Cancelled::with_message(String::from("bye"));
+        let d = c.clone();
+        assert_eq!(d.message(), Some("bye"));
+        assert_eq!(c, Cancelled::with_message("bye"));
+        assert_ne!(c, Cancelled::new());
+        assert_eq!(format!("{c} {c:?}"), "cancelled: bye Cancelled(\"bye\")");
+        let p = Panic::new("boom");
+        assert_eq!(format!("{p} {p:?}"), "panicked: boom Panic(\"boom\")");
+    }
 }
