@@ -1,6 +1,9 @@
 //! as_completed: catalog section 4, plus keys, limits, ordered mode, cancel_rest / cancel_all,
 //! bounded memory over a stream, and nothing left running however the stream ends.
 
+mod common;
+use common::*;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,26 +11,6 @@ use std::time::Duration;
 use corral::{Completed, Elapsed, Outcome, Panic};
 use futures::{stream, StreamExt};
 use tokio::time::{sleep, Instant};
-
-fn alive() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-async fn after<T>(delay: u64, v: T) -> Result<T, String> {
-    sleep(ms(delay)).await;
-    Ok(v)
-}
-
-async fn fail_after<T>(delay: u64, e: &str) -> Result<T, String> {
-    sleep(ms(delay)).await;
-    Err(e.to_string())
-}
 
 /// Counts live values, and remembers the most that were ever alive at once.
 #[derive(Clone, Default)]

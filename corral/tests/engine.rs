@@ -1,18 +1,15 @@
 //! The engine under gather / gather_settled / as_completed / race: ordering, limits, lazy
 //! pulling, panics, and that nothing is left running.
 
+mod common;
+use common::*;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use corral::{Failure, Outcome};
 use tokio::time::{sleep, Instant};
-
-fn alive() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
 
 async fn after(ms: u64, v: u32) -> Result<u32, String> {
     sleep(Duration::from_millis(ms)).await;

@@ -1,33 +1,15 @@
 //! gather and gather_settled: catalog section 2, limits, and nothing left running.
 
+mod common;
+use common::*;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use corral::{Cancelled, Failure, Outcome, Panic};
 use tokio::time::{sleep, Instant};
-
-fn alive() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-async fn after<T>(delay: u64, v: T) -> Result<T, String> {
-    sleep(ms(delay)).await;
-    Ok(v)
-}
-
-async fn fail_after<T>(delay: u64, e: &str) -> Result<T, String> {
-    sleep(ms(delay)).await;
-    Err(e.to_string())
-}
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
 
@@ -59,10 +41,6 @@ fn watched<T: Send + 'static>(
         f.store(true, Ordering::SeqCst);
         Ok(v)
     })
-}
-
-fn flag() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
 }
 
 fn is(f: &Arc<AtomicBool>) -> bool {

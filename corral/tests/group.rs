@@ -1,6 +1,9 @@
 //! TaskGroup: catalog section 8 (CPython's test_taskgroups.py) on the paused clock, plus
 //! supervisor mode, limits, introspection and leaks.
 
+mod common;
+use common::*;
+
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,16 +47,6 @@ impl From<GroupError<TErr>> for TErr {
     fn from(e: GroupError<TErr>) -> Self {
         TErr::Group(Box::new(e))
     }
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn alive() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
 }
 
 async fn settle() {

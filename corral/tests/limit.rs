@@ -1,6 +1,9 @@
 //! Limiter: catalog section 9 (asyncio's Semaphore / BoundedSemaphore), plus resizing, owned
 //! permits, and that nothing is left behind.
 
+mod common;
+use common::*;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,12 +12,6 @@ use std::time::Duration;
 
 use corral::{Limiter, Outcome};
 use tokio::time::{sleep, Instant};
-
-fn alive() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
 
 /// Lets every runnable task run until all are blocked again.
 async fn tick() {

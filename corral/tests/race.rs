@@ -1,6 +1,9 @@
 //! race, any and quorum: which input won, every failure kept in input order, quorum deciding
 //! as early as it can, losers cancelled and drained, limits, and nothing left running.
 
+mod common;
+use common::*;
+
 use std::future::{ready, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,16 +12,6 @@ use std::time::Duration;
 
 use corral::{AnyError, Failure, InputFailure, QuorumError, RaceError, Task, Winner};
 use tokio::time::{sleep, Instant};
-
-fn alive() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 async fn after(n: u64, r: Result<u32, &'static str>) -> Result<u32, &'static str> {
     sleep(ms(n)).await;

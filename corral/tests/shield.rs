@@ -1,5 +1,8 @@
 //! `shield`: catalog section 6, plus leak tests. Paused clock, exact virtual times.
 
+mod common;
+use common::*;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -8,19 +11,6 @@ use std::time::Duration;
 use corral::{shield, timeout, wait_for, Elapsed, Outcome, Task};
 use tokio::task::yield_now;
 use tokio::time::{sleep, Instant};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-/// Tasks alive in the runtime, after one scheduler pass so that aborts already requested are
-/// carried out (an aborted task runs no user code; tokio releases it on its next turn).
-async fn alive_tasks() -> usize {
-    yield_now().await;
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
 
 #[derive(Debug, PartialEq, Eq, Clone)]
 struct Boom(&'static str);

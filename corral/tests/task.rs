@@ -6,6 +6,9 @@
 //! dropped at its next suspension point. Every test runs on tokio's paused clock unless it
 //! needs several threads.
 
+mod common;
+use common::*;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,16 +17,6 @@ use corral::{Builder, Cancelled, Failure, Outcome, Panic, Task};
 use tokio::sync::oneshot;
 use tokio::task::yield_now;
 use tokio::time::{sleep, Instant};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn alive() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
 
 /// Counts how many times it was dropped: proof that a future was dropped (cancelled).
 #[derive(Clone, Default)]

@@ -1,6 +1,9 @@
 //! `timeout` / `timeout_at` deadline scopes: catalog section 7, plus leak tests.
 //! Every test runs on tokio's paused clock and checks exact virtual times.
 
+mod common;
+use common::*;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,40 +14,6 @@ use corral::{
 };
 use tokio::task::yield_now;
 use tokio::time::{sleep, Instant};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// Sets its flag when dropped: stands for a `finally:` block.
-struct Finally(Arc<AtomicBool>);
-
-impl Drop for Finally {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-fn flag() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
-}
-
-fn is_set(f: &AtomicBool) -> bool {
-    f.load(Ordering::SeqCst)
-}
-
-/// Tasks alive in the runtime, after one scheduler pass so that aborts already requested are
-/// carried out (an aborted task runs no user code; tokio releases it on its next turn).
-async fn alive_tasks() -> usize {
-    yield_now().await;
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
 
 /// Where a body leaves something for the test to look at.
 type Slot<T> = Arc<Mutex<Option<T>>>;

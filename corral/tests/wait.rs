@@ -1,5 +1,8 @@
 //! `wait` (conformance catalog section 3), on tokio's paused clock.
 
+mod common;
+use common::*;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,16 +11,6 @@ use corral::{EmptyWait, Outcome, ReturnWhen, Task, Waited};
 use tokio::sync::oneshot;
 use tokio::task::yield_now;
 use tokio::time::{sleep, Instant};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn alive() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
 
 /// A task that sleeps `dt` then returns `v`.
 fn after<T: Send + 'static>(dt: Duration, v: T) -> Task<T, String> {

@@ -1,5 +1,8 @@
 //! `wait_for`: catalog section 5, plus leak tests. Paused clock, exact virtual times.
 
+mod common;
+use common::*;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,40 +11,6 @@ use std::time::Duration;
 use corral::{wait_for, Elapsed, Outcome, Task};
 use tokio::task::yield_now;
 use tokio::time::{sleep, Instant};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// Sets its flag when dropped: stands for a `finally:` block.
-struct Finally(Arc<AtomicBool>);
-
-impl Drop for Finally {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-fn flag() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
-}
-
-fn is_set(f: &AtomicBool) -> bool {
-    f.load(Ordering::SeqCst)
-}
-
-/// Tasks alive in the runtime, after one scheduler pass so that aborts already requested are
-/// carried out (an aborted task runs no user code; tokio releases it on its next turn).
-async fn alive_tasks() -> usize {
-    yield_now().await;
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
 
 #[derive(Debug, PartialEq, Eq, Clone)]
 struct Foo;
