@@ -38,6 +38,16 @@ impl TaskId {
     }
 
     /// The number behind the id (the `n` of the automatic name `Task-n`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(async { Ok::<(), ()>(()) });
+    /// assert_eq!(t.name().as_ref(), format!("Task-{}", t.id().as_u64()));
+    /// # }
+    /// ```
     pub fn as_u64(self) -> u64 {
         self.0
     }
@@ -98,36 +108,122 @@ impl TaskRef {
     }
 
     /// The task's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(async { Ok::<(), ()>(()) });
+    /// assert_eq!(t.task_ref().id(), t.id());
+    /// # }
+    /// ```
     pub fn id(&self) -> TaskId {
         self.meta().id
     }
 
     /// The task's name: the one it was given, or `Task-<id>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn_named("fetcher", async { Ok::<(), ()>(()) });
+    /// assert_eq!(&*t.task_ref().name(), "fetcher");
+    /// # }
+    /// ```
     pub fn name(&self) -> Arc<str> {
         task_name(&self.scope, self.meta())
     }
 
     /// Renames the task. asyncio: `Task.set_name()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(async {
+    ///     corral::current_task().unwrap().set_name("renamed");
+    ///     Ok::<(), ()>(())
+    /// });
+    /// let r = t.task_ref();
+    /// t.await.unwrap();
+    /// assert_eq!(&*r.name(), "renamed");
+    /// # }
+    /// ```
     pub fn set_name(&self, name: impl Into<Arc<str>>) {
         self.scope.set_task_name(name.into())
     }
 
     /// How long the task has existed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    /// assert_eq!(t.task_ref().age(), std::time::Duration::from_secs(2));
+    /// # }
+    /// ```
     pub fn age(&self) -> Duration {
         self.meta().spawned_at.elapsed()
     }
 
     /// Asks the task to stop (see [`Task::cancel`]). Returns false if it was already asked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// let r = t.task_ref();
+    /// assert!(r.cancel());
+    /// assert!(!r.cancel()); // asked already
+    /// assert!(t.await.is_cancelled());
+    /// # }
+    /// ```
     pub fn cancel(&self) -> bool {
         self.scope.request(Cancelled::new())
     }
 
     /// Asks the task to stop, with a message its outcome will carry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// t.task_ref().cancel_with("shutting down");
+    /// match t.await {
+    ///     corral::Outcome::Cancelled(c) => assert_eq!(c.message(), Some("shutting down")),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # }
+    /// ```
     pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
         self.scope.request(Cancelled::with_message(message))
     }
 
     /// True once the task has been asked to stop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// let r = t.task_ref();
+    /// assert!(!r.is_cancel_requested());
+    /// t.cancel();
+    /// assert!(r.is_cancel_requested());
+    /// # }
+    /// ```
     pub fn is_cancel_requested(&self) -> bool {
         self.scope.is_requested()
     }
@@ -197,11 +293,31 @@ impl Default for Builder {
 
 impl Builder {
     /// A builder with no name and the [default grace period](crate::DEFAULT_GRACE).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::Builder::new().spawn(async { Ok::<u8, ()>(1) });
+    /// assert_eq!(t.await.unwrap(), 1);
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The task's name. asyncio: `create_task(coro, name=...)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::Builder::new().name("indexer").spawn(async { Ok::<(), ()>(()) });
+    /// assert_eq!(&*t.name(), "indexer");
+    /// # }
+    /// ```
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
         self.name = Some(name.into());
         self
@@ -210,6 +326,26 @@ impl Builder {
     /// How long the task may keep running after a [`cancel`](Task::cancel) request has been
     /// delivered to it (through [`cancelled()`](crate::cancelled)) before it is aborted. A grace
     /// too long to represent as an instant (such as `Duration::MAX`) never runs out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// // A task that listens for the request gets 1 s to clean up, then is aborted.
+    /// let t = corral::Builder::new().grace(Duration::from_secs(1)).spawn(async {
+    ///     let _request = corral::cancelled().await;
+    ///     std::future::pending::<()>().await; // cleanup that never ends
+    ///     Ok::<(), ()>(())
+    /// });
+    /// tokio::task::yield_now().await;
+    /// let start = tokio::time::Instant::now();
+    /// t.cancel();
+    /// assert!(t.await.is_cancelled());
+    /// assert_eq!(start.elapsed(), Duration::from_secs(1));
+    /// # }
+    /// ```
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
@@ -220,6 +356,16 @@ impl Builder {
     /// # Panics
     ///
     /// Panics if called outside a tokio runtime, as `tokio::spawn` does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::Builder::new().name("answer").spawn(async { Ok::<u32, ()>(42) });
+    /// assert_eq!(t.await.unwrap(), 42);
+    /// # }
+    /// ```
     pub fn spawn<F>(
         self,
         fut: F,
@@ -598,6 +744,17 @@ pub struct Task<T, E> {
 
 impl<T, E> Task<T, E> {
     /// A shared reference to the task (id, name, cancel) that does not own it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// let r = t.task_ref(); // can be cloned and sent anywhere
+    /// assert_eq!(r.id(), t.id());
+    /// # }
+    /// ```
     pub fn task_ref(&self) -> TaskRef {
         TaskRef {
             scope: self.scope.clone(),
@@ -617,21 +774,65 @@ impl<T, E> Task<T, E> {
     }
 
     /// The task's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let a = corral::spawn(async { Ok::<(), ()>(()) });
+    /// let b = corral::spawn(async { Ok::<(), ()>(()) });
+    /// assert_ne!(a.id(), b.id());
+    /// # }
+    /// ```
     pub fn id(&self) -> TaskId {
         self.meta().id
     }
 
     /// The task's name: the one it was given, or `Task-<id>`. asyncio: `Task.get_name()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(async { Ok::<(), ()>(()) });
+    /// assert!(t.name().starts_with("Task-"));
+    /// # }
+    /// ```
     pub fn name(&self) -> Arc<str> {
         task_name(self.root_scope(), self.meta())
     }
 
     /// Renames the task. asyncio: `Task.set_name()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(async { Ok::<(), ()>(()) });
+    /// t.set_name("poller");
+    /// assert_eq!(&*t.name(), "poller");
+    /// # }
+    /// ```
     pub fn set_name(&self, name: impl Into<Arc<str>>) {
         self.root_scope().set_task_name(name.into())
     }
 
     /// True once the task has ended, whatever the outcome. asyncio: `Task.done()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut t = corral::spawn(async { Ok::<(), ()>(()) });
+    /// assert!(!t.is_finished());
+    /// let _ = t.join().await;
+    /// assert!(t.is_finished());
+    /// # }
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.handle.as_ref().is_none_or(|h| h.is_finished())
     }
@@ -644,17 +845,56 @@ impl<T, E> Task<T, E> {
     /// task that has not started yet never runs.
     ///
     /// asyncio: `Task.cancel()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// assert!(t.cancel());
+    /// assert!(t.await.is_cancelled());
+    /// # }
+    /// ```
     pub fn cancel(&self) -> bool {
         !self.is_finished() && self.root_scope().request(Cancelled::new())
     }
 
     /// Like [`cancel`](Task::cancel), with a message the outcome will carry.
     /// asyncio: `Task.cancel(msg)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// t.cancel_with("timeout");
+    /// match t.await {
+    ///     corral::Outcome::Cancelled(c) => assert_eq!(c.to_string(), "cancelled: timeout"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # }
+    /// ```
     pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
         !self.is_finished() && self.root_scope().request(Cancelled::with_message(message))
     }
 
     /// Stops the task at its next suspension point, with no grace period.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(async {
+    ///     let _request = corral::cancelled().await; // a listener would get a grace period...
+    ///     Ok::<(), ()>(())
+    /// });
+    /// t.abort(); // ...abort gives none
+    /// assert!(t.await.is_cancelled());
+    /// # }
+    /// ```
     pub fn abort(&self) {
         if let Some(h) = &self.handle {
             h.abort();
@@ -663,12 +903,39 @@ impl<T, E> Task<T, E> {
 
     /// Lets the task run on without a handle: it is no longer aborted when the handle would
     /// have been dropped. Its outcome is discarded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// corral::spawn(async move {
+    ///     tx.send(7).unwrap();
+    ///     Ok::<(), ()>(())
+    /// })
+    /// .detach(); // runs on although the handle is gone
+    /// assert_eq!(rx.await.unwrap(), 7);
+    /// # }
+    /// ```
     pub fn detach(mut self) {
         self.handle.take();
     }
 
     /// The outcome, if the task has finished and the outcome has not been taken yet. Never
     /// waits. After it returns `Some`, awaiting the task panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut t = corral::spawn(async { Ok::<u8, ()>(3) });
+    /// assert!(t.try_outcome().is_none()); // not finished yet
+    /// tokio::task::yield_now().await;
+    /// assert_eq!(t.try_outcome().map(|o| o.unwrap()), Some(3));
+    /// # }
+    /// ```
     pub fn try_outcome(&mut self) -> Option<Outcome<T, E>> {
         if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
             let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -758,6 +1025,17 @@ impl<T, E> Task<T, E> {
     /// # Panics
     ///
     /// The returned future panics if the outcome was already taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut t = corral::spawn_named("job", async { Ok::<u8, ()>(5) });
+    /// assert_eq!(t.join().await.unwrap(), 5);
+    /// assert_eq!(&*t.name(), "job"); // the handle is still here
+    /// # }
+    /// ```
     pub fn join(&mut self) -> Join<'_, T, E> {
         Join { task: self }
     }
@@ -767,6 +1045,17 @@ impl<T, E> Task<T, E> {
     /// # Panics
     ///
     /// Panics if the outcome was already taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut t = corral::spawn(async { Ok::<u8, ()>(9) });
+    /// let o = std::future::poll_fn(|cx| t.poll_outcome(cx)).await;
+    /// assert_eq!(o.unwrap(), 9);
+    /// # }
+    /// ```
     pub fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
         if self.poll_end(cx).is_pending() {
             return Poll::Pending;
@@ -794,6 +1083,17 @@ impl<T, E> fmt::Debug for Task<T, E> {
 }
 
 /// The future that waits for a task's outcome, borrowing its handle. See [`Task::join`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut t = corral::spawn(async { Ok::<u8, ()>(1) });
+/// let join: corral::Join<'_, u8, ()> = t.join();
+/// assert_eq!(join.await.unwrap(), 1);
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Join<'a, T, E> {
     task: &'a mut Task<T, E>,
@@ -808,6 +1108,17 @@ impl<T, E> Future for Join<'_, T, E> {
 
 /// The future that waits for a task's outcome, owning its handle (dropping it aborts the task).
 /// This is what `task.await` runs.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::future::IntoFuture;
+/// let fut: corral::TaskFuture<u8, ()> = corral::spawn(async { Ok::<u8, ()>(2) }).into_future();
+/// assert_eq!(fut.await.unwrap(), 2);
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct TaskFuture<T, E> {
     task: Task<T, E>,
@@ -815,6 +1126,19 @@ pub struct TaskFuture<T, E> {
 
 impl<T, E> TaskFuture<T, E> {
     /// The task being waited for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::future::IntoFuture;
+    /// let t = corral::spawn_named("w", async { Ok::<(), ()>(()) });
+    /// let fut: corral::TaskFuture<(), ()> = t.into_future();
+    /// assert_eq!(&*fut.task().name(), "w");
+    /// fut.await.unwrap();
+    /// # }
+    /// ```
     pub fn task(&self) -> &Task<T, E> {
         &self.task
     }
