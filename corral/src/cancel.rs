@@ -34,6 +34,25 @@ use crate::task::TaskMeta;
 
 /// How long a cancelled body that listens for the request may keep running before it is
 /// dropped, unless the task or scope sets its own: 5 seconds.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// // A task that listens and then never finishes its cleanup is aborted after 5 s.
+/// let t = corral::spawn(async {
+///     let _request = corral::cancelled().await;
+///     std::future::pending::<()>().await;
+///     Ok::<(), ()>(())
+/// });
+/// tokio::task::yield_now().await;
+/// let start = tokio::time::Instant::now();
+/// t.cancel();
+/// assert!(t.await.is_cancelled());
+/// assert_eq!(start.elapsed(), corral::DEFAULT_GRACE);
+/// # }
+/// ```
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 /// What a scope's allocation carries besides the scope itself: nothing for timeouts and groups
@@ -594,6 +613,22 @@ pub fn is_cancel_requested() -> bool {
 
 /// The future returned by [`cancelled()`]: resolves when the enclosing task or scope is asked
 /// to stop. While it is alive, the body gets a grace period instead of being dropped.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let t = corral::spawn(async {
+///     let listener: corral::CancelListener = corral::cancelled();
+///     let _request = listener.await; // the request arrives here instead of dropping the body
+///     Ok::<&str, ()>("cleaned up")
+/// });
+/// tokio::task::yield_now().await;
+/// t.cancel();
+/// assert_eq!(t.await.unwrap(), "cleaned up");
+/// # }
+/// ```
 #[must_use = "a listener does nothing unless polled, and only counts while alive"]
 pub struct CancelListener {
     scope: Option<Arc<Scope>>,
@@ -642,6 +677,22 @@ impl Drop for CancelListener {
 ///
 /// Dropping it means "handled": the body goes on and its result stands. To end as cancelled
 /// after cleaning up, call [`propagate`](CancelRequest::propagate).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let t = corral::spawn(async {
+///     let request: corral::CancelRequest = corral::cancelled().await;
+///     // ... async cleanup here ...
+///     request.propagate::<Result<(), ()>>().await // end as cancelled
+/// });
+/// tokio::task::yield_now().await;
+/// t.cancel();
+/// assert!(t.await.is_cancelled());
+/// # }
+/// ```
 pub struct CancelRequest {
     why: Cancelled,
     scope: Arc<Scope>,
@@ -657,6 +708,21 @@ impl std::fmt::Debug for CancelRequest {
 
 impl CancelRequest {
     /// The cancellation, with its message if one was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let t = corral::spawn(async {
+    ///     let request = corral::cancelled().await;
+    ///     Ok::<String, ()>(request.reason().message().unwrap_or("").to_string())
+    /// });
+    /// tokio::task::yield_now().await;
+    /// t.cancel_with("deploy");
+    /// assert_eq!(t.await.unwrap(), "deploy");
+    /// # }
+    /// ```
     pub fn reason(&self) -> &Cancelled {
         &self.why
     }
