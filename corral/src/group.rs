@@ -117,11 +117,44 @@ impl Default for TaskGroup {
 impl TaskGroup {
     /// A group with no name, no concurrency limit, fail-fast, and the
     /// [default grace period](crate::DEFAULT_GRACE) for its body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let n = corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let c = g.spawn(async { Ok::<u8, ()>(1) }).unwrap();
+    ///         Ok::<u8, ()>(c.await.unwrap())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(n, 1);
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The group's name, shown in its [`GroupError`] and in [`Spawner::tree`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .name("crawler")
+    ///     .run(|g| async move {
+    ///         g.spawn(async { Err::<(), _>("boom") }).unwrap();
+    ///         Ok::<(), &str>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.group_name(), Some("crawler"));
+    /// # }
+    /// ```
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
         self.name = Some(name.into());
         self
@@ -200,6 +233,27 @@ impl TaskGroup {
     /// How long the body may keep running after the group asked it to stop, if it listens for
     /// the request with [`cancelled()`](crate::cancelled). Children have their own grace
     /// periods ([`Builder::grace`], via [`Spawner::spawn_with`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let start = tokio::time::Instant::now();
+    /// let err = corral::TaskGroup::new()
+    ///     .grace(Duration::from_secs(1))
+    ///     .run(|g| async move {
+    ///         g.spawn(async { Err::<(), _>("boom") }).unwrap();
+    ///         let _request = corral::cancelled().await; // the body listens, then overruns its grace
+    ///         std::future::pending::<Result<(), &str>>().await
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.len(), 1);
+    /// assert_eq!(start.elapsed(), Duration::from_secs(1));
+    /// # }
+    /// ```
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
@@ -369,16 +423,71 @@ pub struct GroupError<E> {
 
 impl<E> GroupError<E> {
     /// Every failure, in the order the group saw them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .supervisor()
+    ///     .run(|g| async move {
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         Ok::<(), &str>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.failures().len(), 2);
+    /// # }
+    /// ```
     pub fn failures(&self) -> &[GroupFailure<E>] {
         &self.failures
     }
 
     /// Every failure, owned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .supervisor()
+    ///     .run(|g| async move {
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         Ok::<(), &str>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// let failures: Vec<corral::GroupFailure<&str>> = err.into_failures();
+    /// assert_eq!(failures.len(), 2);
+    /// # }
+    /// ```
     pub fn into_failures(self) -> Vec<GroupFailure<E>> {
         self.failures
     }
 
     /// The errors (not the panics) members returned, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .supervisor()
+    ///     .run(|g| async move {
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         Ok::<(), &str>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.errors().collect::<Vec<_>>(), [&"bad a", &"bad b"]);
+    /// # }
+    /// ```
     pub fn errors(&self) -> impl Iterator<Item = &E> {
         self.failures.iter().filter_map(|f| match &f.failure {
             Failure::Error(e) => Some(e),
@@ -387,6 +496,27 @@ impl<E> GroupError<E> {
     }
 
     /// The panics of members, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         g.spawn(async {
+    ///             panic!("kaboom");
+    ///             #[allow(unreachable_code)]
+    ///             Ok::<(), ()>(())
+    ///         })
+    ///         .unwrap();
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.panics().next().unwrap().message(), "kaboom");
+    /// # }
+    /// ```
     pub fn panics(&self) -> impl Iterator<Item = &Panic> {
         self.failures.iter().filter_map(|f| match &f.failure {
             Failure::Panicked(p) => Some(p),
@@ -395,26 +525,106 @@ impl<E> GroupError<E> {
     }
 
     /// How many failures there are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .supervisor()
+    ///     .run(|g| async move {
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         Ok::<(), &str>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.len(), 2);
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.failures.len()
     }
 
     /// True if there is no failure (the group was cancelled through [`Spawner::cancel`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         g.cancel();
+    ///         std::future::pending::<Result<(), ()>>().await
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.is_empty()); // cancelled, nothing failed
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.failures.is_empty()
     }
 
     /// True if nothing failed and the group was cancelled through [`Spawner::cancel`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         g.cancel_with("enough");
+    ///         std::future::pending::<Result<(), ()>>().await
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.is_cancelled());
+    /// # }
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.failures.is_empty() && self.cancelled.is_some()
     }
 
     /// The cancellation, when [`is_cancelled`](GroupError::is_cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         g.cancel_with("enough");
+    ///         std::future::pending::<Result<(), ()>>().await
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.cancelled().and_then(|c| c.message()), Some("enough"));
+    /// # }
+    /// ```
     pub fn cancelled(&self) -> Option<&Cancelled> {
         self.cancelled.as_ref().filter(|_| self.failures.is_empty())
     }
 
     /// The group's name, if it was given one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .name("batch")
+    ///     .run(|_g| async { Err::<(), _>("body failed") })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.group_name(), Some("batch"));
+    /// # }
+    /// ```
     pub fn group_name(&self) -> Option<&str> {
         self.group.as_deref()
     }
