@@ -681,11 +681,48 @@ pub struct SpawnError {
 
 impl SpawnError {
     /// True if the group had already ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut saved = None;
+    /// corral::TaskGroup::new()
+    ///     .run(|g| {
+    ///         saved = Some(g.clone());
+    ///         async { Ok::<(), ()>(()) }
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// let err = saved.unwrap().spawn(async { Ok(()) }).unwrap_err();
+    /// assert!(err.is_finished());
+    /// # }
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.finished
     }
 
     /// True if the group was shutting down: a member had failed, or it was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         g.spawn(async { Err::<(), _>("bad") }).unwrap();
+    ///         let _request = corral::cancelled().await; // a child failed: the group shuts down
+    ///         let refused = g.spawn(async { Ok::<(), &str>(()) }).unwrap_err();
+    ///         assert!(refused.is_shutting_down());
+    ///         Ok::<(), &str>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.len(), 1);
+    /// # }
+    /// ```
     pub fn is_shutting_down(&self) -> bool {
         !self.finished
     }
@@ -740,11 +777,45 @@ pub struct Reported {
 
 impl Reported {
     /// The failed child's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let child = g.spawn(async { Err::<(), _>("bad") }).unwrap();
+    ///         let id = child.id();
+    ///         let reported = child.await.err().unwrap();
+    ///         assert_eq!(reported.id(), id);
+    ///         Ok::<(), &str>(())
+    ///     })
+    ///     .await;
+    /// assert!(err.is_err());
+    /// # }
+    /// ```
     pub fn id(&self) -> TaskId {
         self.id
     }
 
     /// The failed child's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let child = g.spawn_named("parser", async { Err::<(), _>("bad") }).unwrap();
+    ///         assert_eq!(&*child.await.err().unwrap().name(), "parser");
+    ///         Ok::<(), &str>(())
+    ///     })
+    ///     .await;
+    /// assert!(err.is_err());
+    /// # }
+    /// ```
     pub fn name(&self) -> Arc<str> {
         self.name.clone()
     }
@@ -803,16 +874,66 @@ impl<T> Child<T> {
     }
 
     /// The child's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let child = g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+    ///         assert_eq!(child.task_ref().id(), child.id());
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
     pub fn id(&self) -> TaskId {
         self.task().id()
     }
 
     /// The child's name: the one it was given, or `Task-<id>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let child = g.spawn_named("resize", async { Ok::<(), ()>(()) }).unwrap();
+    ///         assert_eq!(&*child.name(), "resize");
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
     pub fn name(&self) -> Arc<str> {
         self.task().name()
     }
 
     /// A shared reference to the child task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         let r = child.task_ref();
+    ///         r.cancel();
+    ///         assert!(child.await.is_cancelled());
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
     pub fn task_ref(&self) -> TaskRef {
         self.task()
     }
@@ -822,22 +943,96 @@ impl<T> Child<T> {
     /// already asked.
     ///
     /// asyncio: `task.cancel()` on a group's task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         assert!(child.cancel());
+    ///         assert!(child.await.is_cancelled()); // not a failure: the group goes on
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
     pub fn cancel(&self) -> bool {
         !self.is_finished() && self.task().cancel()
     }
 
     /// Like [`cancel`](Child::cancel), with a message the outcome will carry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         child.cancel_with("not needed");
+    ///         match child.await {
+    ///             corral::Outcome::Cancelled(c) => assert_eq!(c.message(), Some("not needed")),
+    ///             other => panic!("{other:?}"),
+    ///         }
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
     pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
         !self.is_finished() && self.task().cancel_with(message)
     }
 
     /// True once the group has collected the child's outcome.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let mut child = g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+    ///         assert!(!child.is_finished());
+    ///         (&mut child).await.unwrap();
+    ///         assert!(child.is_finished());
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
     pub fn is_finished(&self) -> bool {
         let s = self.node.payload.slot().lock();
         s.outcome.is_some() || s.taken
     }
 
     /// The outcome, if the child has ended and the outcome has not been taken yet. Never waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let mut child = g.spawn(async { Ok::<u8, ()>(4) }).unwrap();
+    ///         assert!(child.try_outcome().is_none()); // not finished yet
+    ///         tokio::task::yield_now().await;
+    ///         tokio::task::yield_now().await;
+    ///         assert_eq!(child.try_outcome().map(|o| o.unwrap()), Some(4));
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
     pub fn try_outcome(&mut self) -> Option<Outcome<T, Reported>> {
         let mut s = self.node.payload.slot().lock();
         let o = s.outcome.take();
@@ -931,6 +1126,32 @@ impl<T> Slot<T> {
 }
 
 /// What a child is doing, as [`Spawner::children`] reports it.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// corral::TaskGroup::new()
+///     .limit(1)
+///     .run(|g| async move {
+///         g.spawn(async {
+///             tokio::time::sleep(Duration::from_secs(1)).await;
+///             Ok::<(), ()>(())
+///         })
+///         .unwrap();
+///         g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+///         tokio::task::yield_now().await;
+///         let states: Vec<corral::ChildState> = g.children().iter().map(|c| c.state).collect();
+///         // the second waits for the first's permit
+///         assert_eq!(states, [corral::ChildState::Running, corral::ChildState::Waiting]);
+///         Ok::<(), ()>(())
+///     })
+///     .await
+///     .unwrap();
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ChildState {
@@ -1709,12 +1930,47 @@ impl<E: Send + 'static> Spawner<E> {
     }
 
     /// Like [`cancel`](Spawner::cancel), with a message the members' cancellations carry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         g.cancel_with("shutting down");
+    ///         std::future::pending::<Result<(), ()>>().await
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.cancelled().and_then(|c| c.message()), Some("shutting down"));
+    /// # }
+    /// ```
     pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
         self.shared
             .begin_cancel(Cancelled::with_message(message), true)
     }
 
     /// True while the group accepts new children: it is neither shutting down nor finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         assert!(g.is_open());
+    ///         g.spawn(async { Err::<(), _>("bad") }).unwrap();
+    ///         let _request = corral::cancelled().await; // a child failed
+    ///         assert!(!g.is_open());
+    ///         Ok::<(), &str>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// # }
+    /// ```
     pub fn is_open(&self) -> bool {
         let st = self.shared.lock();
         !st.finished && st.cancelling.is_none()
@@ -1722,11 +1978,44 @@ impl<E: Send + 'static> Spawner<E> {
 
     /// How many children the group holds: spawned and not yet collected. Finished children are
     /// released as soon as the group sees them end, so a long-lived group does not grow.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+    ///         assert_eq!(g.len(), 1);
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.shared.lock().children.len()
     }
 
     /// True if the group holds no child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         assert!(g.is_empty());
+    ///         g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+    ///         assert!(!g.is_empty());
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -1800,6 +2089,22 @@ impl<E: Send + 'static> Spawner<E> {
     }
 
     /// The group's name, if it was given one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .name("uploads")
+    ///     .run(|g| async move {
+    ///         assert_eq!(g.name().as_deref(), Some("uploads"));
+    ///         Ok::<(), ()>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
     pub fn name(&self) -> Option<Arc<str>> {
         self.shared.name.clone()
     }
