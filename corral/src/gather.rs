@@ -68,7 +68,20 @@ where
     }
 }
 
-/// The future returned by [`gather`].
+/// The future returned by [`gather`]; `I` is the iterator of inputs. Dropping it stops what
+/// it runs (see [`gather`]'s cancel safety).
+///
+/// # Examples
+///
+/// ```
+/// use std::future::{ready, Ready};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let inputs = vec![ready(Ok::<u8, ()>(1)), ready(Ok(2))];
+/// let all: corral::Gather<std::vec::IntoIter<Ready<Result<u8, ()>>>> = corral::gather(inputs);
+/// assert_eq!(all.await, Ok(vec![1, 2]));
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Gather<I>
 where
@@ -191,7 +204,22 @@ where
     }
 }
 
-/// The future returned by [`gather_settled`].
+/// The future returned by [`gather_settled`]; `I` is the iterator of inputs. Dropping it
+/// stops what it runs (see [`gather_settled`]'s cancel safety).
+///
+/// # Examples
+///
+/// ```
+/// use corral::Outcome;
+/// use std::future::{ready, Ready};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let inputs = vec![ready(Ok::<u8, &str>(1)), ready(Err("no"))];
+/// let all: corral::GatherSettled<std::vec::IntoIter<Ready<Result<u8, &str>>>> =
+///     corral::gather_settled(inputs);
+/// assert_eq!(all.await, vec![Outcome::Ok(1), Outcome::Err("no")]);
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct GatherSettled<I>
 where

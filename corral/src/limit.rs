@@ -704,6 +704,18 @@ pub struct OwnedPermit {
 
 impl OwnedPermit {
     /// The limiter the permit came from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let limiter = Arc::new(corral::Limiter::new(2));
+    /// let permit = limiter.clone().acquire_owned().await;
+    /// assert_eq!(permit.limiter().in_use(), 1);
+    /// # }
+    /// ```
     pub fn limiter(&self) -> &Arc<Limiter> {
         &self.limiter
     }
@@ -750,6 +762,23 @@ impl fmt::Debug for OwnedPermit {
 ///
 /// Dropping it leaves no waiter behind, and passes on a permit it was handed but had not
 /// picked up yet.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let limiter = corral::Limiter::new(1);
+/// let held = limiter.acquire().await;
+/// let mut waiting: corral::Acquire<'_> = limiter.acquire();
+/// assert!(futures::poll!(&mut waiting).is_pending());
+/// assert_eq!(limiter.waiters(), 1);
+/// drop(waiting); // leaves the queue
+/// assert_eq!(limiter.waiters(), 0);
+/// drop(held);
+/// assert_eq!(limiter.available(), 1);
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquire<'a> {
     limiter: Option<&'a Limiter>,
@@ -789,6 +818,21 @@ impl fmt::Debug for Acquire<'_> {
 /// # Cancel safety
 ///
 /// As for [`Acquire`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let limiter = Arc::new(corral::Limiter::new(1));
+/// let acquire: corral::AcquireOwned = limiter.clone().acquire_owned();
+/// let permit = acquire.await;
+/// assert!(limiter.locked());
+/// drop(permit);
+/// assert!(!limiter.locked());
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct AcquireOwned {
     limiter: Option<Arc<Limiter>>,

@@ -122,6 +122,15 @@ impl Message {
 
 impl Panic {
     /// A panic outcome with this message (for tests and for adapters).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::{Outcome, Panic};
+    ///
+    /// let o: Outcome<u8, ()> = Outcome::Panicked(Panic::new("boom"));
+    /// assert!(o.is_panicked());
+    /// ```
     pub fn new(message: impl Into<Arc<str>>) -> Self {
         Panic {
             message: Message::new(message),
@@ -143,6 +152,12 @@ impl Panic {
     }
 
     /// The panic's message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(corral::Panic::new("boom").message(), "boom");
+    /// ```
     pub fn message(&self) -> &str {
         self.message.as_str()
     }
@@ -182,11 +197,26 @@ pub struct Cancelled {
 
 impl Cancelled {
     /// A cancellation with no message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = corral::Cancelled::new();
+    /// assert_eq!(c.message(), None);
+    /// assert_eq!(c.to_string(), "cancelled");
+    /// ```
     pub fn new() -> Self {
         Cancelled { message: None }
     }
 
     /// A cancellation that carries a message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = corral::Cancelled::with_message("shutting down");
+    /// assert_eq!(c.to_string(), "cancelled: shutting down");
+    /// ```
     pub fn with_message(message: impl Into<Arc<str>>) -> Self {
         Cancelled {
             message: Some(Message::new(message)),
@@ -194,6 +224,20 @@ impl Cancelled {
     }
 
     /// The message given when the cancellation was requested, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let task = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// task.cancel_with("bye");
+    /// match task.await {
+    ///     corral::Outcome::Cancelled(c) => assert_eq!(c.message(), Some("bye")),
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// # }
+    /// ```
     pub fn message(&self) -> Option<&str> {
         self.message.as_ref().map(Message::as_str)
     }
@@ -222,32 +266,93 @@ impl std::error::Error for Panic {}
 
 impl<T, E> Outcome<T, E> {
     /// True if the work returned a value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::Outcome;
+    ///
+    /// assert!(Outcome::<u8, ()>::Ok(1).is_ok());
+    /// assert!(!Outcome::<u8, ()>::Err(()).is_ok());
+    /// ```
     pub fn is_ok(&self) -> bool {
         matches!(self, Outcome::Ok(_))
     }
 
     /// True if the work returned an error (not a panic, not a cancellation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::{Outcome, Panic};
+    ///
+    /// assert!(Outcome::<u8, &str>::Err("bad input").is_err());
+    /// assert!(!Outcome::<u8, &str>::Panicked(Panic::new("boom")).is_err());
+    /// ```
     pub fn is_err(&self) -> bool {
         matches!(self, Outcome::Err(_))
     }
 
     /// True if the work panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let task = corral::spawn(async {
+    ///     if true { panic!("kaboom") }
+    ///     Ok::<u8, ()>(1)
+    /// });
+    /// assert!(task.await.is_panicked());
+    /// # }
+    /// ```
     pub fn is_panicked(&self) -> bool {
         matches!(self, Outcome::Panicked(_))
     }
 
     /// True if the work was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let task = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// task.cancel();
+    /// assert!(task.await.is_cancelled());
+    /// # }
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Outcome::Cancelled(_))
     }
 
     /// True for an error or a panic: what [`ReturnWhen::FirstException`](crate::ReturnWhen)
     /// and a [`TaskGroup`](crate::TaskGroup) treat as a failure. A cancellation is not one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::{Cancelled, Outcome, Panic};
+    ///
+    /// assert!(Outcome::<u8, &str>::Err("bad input").is_failure());
+    /// assert!(Outcome::<u8, &str>::Panicked(Panic::new("boom")).is_failure());
+    /// assert!(!Outcome::<u8, &str>::Cancelled(Cancelled::new()).is_failure());
+    /// ```
     pub fn is_failure(&self) -> bool {
         matches!(self, Outcome::Err(_) | Outcome::Panicked(_))
     }
 
     /// The value, if the work returned one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::{Cancelled, Outcome};
+    ///
+    /// assert_eq!(Outcome::<u8, ()>::Ok(3).ok(), Some(3));
+    /// assert_eq!(Outcome::<u8, ()>::Cancelled(Cancelled::new()).ok(), None);
+    /// ```
     pub fn ok(self) -> Option<T> {
         match self {
             Outcome::Ok(v) => Some(v),
@@ -256,6 +361,15 @@ impl<T, E> Outcome<T, E> {
     }
 
     /// The error, if the work returned one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::Outcome;
+    ///
+    /// assert_eq!(Outcome::<u8, &str>::Err("bad input").err(), Some("bad input"));
+    /// assert_eq!(Outcome::<u8, &str>::Ok(3).err(), None);
+    /// ```
     pub fn err(self) -> Option<E> {
         match self {
             Outcome::Err(e) => Some(e),
@@ -264,6 +378,16 @@ impl<T, E> Outcome<T, E> {
     }
 
     /// Borrows the value and the error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::Outcome;
+    ///
+    /// let o: Outcome<String, ()> = Outcome::Ok("hello".to_string());
+    /// assert_eq!(o.as_ref().map(|s| s.len()), Outcome::Ok(5));
+    /// assert!(o.is_ok()); // `o` was only borrowed
+    /// ```
     pub fn as_ref(&self) -> Outcome<&T, &E> {
         match self {
             Outcome::Ok(v) => Outcome::Ok(v),
@@ -274,6 +398,16 @@ impl<T, E> Outcome<T, E> {
     }
 
     /// Maps the value, leaving every other ending as it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::{Outcome, Panic};
+    ///
+    /// assert_eq!(Outcome::<u8, ()>::Ok(2).map(|v| v * 10), Outcome::Ok(20));
+    /// let p = Outcome::<u8, ()>::Panicked(Panic::new("boom"));
+    /// assert_eq!(p.map(|v| v * 10), Outcome::Panicked(Panic::new("boom")));
+    /// ```
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U, E> {
         match self {
             Outcome::Ok(v) => Outcome::Ok(f(v)),
@@ -284,6 +418,16 @@ impl<T, E> Outcome<T, E> {
     }
 
     /// Maps the error, leaving every other ending as it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::Outcome;
+    ///
+    /// let o = Outcome::<u8, &str>::Err("bad input").map_err(str::len);
+    /// assert_eq!(o, Outcome::Err(9));
+    /// assert_eq!(Outcome::<u8, &str>::Ok(1).map_err(str::len), Outcome::Ok(1));
+    /// ```
     pub fn map_err<F>(self, f: impl FnOnce(E) -> F) -> Outcome<T, F> {
         match self {
             Outcome::Ok(v) => Outcome::Ok(v),
@@ -298,6 +442,20 @@ impl<T, E> Outcome<T, E> {
     /// # Errors
     ///
     /// Returns the [`Failure`] when the outcome is not `Ok`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// async fn double(task: corral::Task<u32, String>) -> Result<u32, corral::Failure<String>> {
+    ///     let v = task.await.into_result()?;
+    ///     Ok(v * 2)
+    /// }
+    /// let task = corral::spawn(async { Ok::<u32, String>(21) });
+    /// assert_eq!(double(task).await, Ok(42));
+    /// # }
+    /// ```
     pub fn into_result(self) -> Result<T, Failure<E>> {
         match self {
             Outcome::Ok(v) => Ok(v),
@@ -312,6 +470,21 @@ impl<T, E> Outcome<T, E> {
     /// # Panics
     ///
     /// Panics, naming the ending, if the outcome is not `Ok`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::Outcome;
+    ///
+    /// assert_eq!(Outcome::<u8, ()>::Ok(7).unwrap(), 7);
+    /// ```
+    ///
+    /// ```should_panic
+    /// use corral::{Cancelled, Outcome};
+    ///
+    /// // panics: "called `Outcome::unwrap()` on a cancellation: cancelled"
+    /// Outcome::<u8, ()>::Cancelled(Cancelled::new()).unwrap();
+    /// ```
     #[track_caller]
     pub fn unwrap(self) -> T
     where
@@ -353,21 +526,65 @@ impl<T, E> From<Outcome<T, E>> for Result<T, Failure<E>> {
 
 impl<E> Failure<E> {
     /// True if the failure is an error the work returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::Outcome;
+    ///
+    /// let f = Outcome::<u8, &str>::Err("bad input").into_result().unwrap_err();
+    /// assert!(f.is_error());
+    /// ```
     pub fn is_error(&self) -> bool {
         matches!(self, Failure::Error(_))
     }
 
     /// True if the work panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let task = corral::spawn(async {
+    ///     if true { panic!("kaboom") }
+    ///     Ok::<u8, ()>(1)
+    /// });
+    /// let failure = task.await.into_result().unwrap_err();
+    /// assert!(failure.is_panicked());
+    /// # }
+    /// ```
     pub fn is_panicked(&self) -> bool {
         matches!(self, Failure::Panicked(_))
     }
 
     /// True if the work was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let task = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// task.cancel();
+    /// let failure = task.await.into_result().unwrap_err();
+    /// assert!(failure.is_cancelled());
+    /// # }
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Failure::Cancelled(_))
     }
 
     /// The error, if the work returned one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::{Failure, Panic};
+    ///
+    /// assert_eq!(Failure::Error("bad input").error(), Some("bad input"));
+    /// assert_eq!(Failure::<&str>::Panicked(Panic::new("boom")).error(), None);
+    /// ```
     pub fn error(self) -> Option<E> {
         match self {
             Failure::Error(e) => Some(e),
@@ -376,6 +593,16 @@ impl<E> Failure<E> {
     }
 
     /// Maps the error, leaving a panic or a cancellation as it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::{Cancelled, Failure};
+    ///
+    /// assert_eq!(Failure::Error("bad input").map_err(str::len), Failure::Error(9));
+    /// let c = Failure::<&str>::Cancelled(Cancelled::new()).map_err(str::len);
+    /// assert!(c.is_cancelled());
+    /// ```
     pub fn map_err<F>(self, f: impl FnOnce(E) -> F) -> Failure<F> {
         match self {
             Failure::Error(e) => Failure::Error(f(e)),

@@ -173,7 +173,20 @@ impl<E: std::error::Error + 'static> std::error::Error for RaceError<E> {
     }
 }
 
-/// The future returned by [`race`].
+/// The future returned by [`race`]; `I` is the iterator of inputs. Dropping it stops what it
+/// runs (see [`race`]'s cancel safety).
+///
+/// # Examples
+///
+/// ```
+/// use std::future::{ready, Ready};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let inputs = vec![ready(Ok::<u8, ()>(1)), ready(Ok(2))];
+/// let first: corral::Race<std::vec::IntoIter<Ready<Result<u8, ()>>>> = corral::race(inputs);
+/// assert_eq!(first.await, Ok(corral::Winner { index: 0, value: 1 }));
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Race<I>
 where
@@ -325,6 +338,19 @@ pub enum AnyError<E> {
 
 impl<E> AnyError<E> {
     /// Every failure, in input order (empty for [`AnyError::Empty`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::future::ready;
+    /// let e = corral::any([ready(Err::<(), _>("a")), ready(Err("b"))]).await.unwrap_err();
+    /// let indexes: Vec<usize> = e.failures().iter().map(|f| f.index).collect();
+    /// assert_eq!(indexes, [0, 1]);
+    /// assert!(corral::AnyError::<&str>::Empty.failures().is_empty());
+    /// # }
+    /// ```
     pub fn failures(&self) -> &[InputFailure<E>] {
         match self {
             AnyError::Empty => &[],
@@ -374,7 +400,20 @@ impl<E: std::error::Error + 'static> std::error::Error for AnyError<E> {
     }
 }
 
-/// The future returned by [`any`].
+/// The future returned by [`any`]; `I` is the iterator of inputs. Dropping it stops what it
+/// runs (see [`any`]'s cancel safety).
+///
+/// # Examples
+///
+/// ```
+/// use std::future::{ready, Ready};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let inputs = vec![ready(Err::<u8, ()>(())), ready(Ok(2))];
+/// let first_ok: corral::Any<std::vec::IntoIter<Ready<Result<u8, ()>>>> = corral::any(inputs);
+/// assert_eq!(first_ok.await, Ok(corral::Winner { index: 1, value: 2 }));
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Any<I>
 where
@@ -620,7 +659,21 @@ impl<T: fmt::Debug, E: std::error::Error + 'static> std::error::Error for Quorum
     }
 }
 
-/// The future returned by [`quorum`].
+/// The future returned by [`quorum`]; `I` is the iterator of inputs. Dropping it stops what it
+/// runs (see [`quorum`]'s cancel safety).
+///
+/// # Examples
+///
+/// ```
+/// use std::future::{ready, Ready};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let inputs = vec![ready(Ok::<u8, ()>(1)), ready(Err(())), ready(Ok(3))];
+/// let two: corral::Quorum<std::vec::IntoIter<Ready<Result<u8, ()>>>> = corral::quorum(2, inputs);
+/// let values: Vec<u8> = two.await.unwrap().into_iter().map(|w| w.value).collect();
+/// assert_eq!(values, [1, 3]);
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Quorum<I>
 where

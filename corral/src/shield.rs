@@ -264,11 +264,35 @@ impl<T, E> Drop for Shared<T, E> {
 
 impl<T, E> Shielded<T, E> {
     /// The shielded task's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let task = corral::spawn(async { Ok::<u8, ()>(1) });
+    /// let id = task.id();
+    /// let s = corral::shield(task);
+    /// assert_eq!(s.id(), id);
+    /// # }
+    /// ```
     pub fn id(&self) -> TaskId {
         self.shared.task_ref.id()
     }
 
     /// The shielded task: id, name, and the means to cancel it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let s = corral::shield(corral::spawn_named("save", async { Ok::<u8, ()>(1) }));
+    /// let task = s.task_ref();
+    /// assert_eq!(&*task.name(), "save");
+    /// assert_eq!(task.id(), s.id());
+    /// # }
+    /// ```
     pub fn task_ref(&self) -> TaskRef {
         self.shared.task_ref.clone()
     }
@@ -334,6 +358,19 @@ impl<T, E> Shielded<T, E> {
 
     /// Moves the outcome out, if the work has finished and nobody took it before. Later
     /// calls return `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let s = corral::shield(async { Ok::<_, ()>(5) });
+    /// assert!(s.take_outcome().is_none()); // not finished yet
+    /// s.finished().await;
+    /// assert_eq!(s.take_outcome().unwrap().unwrap(), 5);
+    /// assert!(s.take_outcome().is_none()); // taken
+    /// # }
+    /// ```
     pub fn take_outcome(&self) -> Option<Outcome<T, E>> {
         let mut st = self.shared.lock();
         Shared::collect(&mut st);
@@ -412,6 +449,19 @@ impl<T, E> fmt::Debug for Shielded<T, E> {
 }
 
 /// The future returned by [`Shielded::finished`]: resolves when the shielded work has ended.
+/// Dropping it stops only this wait, never the work.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let s = corral::shield(async { Ok::<_, ()>(1) });
+/// let done: corral::Finished<'_, i32, ()> = s.finished();
+/// done.await;
+/// assert!(s.is_finished());
+/// # }
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Finished<'a, T, E> {
     shared: &'a Arc<Shared<T, E>>,

@@ -51,7 +51,18 @@ impl fmt::Debug for Elapsed {
 }
 
 impl Elapsed {
-    /// The error value (for adapters and tests).
+    /// The error value (for adapters and tests): equal to the one every timeout returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let r = corral::timeout(Duration::from_secs(1), std::future::pending::<()>()).await;
+    /// assert_eq!(r, Err(corral::Elapsed::new()));
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Elapsed(())
     }
@@ -800,6 +811,25 @@ pin_project_lite::pin_project! {
     ///
     /// Dropping it drops what it waits for: a plain future is dropped at its suspension
     /// point, a task handed over by value is aborted (a `&mut Task` is left alone).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::{sleep, Instant};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = Instant::now();
+    /// let task = corral::spawn(async {
+    ///     sleep(Duration::from_secs(1)).await;
+    ///     Ok::<u8, ()>(7)
+    /// });
+    /// let waiting: corral::WaitFor<corral::Task<u8, ()>> =
+    ///     corral::wait_for(Duration::from_secs(5), task);
+    /// assert_eq!(waiting.await, Ok(corral::Outcome::Ok(7)));
+    /// assert_eq!(start.elapsed(), Duration::from_secs(1));
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct WaitFor<A: Awaitable> {
         #[pin]
