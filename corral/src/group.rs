@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 use crate::cancel::{self, CancelListener, Payload, Scope, Verdict, DEFAULT_GRACE};
-use crate::limit::{AcquireOwned, Limiter, OwnedPermit};
+use crate::limit::{AcquireOwned, Limiter};
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome, Panic};
 use crate::task::{Builder, Task, TaskCell, TaskId, TaskRef};
 
@@ -623,18 +623,26 @@ impl<T> Child<T> {
 
     /// True once the group has collected the child's outcome.
     pub fn is_finished(&self) -> bool {
-        let s = self.node.payload.slot().lock();
-        s.outcome.is_some() || s.taken
+        self.node.payload.slot().is_settled()
     }
 
     /// The outcome, if the child has ended and the outcome has not been taken yet. Never waits.
     pub fn try_outcome(&mut self) -> Option<Outcome<T, Reported>> {
-        let mut s = self.node.payload.slot().lock();
-        let o = s.outcome.take();
-        if o.is_some() {
-            s.taken = true;
+        let o = self.node.payload.slot().lock().take();
+        o.map(|o| self.reported(o))
+    }
+
+    /// The stored outcome with its error made a [`Reported`] naming this child.
+    fn reported(&self, o: Outcome<T, ()>) -> Outcome<T, Reported> {
+        match o {
+            Outcome::Ok(v) => Outcome::Ok(v),
+            Outcome::Err(()) => Outcome::Err(Reported {
+                id: self.id(),
+                name: self.name(),
+            }),
+            Outcome::Panicked(p) => Outcome::Panicked(p),
+            Outcome::Cancelled(c) => Outcome::Cancelled(c),
         }
-        o
     }
 }
 
@@ -646,12 +654,12 @@ impl<T> Future for Child<T> {
     /// Panics if the outcome was already taken.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut s = self.node.payload.slot().lock();
-        if let Some(o) = s.outcome.take() {
-            s.taken = true;
-            return Poll::Ready(o);
+        if let Some(o) = s.take() {
+            drop(s);
+            return Poll::Ready(self.reported(o));
         }
         assert!(
-            !s.taken,
+            !matches!(s.outcome, Stored::Taken),
             "the outcome of this group child was already taken"
         );
         match &s.waker {
@@ -672,23 +680,30 @@ impl<T> fmt::Debug for Child<T> {
     }
 }
 
-/// Where a child's outcome waits for its handle.
+/// Where a child's outcome waits for its handle. An error is kept as `Err(())`: the handle
+/// makes the [`Reported`] from the child's own allocation (its id and name) when it takes it,
+/// so the slot holds a word-sized value's outcome in 16 bytes, not 32.
 struct Slot<T> {
     state: Mutex<SlotState<T>>,
 }
 
 struct SlotState<T> {
-    outcome: Option<Outcome<T, Reported>>,
-    taken: bool,
+    outcome: Stored<T>,
     waker: Option<Waker>,
+}
+
+/// A slot's outcome: not there yet, there, or taken by the handle.
+enum Stored<T> {
+    Empty,
+    Filled(Outcome<T, ()>),
+    Taken,
 }
 
 impl<T> Slot<T> {
     fn new() -> Self {
         Slot {
             state: Mutex::new(SlotState {
-                outcome: None,
-                taken: false,
+                outcome: Stored::Empty,
                 waker: None,
             }),
         }
@@ -701,21 +716,33 @@ impl<T> Slot<T> {
 
     /// True once the slot holds an outcome or the outcome was taken.
     fn is_settled(&self) -> bool {
-        let s = self.lock();
-        s.outcome.is_some() || s.taken
+        !matches!(self.lock().outcome, Stored::Empty)
     }
 
-    fn fill(&self, outcome: Outcome<T, Reported>) {
+    fn fill(&self, outcome: Outcome<T, ()>) {
         let waker = {
             let mut s = self.lock();
-            if s.outcome.is_some() || s.taken {
+            if !matches!(s.outcome, Stored::Empty) {
                 return;
             }
-            s.outcome = Some(outcome);
+            s.outcome = Stored::Filled(outcome);
             s.waker.take()
         };
         if let Some(w) = waker {
             w.wake();
+        }
+    }
+}
+
+impl<T> SlotState<T> {
+    /// Takes the outcome if it is there (the slot is then `Taken`).
+    fn take(&mut self) -> Option<Outcome<T, ()>> {
+        if !matches!(self.outcome, Stored::Filled(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut self.outcome, Stored::Taken) {
+            Stored::Filled(o) => Some(o),
+            _ => None,
         }
     }
 }
@@ -805,11 +832,14 @@ const RUNNING: u8 = 1;
 /// allocation and tokio's task cell, nothing more; that allocation is also the child's waker
 /// (it queues the child's key in the group's [`ReadyQueue`]).
 struct ChildMeta<S: ?Sized = dyn Erased> {
+    /// `WAITING`, then `RUNNING`. In a group with a limit, a `RUNNING` child holds a permit,
+    /// taken out of the limiter without a guard
+    /// ([`OwnedPermit::forget`](crate::OwnedPermit::forget)), so the node needs no slot for
+    /// it: the group gives it back ([`Limiter::release`]) when it collects the
+    /// child, after reacting to its outcome (a failure cancels the waiting children before the
+    /// permit could start one of them). A group that is dropped keeps its children's permits:
+    /// its limiter goes with it, and nothing can be spawned in it any more.
     state: AtomicU8,
-    /// The child's permit of the group's limit. The group releases it when it collects the
-    /// child, after reacting to its outcome: a failure cancels the waiting children before
-    /// the permit could start one of them.
-    permit: Mutex<Option<OwnedPermit>>,
     /// The child's key in the group's `children`, and the queue its wake-ups go to.
     key: u32,
     queue: Weak<ReadyQueue>,
@@ -949,7 +979,9 @@ impl<F: Future> Future for Enrolled<F> {
             match acquire.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(permit) => {
-                    *node.permit.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+                    // Held until the group collects the child (see `ChildMeta::state`): the
+                    // state becomes `RUNNING` below, in this same call.
+                    permit.forget();
                     *this.acquire = None;
                 }
             }
@@ -1001,10 +1033,7 @@ impl<T: Send + 'static, E: Send + 'static> ErasedChild<E> for ChildTail<T, E> {
                 None
             }
             Outcome::Err(e) => {
-                self.slot.fill(Outcome::Err(Reported {
-                    id: task.id(),
-                    name: task.name(),
-                }));
+                self.slot.fill(Outcome::Err(()));
                 Some(Failure::Error(e))
             }
             Outcome::Panicked(p) => {
@@ -1439,7 +1468,6 @@ impl<E: Send + 'static> Spawner<E> {
             };
             let meta = ChildMeta {
                 state: AtomicU8::new(WAITING),
-                permit: Mutex::new(None),
                 key,
                 queue,
                 slot: ChildTail {
@@ -2030,16 +2058,14 @@ where
                 // as asyncio's group cancels its parent task again on its first error.
                 self.interrupt_body = true;
             }
-            let permit = entry
-                .node
-                .payload
-                .node()
-                .permit
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
+            let holds_permit = entry.node.payload.node().state.load(Ordering::Relaxed) == RUNNING;
             drop(entry);
-            drop(permit);
+            if let (Some((_, limiter)), true) = (&shared.limit, holds_permit) {
+                // The permit the child took when it started (see `ChildMeta::state`).
+                limiter
+                    .release()
+                    .expect("a group's child gives back a permit it took");
+            }
         }
     }
 
