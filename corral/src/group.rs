@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
 use crate::cancel::{self, CancelListener, Payload, Scope, Verdict, DEFAULT_GRACE};
 use crate::limit::{AcquireOwned, Limiter};
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome, Panic};
-use crate::task::{Builder, Task, TaskCell, TaskId, TaskRef};
+use crate::task::{poll_handle_end, Builder, TaskCell, TaskId, TaskRef};
 
 /// The message of the cancel request a failing group sends to its members.
 const FAILING: &str = "task group is shutting down";
@@ -827,7 +828,7 @@ const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
 
 /// What the group and its tree know about one child, and (its tail, `slot`) where the child's
-/// outcome waits for its [`Child`] handle and the child's [`Task`]. It lives in the child's
+/// outcome waits for its [`Child`] handle and the child's `JoinHandle`. It lives in the child's
 /// task allocation (the `ext` of its [`TaskCell`], see [`ChildCell`]), so a child costs that
 /// allocation and tokio's task cell, nothing more; that allocation is also the child's waker
 /// (it queues the child's key in the group's [`ReadyQueue`]).
@@ -848,7 +849,7 @@ struct ChildMeta<S: ?Sized = dyn Erased> {
 
 /// The one allocation of a child besides tokio's task cell: its task's root scope, whose
 /// payload holds the body, the outcome and (as `ext`) the child's [`ChildMeta`].
-type ChildCell<F, T, E> = Scope<TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>>;
+type ChildCell<F, T, E> = Scope<TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>>;
 
 /// A child's allocation as the tree sees it (its body and types erased): its node.
 trait NodeCell: Payload {
@@ -860,14 +861,19 @@ trait SlotCell<T>: NodeCell {
     fn slot(&self) -> &Slot<T>;
 }
 
-/// A child's allocation as the group holds it: its task, behind [`ErasedChild`].
+/// A child's allocation as the group holds it, with its output type erased.
 trait HeldCell<E>: NodeCell {
-    fn child(&self) -> &dyn ErasedChild<E>;
+    /// Polls for the end; when it comes, fills the handle's slot and returns the failure, if
+    /// the child failed. `me` must be the allocation `self` is the payload of.
+    fn poll_end(&self, me: &Scope, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>>;
+    /// Lets go of the child: aborts it if it is still running and, if it had not ended, tells
+    /// its handle it was cancelled.
+    fn release(&self);
     /// The child's waker. `me` must be the allocation `self` is the payload of.
     fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker;
 }
 
-impl<F, T, E> NodeCell for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+impl<F, T, E> NodeCell for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>
 where
     F: Send + 'static,
     T: Send + 'static,
@@ -878,7 +884,7 @@ where
     }
 }
 
-impl<F, T, E> SlotCell<T> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+impl<F, T, E> SlotCell<T> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>
 where
     F: Send + 'static,
     T: Send + 'static,
@@ -889,14 +895,63 @@ where
     }
 }
 
-impl<F, T, E> HeldCell<E> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+impl<F, T, E> HeldCell<E> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>
 where
     F: Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn child(&self) -> &dyn ErasedChild<E> {
-        &self.ext.slot
+    fn poll_end(&self, me: &Scope, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
+        assert!(std::ptr::eq(
+            &me.payload as *const dyn Payload as *const (),
+            self as *const Self as *const ()
+        ));
+        let tail = &self.ext.slot;
+        let mut handle = tail.handle.lock().unwrap_or_else(|e| e.into_inner());
+        // Outside tokio's cooperative budget: once the budget is spent, a finished child's
+        // `JoinHandle` reports `Pending` and wakes itself, so a pass over many finished
+        // children would re-queue all but the first ~128 of them, pass after pass (quadratic).
+        // SAFETY: `handle` is the one `JoinHandle` of this task (its `Task` gave it up at
+        // spawn), only the group polls it (under this lock), `me` is its root scope (checked
+        // above) and `self` its payload.
+        let outcome = match unsafe { poll_handle_end(&mut handle, me, self, cx) } {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(o) => o,
+        };
+        drop(handle);
+        Poll::Ready(match outcome {
+            Outcome::Ok(v) => {
+                tail.slot.fill(Outcome::Ok(v));
+                None
+            }
+            Outcome::Err(e) => {
+                tail.slot.fill(Outcome::Err(()));
+                Some(Failure::Error(e))
+            }
+            Outcome::Panicked(p) => {
+                tail.slot.fill(Outcome::Panicked(p.clone()));
+                Some(Failure::Panicked(p))
+            }
+            Outcome::Cancelled(c) => {
+                tail.slot.fill(Outcome::Cancelled(c));
+                None
+            }
+        })
+    }
+
+    fn release(&self) {
+        let tail = &self.ext.slot;
+        let handle = tail.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Still running: the group's future was dropped.
+        if let Some(h) = handle {
+            h.abort();
+        }
+        if tail.slot.is_settled() {
+            return;
+        }
+        tail.slot.fill(Outcome::Cancelled(Cancelled::with_message(
+            "task group was dropped",
+        )));
     }
 
     fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker {
@@ -998,70 +1053,15 @@ trait Erased: Send + Sync {}
 impl<T: ?Sized + Send + Sync> Erased for T {}
 
 /// The tail of a child's [`ChildMeta`]: the slot its outcome waits in for the [`Child`]
-/// handle, and the child's [`Task`], which only the group touches (under its state lock).
-struct ChildTail<T, E> {
+/// handle, and the child task's `JoinHandle` (its [`Task`](crate::Task) would only add a pointer back to
+/// this same allocation), which only the group touches. `None` once it has seen the end.
+struct ChildTail<T> {
     slot: Slot<T>,
-    task: Mutex<Option<Task<T, E>>>,
-}
-
-/// A child as the group holds it, with its output type erased.
-trait ErasedChild<E>: Erased {
-    /// Polls for the end; when it comes, fills the handle's slot and returns the failure, if
-    /// the child failed.
-    fn poll_end(&self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>>;
-    /// Lets go of the child: drops its task (which aborts it if it is still running) and, if
-    /// it had not ended, tells its handle it was cancelled.
-    fn release(&self);
-}
-
-impl<T: Send + 'static, E: Send + 'static> ErasedChild<E> for ChildTail<T, E> {
-    fn poll_end(&self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
-        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(task) = task.as_mut() else {
-            return Poll::Ready(None);
-        };
-        // Outside tokio's cooperative budget: once the budget is spent, a finished child's
-        // `JoinHandle` reports `Pending` and wakes itself, so a pass over many finished
-        // children would re-queue all but the first ~128 of them, pass after pass (quadratic).
-        let outcome = match task.poll_outcome_unconstrained(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(o) => o,
-        };
-        Poll::Ready(match outcome {
-            Outcome::Ok(v) => {
-                self.slot.fill(Outcome::Ok(v));
-                None
-            }
-            Outcome::Err(e) => {
-                self.slot.fill(Outcome::Err(()));
-                Some(Failure::Error(e))
-            }
-            Outcome::Panicked(p) => {
-                self.slot.fill(Outcome::Panicked(p.clone()));
-                Some(Failure::Panicked(p))
-            }
-            Outcome::Cancelled(c) => {
-                self.slot.fill(Outcome::Cancelled(c));
-                None
-            }
-        })
-    }
-
-    fn release(&self) {
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        // Still running: the group's future was dropped, and dropping `task` aborts it.
-        drop(task);
-        if self.slot.is_settled() {
-            return;
-        }
-        self.slot.fill(Outcome::Cancelled(Cancelled::with_message(
-            "task group was dropped",
-        )));
-    }
+    handle: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// A child in the group's `children`: its allocation (whose node holds its task; its waker is
-/// made from it when needed). Dropping it releases the child (see [`ErasedChild::release`]).
+/// made from it when needed). Dropping it releases the child (see [`HeldCell::release`]).
 struct Held<E> {
     node: Arc<Scope<dyn HeldCell<E>>>,
 }
@@ -1071,8 +1071,7 @@ impl<E> Held<E> {
         let waker = self.node.payload.waker(&self.node);
         self.node
             .payload
-            .child()
-            .poll_end(&mut Context::from_waker(&waker))
+            .poll_end(&*self.node, &mut Context::from_waker(&waker))
     }
 
     fn cell(&self) -> Arc<Scope<dyn NodeCell>> {
@@ -1086,7 +1085,7 @@ impl<E> Held<E> {
 
 impl<E> Drop for Held<E> {
     fn drop(&mut self) {
-        self.node.payload.child().release();
+        self.node.payload.release();
     }
 }
 
@@ -1472,7 +1471,7 @@ impl<E: Send + 'static> Spawner<E> {
                 queue,
                 slot: ChildTail {
                     slot: Slot::new(),
-                    task: Mutex::new(None),
+                    handle: Mutex::new(None),
                 },
             };
             (enrolled, meta)
@@ -1488,9 +1487,9 @@ impl<E: Send + 'static> Spawner<E> {
             .payload
             .ext
             .slot
-            .task
+            .handle
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(task);
+            .unwrap_or_else(|e| e.into_inner()) = task.into_join_handle();
         st.children.insert(Held { node: node.clone() });
         drop(st);
         if ended {
