@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
 use crate::cancel::{self, CancelListener, Payload, Scope, Verdict, DEFAULT_GRACE};
-use crate::limit::{AcquireOwned, Limiter, OwnedPermit};
+use crate::limit::{AcquireOwned, Limiter};
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome, Panic};
-use crate::task::{Builder, Task, TaskCell, TaskId, TaskRef};
+use crate::task::{poll_handle_end, Builder, TaskCell, TaskId, TaskRef};
 
 /// The message of the cancel request a failing group sends to its members.
 const FAILING: &str = "task group is shutting down";
@@ -1009,8 +1010,7 @@ impl<T> Child<T> {
     /// # }
     /// ```
     pub fn is_finished(&self) -> bool {
-        let s = self.node.payload.slot().lock();
-        s.outcome.is_some() || s.taken
+        self.node.payload.slot().is_settled()
     }
 
     /// The outcome, if the child has ended and the outcome has not been taken yet. Never waits.
@@ -1034,12 +1034,21 @@ impl<T> Child<T> {
     /// # }
     /// ```
     pub fn try_outcome(&mut self) -> Option<Outcome<T, Reported>> {
-        let mut s = self.node.payload.slot().lock();
-        let o = s.outcome.take();
-        if o.is_some() {
-            s.taken = true;
+        let o = self.node.payload.slot().lock().take();
+        o.map(|o| self.reported(o))
+    }
+
+    /// The stored outcome with its error made a [`Reported`] naming this child.
+    fn reported(&self, o: Outcome<T, ()>) -> Outcome<T, Reported> {
+        match o {
+            Outcome::Ok(v) => Outcome::Ok(v),
+            Outcome::Err(()) => Outcome::Err(Reported {
+                id: self.id(),
+                name: self.name(),
+            }),
+            Outcome::Panicked(p) => Outcome::Panicked(p),
+            Outcome::Cancelled(c) => Outcome::Cancelled(c),
         }
-        o
     }
 }
 
@@ -1051,12 +1060,12 @@ impl<T> Future for Child<T> {
     /// Panics if the outcome was already taken.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut s = self.node.payload.slot().lock();
-        if let Some(o) = s.outcome.take() {
-            s.taken = true;
-            return Poll::Ready(o);
+        if let Some(o) = s.take() {
+            drop(s);
+            return Poll::Ready(self.reported(o));
         }
         assert!(
-            !s.taken,
+            !matches!(s.outcome, Stored::Taken),
             "the outcome of this group child was already taken"
         );
         match &s.waker {
@@ -1077,23 +1086,30 @@ impl<T> fmt::Debug for Child<T> {
     }
 }
 
-/// Where a child's outcome waits for its handle.
+/// Where a child's outcome waits for its handle. An error is kept as `Err(())`: the handle
+/// makes the [`Reported`] from the child's own allocation (its id and name) when it takes it,
+/// so the slot holds a word-sized value's outcome in 16 bytes, not 32.
 struct Slot<T> {
     state: Mutex<SlotState<T>>,
 }
 
 struct SlotState<T> {
-    outcome: Option<Outcome<T, Reported>>,
-    taken: bool,
+    outcome: Stored<T>,
     waker: Option<Waker>,
+}
+
+/// A slot's outcome: not there yet, there, or taken by the handle.
+enum Stored<T> {
+    Empty,
+    Filled(Outcome<T, ()>),
+    Taken,
 }
 
 impl<T> Slot<T> {
     fn new() -> Self {
         Slot {
             state: Mutex::new(SlotState {
-                outcome: None,
-                taken: false,
+                outcome: Stored::Empty,
                 waker: None,
             }),
         }
@@ -1106,21 +1122,33 @@ impl<T> Slot<T> {
 
     /// True once the slot holds an outcome or the outcome was taken.
     fn is_settled(&self) -> bool {
-        let s = self.lock();
-        s.outcome.is_some() || s.taken
+        !matches!(self.lock().outcome, Stored::Empty)
     }
 
-    fn fill(&self, outcome: Outcome<T, Reported>) {
+    fn fill(&self, outcome: Outcome<T, ()>) {
         let waker = {
             let mut s = self.lock();
-            if s.outcome.is_some() || s.taken {
+            if !matches!(s.outcome, Stored::Empty) {
                 return;
             }
-            s.outcome = Some(outcome);
+            s.outcome = Stored::Filled(outcome);
             s.waker.take()
         };
         if let Some(w) = waker {
             w.wake();
+        }
+    }
+}
+
+impl<T> SlotState<T> {
+    /// Takes the outcome if it is there (the slot is then `Taken`).
+    fn take(&mut self) -> Option<Outcome<T, ()>> {
+        if !matches!(self.outcome, Stored::Filled(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut self.outcome, Stored::Taken) {
+            Stored::Filled(o) => Some(o),
+            _ => None,
         }
     }
 }
@@ -1231,16 +1259,19 @@ const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
 
 /// What the group and its tree know about one child, and (its tail, `slot`) where the child's
-/// outcome waits for its [`Child`] handle and the child's [`Task`]. It lives in the child's
+/// outcome waits for its [`Child`] handle and the child's `JoinHandle`. It lives in the child's
 /// task allocation (the `ext` of its [`TaskCell`], see [`ChildCell`]), so a child costs that
 /// allocation and tokio's task cell, nothing more; that allocation is also the child's waker
 /// (it queues the child's key in the group's [`ReadyQueue`]).
 struct ChildMeta<S: ?Sized = dyn Erased> {
+    /// `WAITING`, then `RUNNING`. In a group with a limit, a `RUNNING` child holds a permit,
+    /// taken out of the limiter without a guard
+    /// ([`OwnedPermit::forget`](crate::OwnedPermit::forget)), so the node needs no slot for
+    /// it: the group gives it back ([`Limiter::release`]) when it collects the
+    /// child, after reacting to its outcome (a failure cancels the waiting children before the
+    /// permit could start one of them). A group that is dropped keeps its children's permits:
+    /// its limiter goes with it, and nothing can be spawned in it any more.
     state: AtomicU8,
-    /// The child's permit of the group's limit. The group releases it when it collects the
-    /// child, after reacting to its outcome: a failure cancels the waiting children before
-    /// the permit could start one of them.
-    permit: Mutex<Option<OwnedPermit>>,
     /// The child's key in the group's `children`, and the queue its wake-ups go to.
     key: u32,
     queue: Weak<ReadyQueue>,
@@ -1249,7 +1280,7 @@ struct ChildMeta<S: ?Sized = dyn Erased> {
 
 /// The one allocation of a child besides tokio's task cell: its task's root scope, whose
 /// payload holds the body, the outcome and (as `ext`) the child's [`ChildMeta`].
-type ChildCell<F, T, E> = Scope<TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>>;
+type ChildCell<F, T, E> = Scope<TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>>;
 
 /// A child's allocation as the tree sees it (its body and types erased): its node.
 trait NodeCell: Payload {
@@ -1261,14 +1292,19 @@ trait SlotCell<T>: NodeCell {
     fn slot(&self) -> &Slot<T>;
 }
 
-/// A child's allocation as the group holds it: its task, behind [`ErasedChild`].
+/// A child's allocation as the group holds it, with its output type erased.
 trait HeldCell<E>: NodeCell {
-    fn child(&self) -> &dyn ErasedChild<E>;
+    /// Polls for the end; when it comes, fills the handle's slot and returns the failure, if
+    /// the child failed. `me` must be the allocation `self` is the payload of.
+    fn poll_end(&self, me: &Scope, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>>;
+    /// Lets go of the child: aborts it if it is still running and, if it had not ended, tells
+    /// its handle it was cancelled.
+    fn release(&self);
     /// The child's waker. `me` must be the allocation `self` is the payload of.
     fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker;
 }
 
-impl<F, T, E> NodeCell for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+impl<F, T, E> NodeCell for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>
 where
     F: Send + 'static,
     T: Send + 'static,
@@ -1279,7 +1315,7 @@ where
     }
 }
 
-impl<F, T, E> SlotCell<T> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+impl<F, T, E> SlotCell<T> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>
 where
     F: Send + 'static,
     T: Send + 'static,
@@ -1290,14 +1326,63 @@ where
     }
 }
 
-impl<F, T, E> HeldCell<E> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T, E>>>
+impl<F, T, E> HeldCell<E> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>
 where
     F: Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn child(&self) -> &dyn ErasedChild<E> {
-        &self.ext.slot
+    fn poll_end(&self, me: &Scope, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
+        assert!(std::ptr::eq(
+            &me.payload as *const dyn Payload as *const (),
+            self as *const Self as *const ()
+        ));
+        let tail = &self.ext.slot;
+        let mut handle = tail.handle.lock().unwrap_or_else(|e| e.into_inner());
+        // Outside tokio's cooperative budget: once the budget is spent, a finished child's
+        // `JoinHandle` reports `Pending` and wakes itself, so a pass over many finished
+        // children would re-queue all but the first ~128 of them, pass after pass (quadratic).
+        // SAFETY: `handle` is the one `JoinHandle` of this task (its `Task` gave it up at
+        // spawn), only the group polls it (under this lock), `me` is its root scope (checked
+        // above) and `self` its payload.
+        let outcome = match unsafe { poll_handle_end(&mut handle, me, self, cx) } {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(o) => o,
+        };
+        drop(handle);
+        Poll::Ready(match outcome {
+            Outcome::Ok(v) => {
+                tail.slot.fill(Outcome::Ok(v));
+                None
+            }
+            Outcome::Err(e) => {
+                tail.slot.fill(Outcome::Err(()));
+                Some(Failure::Error(e))
+            }
+            Outcome::Panicked(p) => {
+                tail.slot.fill(Outcome::Panicked(p.clone()));
+                Some(Failure::Panicked(p))
+            }
+            Outcome::Cancelled(c) => {
+                tail.slot.fill(Outcome::Cancelled(c));
+                None
+            }
+        })
+    }
+
+    fn release(&self) {
+        let tail = &self.ext.slot;
+        let handle = tail.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Still running: the group's future was dropped.
+        if let Some(h) = handle {
+            h.abort();
+        }
+        if tail.slot.is_settled() {
+            return;
+        }
+        tail.slot.fill(Outcome::Cancelled(Cancelled::with_message(
+            "task group was dropped",
+        )));
     }
 
     fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker {
@@ -1380,7 +1465,9 @@ impl<F: Future> Future for Enrolled<F> {
             match acquire.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(permit) => {
-                    *node.permit.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+                    // Held until the group collects the child (see `ChildMeta::state`): the
+                    // state becomes `RUNNING` below, in this same call.
+                    permit.forget();
                     *this.acquire = None;
                 }
             }
@@ -1397,73 +1484,15 @@ trait Erased: Send + Sync {}
 impl<T: ?Sized + Send + Sync> Erased for T {}
 
 /// The tail of a child's [`ChildMeta`]: the slot its outcome waits in for the [`Child`]
-/// handle, and the child's [`Task`], which only the group touches (under its state lock).
-struct ChildTail<T, E> {
+/// handle, and the child task's `JoinHandle` (its [`Task`](crate::Task) would only add a pointer back to
+/// this same allocation), which only the group touches. `None` once it has seen the end.
+struct ChildTail<T> {
     slot: Slot<T>,
-    task: Mutex<Option<Task<T, E>>>,
-}
-
-/// A child as the group holds it, with its output type erased.
-trait ErasedChild<E>: Erased {
-    /// Polls for the end; when it comes, fills the handle's slot and returns the failure, if
-    /// the child failed.
-    fn poll_end(&self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>>;
-    /// Lets go of the child: drops its task (which aborts it if it is still running) and, if
-    /// it had not ended, tells its handle it was cancelled.
-    fn release(&self);
-}
-
-impl<T: Send + 'static, E: Send + 'static> ErasedChild<E> for ChildTail<T, E> {
-    fn poll_end(&self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
-        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(task) = task.as_mut() else {
-            return Poll::Ready(None);
-        };
-        // Outside tokio's cooperative budget: once the budget is spent, a finished child's
-        // `JoinHandle` reports `Pending` and wakes itself, so a pass over many finished
-        // children would re-queue all but the first ~128 of them, pass after pass (quadratic).
-        let outcome = match task.poll_outcome_unconstrained(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(o) => o,
-        };
-        Poll::Ready(match outcome {
-            Outcome::Ok(v) => {
-                self.slot.fill(Outcome::Ok(v));
-                None
-            }
-            Outcome::Err(e) => {
-                self.slot.fill(Outcome::Err(Reported {
-                    id: task.id(),
-                    name: task.name(),
-                }));
-                Some(Failure::Error(e))
-            }
-            Outcome::Panicked(p) => {
-                self.slot.fill(Outcome::Panicked(p.clone()));
-                Some(Failure::Panicked(p))
-            }
-            Outcome::Cancelled(c) => {
-                self.slot.fill(Outcome::Cancelled(c));
-                None
-            }
-        })
-    }
-
-    fn release(&self) {
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        // Still running: the group's future was dropped, and dropping `task` aborts it.
-        drop(task);
-        if self.slot.is_settled() {
-            return;
-        }
-        self.slot.fill(Outcome::Cancelled(Cancelled::with_message(
-            "task group was dropped",
-        )));
-    }
+    handle: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// A child in the group's `children`: its allocation (whose node holds its task; its waker is
-/// made from it when needed). Dropping it releases the child (see [`ErasedChild::release`]).
+/// made from it when needed). Dropping it releases the child (see [`HeldCell::release`]).
 struct Held<E> {
     node: Arc<Scope<dyn HeldCell<E>>>,
 }
@@ -1473,8 +1502,7 @@ impl<E> Held<E> {
         let waker = self.node.payload.waker(&self.node);
         self.node
             .payload
-            .child()
-            .poll_end(&mut Context::from_waker(&waker))
+            .poll_end(&*self.node, &mut Context::from_waker(&waker))
     }
 
     fn cell(&self) -> Arc<Scope<dyn NodeCell>> {
@@ -1488,7 +1516,7 @@ impl<E> Held<E> {
 
 impl<E> Drop for Held<E> {
     fn drop(&mut self) {
-        self.node.payload.child().release();
+        self.node.payload.release();
     }
 }
 
@@ -1870,12 +1898,11 @@ impl<E: Send + 'static> Spawner<E> {
             };
             let meta = ChildMeta {
                 state: AtomicU8::new(WAITING),
-                permit: Mutex::new(None),
                 key,
                 queue,
                 slot: ChildTail {
                     slot: Slot::new(),
-                    task: Mutex::new(None),
+                    handle: Mutex::new(None),
                 },
             };
             (enrolled, meta)
@@ -1891,9 +1918,9 @@ impl<E: Send + 'static> Spawner<E> {
             .payload
             .ext
             .slot
-            .task
+            .handle
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(task);
+            .unwrap_or_else(|e| e.into_inner()) = task.into_join_handle();
         st.children.insert(Held { node: node.clone() });
         drop(st);
         if ended {
@@ -2545,16 +2572,14 @@ where
                 // as asyncio's group cancels its parent task again on its first error.
                 self.interrupt_body = true;
             }
-            let permit = entry
-                .node
-                .payload
-                .node()
-                .permit
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
+            let holds_permit = entry.node.payload.node().state.load(Ordering::Relaxed) == RUNNING;
             drop(entry);
-            drop(permit);
+            if let (Some((_, limiter)), true) = (&shared.limit, holds_permit) {
+                // The permit the child took when it started (see `ChildMeta::state`).
+                limiter
+                    .release()
+                    .expect("a group's child gives back a permit it took");
+            }
         }
     }
 

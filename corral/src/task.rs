@@ -964,19 +964,6 @@ impl<T, E> Task<T, E> {
         Poll::Ready(unsafe { self.scope.payload.peek() })
     }
 
-    /// [`poll_outcome`](Task::poll_outcome) outside tokio's cooperative budget: when the budget
-    /// is spent, a `JoinHandle` reports `Pending` even for a finished task, which would make a
-    /// finished task look unfinished to [`try_outcome`](Task::try_outcome) and to scans.
-    pub(crate) fn poll_outcome_unconstrained(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Outcome<T, E>> {
-        if self.handle.is_some() && self.poll_end_unconstrained(cx).is_pending() {
-            return Poll::Pending;
-        }
-        Poll::Ready(self.take_outcome())
-    }
-
     /// [`poll_end`](Task::poll_end) outside tokio's cooperative budget.
     pub(crate) fn poll_end_unconstrained(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // `task::unconstrained` moved to `task::coop` in tokio 1.44; the old path works on the
@@ -1062,6 +1049,61 @@ impl<T, E> Task<T, E> {
         }
         Poll::Ready(self.take_outcome())
     }
+}
+
+impl<T, E> Task<T, E> {
+    /// The task's `JoinHandle` (`None` if the handle has seen the end), for an owner that keeps
+    /// the task's allocation already and polls the end with [`poll_handle_end`]. The task is
+    /// not aborted.
+    pub(crate) fn into_join_handle(mut self) -> Option<JoinHandle<()>> {
+        self.handle.take()
+    }
+}
+
+/// [`Task::poll_outcome`] outside tokio's cooperative budget, for a task whose `JoinHandle`
+/// is kept apart from a [`Task`] (see [`Task::into_join_handle`]): `handle` becomes `None` when
+/// it reports the end.
+///
+/// # Panics
+///
+/// Panics if the outcome was already taken.
+///
+/// # Safety
+///
+/// `handle` is the one handle of the task whose root scope is `scope` and whose payload is
+/// `out` (`None` once it has seen the end), and only its owner calls this.
+pub(crate) unsafe fn poll_handle_end<T, E>(
+    handle: &mut Option<JoinHandle<()>>,
+    scope: &Scope,
+    out: &dyn TaskOut<T, E>,
+    cx: &mut Context<'_>,
+) -> Poll<Outcome<T, E>> {
+    if let Some(h) = handle.as_mut() {
+        // `task::unconstrained` moved to `task::coop` in tokio 1.44; the old path works on the
+        // whole supported range.
+        #[allow(deprecated)]
+        let mut fut = tokio::task::unconstrained(Pin::new(h));
+        let Poll::Ready(res) = Pin::new(&mut fut).poll(cx) else {
+            return Poll::Pending;
+        };
+        *handle = None;
+        let outcome = match res {
+            Ok(()) => None,
+            Err(e) if e.is_panic() => {
+                Some(Outcome::Panicked(Panic::from_payload(&*e.into_panic())))
+            }
+            Err(_) => Some(Outcome::Cancelled(
+                scope.request_reason().unwrap_or_default(),
+            )),
+        };
+        if let Some(outcome) = outcome {
+            // SAFETY: we are the task's handle (the caller's promise), and the `JoinHandle`
+            // just reported the end.
+            unsafe { out.put(outcome) };
+        }
+    }
+    // SAFETY: as above; the handle has seen the end.
+    Poll::Ready(unsafe { out.take() }.expect("the outcome of this corral task was already taken"))
 }
 
 impl<T, E> Drop for Task<T, E> {
