@@ -6,6 +6,10 @@
 //! RSS (VmHWM). It also writes the rows to `target/alloc.json` for `bench/report.py`.
 //! A filter argument keeps the cases whose `mode/name` contains it.
 
+// A counting allocator implements `GlobalAlloc`, an unsafe trait: the one place outside the
+// library's core where `unsafe` is allowed (the crate denies it in Cargo.toml).
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};

@@ -2,11 +2,11 @@
 
 use std::fmt;
 use std::future::Future;
-use std::mem::{ManuallyDrop, MaybeUninit};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::outcome::{Failure, IntoOutcome, Outcome};
+use crate::rt::Outputs;
 use crate::set::{Iter, Set};
 use crate::task::Awaitable;
 
@@ -63,7 +63,7 @@ where
     let hint = iter.size_hint().0;
     Gather {
         set: Set::new(Iter(iter)),
-        values: Slots::with_capacity(hint),
+        values: Outputs::with_capacity(hint),
         failure: None,
     }
 }
@@ -90,7 +90,7 @@ where
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
     set: Set<Iter<I>>,
-    values: Slots<Ok_<I::Item>>,
+    values: Outputs<Ok_<I::Item>>,
     /// The first failure, with its input index (ties within a pass go to the lowest index).
     failure: Option<(usize, Failure<Err_<I::Item>>)>,
 }
@@ -127,6 +127,16 @@ where
     }
 }
 
+// Unpin whatever the inputs: nothing is structurally pinned (the set keeps its futures in heap
+// segments of its own, pinned there; the other fields are plain data).
+impl<I> Unpin for Gather<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+}
+
 impl<I> Future for Gather<I>
 where
     I: Iterator,
@@ -136,9 +146,7 @@ where
     type Output = Result<Vec<Ok_<I::Item>>, Failure<Err_<I::Item>>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: nothing here is structurally pinned: the set keeps its futures in heap
-        // segments of its own, and the other fields are plain data.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.get_mut();
         let values = &mut this.values;
         let failure = &mut this.failure;
         // The set stops itself (cancelling and draining the rest) at the end of the pass in
@@ -200,7 +208,7 @@ where
     let hint = iter.size_hint().0;
     GatherSettled {
         set: Set::new(Iter(iter)),
-        outcomes: Slots::with_capacity(hint),
+        outcomes: Outputs::with_capacity(hint),
     }
 }
 
@@ -228,7 +236,7 @@ where
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
     set: Set<Iter<I>>,
-    outcomes: Slots<OutcomeOf<I::Item>>,
+    outcomes: Outputs<OutcomeOf<I::Item>>,
 }
 
 impl<I> GatherSettled<I>
@@ -256,6 +264,16 @@ where
     }
 }
 
+// Unpin whatever the inputs: nothing is structurally pinned (the set keeps its futures in heap
+// segments of its own, pinned there; the other fields are plain data).
+impl<I> Unpin for GatherSettled<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+}
+
 impl<I> Future for GatherSettled<I>
 where
     I: Iterator,
@@ -265,8 +283,7 @@ where
     type Output = Vec<Outcome<Ok_<I::Item>, Err_<I::Item>>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: as in `Gather::poll`, nothing is structurally pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.get_mut();
         let outcomes = &mut this.outcomes;
         std::task::ready!(this.set.poll_drain(cx, &mut |done| {
             outcomes.set(done.index, done.outcome);
@@ -303,104 +320,5 @@ where
         f.debug_struct("GatherSettled")
             .field("remaining", &self.set.remaining())
             .finish_non_exhaustive()
-    }
-}
-
-/// Results by input index, filled in any order: a `Vec<T>` under construction, with one bit per
-/// index saying whether it holds a value. Turns into the `Vec<T>` itself, without a copy, once
-/// every index is filled. (A `Vec<Option<T>>` would cost a copy at the end and, for most `T`,
-/// twice the memory.)
-struct Slots<T> {
-    values: Vec<MaybeUninit<T>>,
-    /// Bit `i` set: `values[i]` holds a value.
-    filled: Vec<u64>,
-    count: usize,
-}
-
-impl<T> Default for Slots<T> {
-    fn default() -> Self {
-        Slots {
-            values: Vec::new(),
-            filled: Vec::new(),
-            count: 0,
-        }
-    }
-}
-
-impl<T> Slots<T> {
-    /// Room for `n` values (the inputs' size hint), made ready up front so that `set` rarely
-    /// grows anything.
-    fn with_capacity(n: usize) -> Self {
-        let mut values = Vec::with_capacity(n);
-        // Nothing to write: the values are uninitialised until set.
-        values.resize_with(n, MaybeUninit::uninit);
-        Slots {
-            values,
-            filled: vec![0; n.div_ceil(64)],
-            count: 0,
-        }
-    }
-
-    #[inline]
-    fn set(&mut self, index: usize, value: T) {
-        if index >= self.values.len() {
-            self.grow(index);
-        }
-        let (word, bit) = (index / 64, 1u64 << (index % 64));
-        if self.filled[word] & bit != 0 {
-            // SAFETY: the bit says this index holds a value; it is dropped once, here, and
-            // replaced below.
-            unsafe { self.values[index].assume_init_drop() };
-        } else {
-            self.filled[word] |= bit;
-            self.count += 1;
-        }
-        self.values[index].write(value);
-    }
-
-    #[cold]
-    fn grow(&mut self, index: usize) {
-        let len = (index + 1).max(self.values.len() * 2);
-        self.values.resize_with(len, MaybeUninit::uninit);
-        self.filled.resize(len.div_ceil(64), 0);
-    }
-
-    /// The values of indices `0..len` in order, if every one of them is filled (and none
-    /// above).
-    fn into_vec(self, len: usize) -> Option<Vec<T>> {
-        if self.count != len || self.values.len() < len {
-            return None;
-        }
-        // `count` distinct indices were set; check they are the first `len` ones.
-        let full = len / 64;
-        let tail = len % 64;
-        if self.filled[..full].iter().any(|&w| w != u64::MAX)
-            || (tail != 0 && self.filled[full] != (1u64 << tail) - 1)
-        {
-            return None;
-        }
-        // Our `Drop` would drop the values: take the vectors out and skip it.
-        let mut this = ManuallyDrop::new(self);
-        drop(std::mem::take(&mut this.filled));
-        let mut values = ManuallyDrop::new(std::mem::take(&mut this.values));
-        let (ptr, cap) = (values.as_mut_ptr(), values.capacity());
-        // SAFETY: the first `len` values are initialised (their bits are set), the rest hold
-        // nothing to drop, and `MaybeUninit<T>` has the layout of `T`, so the allocation is a
-        // valid `Vec<T>` of length `len` and the same capacity.
-        Some(unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) })
-    }
-}
-
-impl<T> Drop for Slots<T> {
-    fn drop(&mut self) {
-        if !std::mem::needs_drop::<T>() {
-            return;
-        }
-        for (i, v) in self.values.iter_mut().enumerate() {
-            if self.filled[i / 64] & (1 << (i % 64)) != 0 {
-                // SAFETY: the bit says this index holds a value, dropped once, here.
-                unsafe { v.assume_init_drop() };
-            }
-        }
     }
 }

@@ -1,7 +1,6 @@
 //! Task groups: [`TaskGroup`] runs a body and the children it spawns, and returns only when
 //! every one of them has ended. asyncio's `TaskGroup`, Trio's nursery.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::future::Future;
@@ -12,13 +11,16 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
-use crate::cancel::{self, CancelListener, Payload, Scope, Verdict, DEFAULT_GRACE};
+use crate::cancel::{cancelled, is_cancel_requested, CancelListener};
 use crate::limit::{AcquireOwned, Limiter};
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome, Panic};
-use crate::task::{poll_handle_end, Builder, TaskCell, TaskId, TaskRef};
+use crate::rt::{
+    current, downcast, frame, with_frame, Body, GraceTimer, KeptHandle, Payload, Scope, TaskCell,
+    TaskId, Verdict, DEFAULT_GRACE,
+};
+use crate::task::{Builder, TaskRef};
 
 /// The message of the cancel request a failing group sends to its members.
 const FAILING: &str = "task group is shutting down";
@@ -1333,23 +1335,14 @@ where
     E: Send + 'static,
 {
     fn poll_end(&self, me: &Scope, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
-        assert!(std::ptr::eq(
-            &me.payload as *const dyn Payload as *const (),
-            self as *const Self as *const ()
-        ));
         let tail = &self.ext.slot;
-        let mut handle = tail.handle.lock().unwrap_or_else(|e| e.into_inner());
         // Outside tokio's cooperative budget: once the budget is spent, a finished child's
         // `JoinHandle` reports `Pending` and wakes itself, so a pass over many finished
         // children would re-queue all but the first ~128 of them, pass after pass (quadratic).
-        // SAFETY: `handle` is the one `JoinHandle` of this task (its `Task` gave it up at
-        // spawn), only the group polls it (under this lock), `me` is its root scope (checked
-        // above) and `self` its payload.
-        let outcome = match unsafe { poll_handle_end(&mut handle, me, self, cx) } {
+        let outcome = match self.poll_kept(&tail.handle, me, cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(o) => o,
         };
-        drop(handle);
         Poll::Ready(match outcome {
             Outcome::Ok(v) => {
                 tail.slot.fill(Outcome::Ok(v));
@@ -1372,11 +1365,8 @@ where
 
     fn release(&self) {
         let tail = &self.ext.slot;
-        let handle = tail.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
         // Still running: the group's future was dropped.
-        if let Some(h) = handle {
-            h.abort();
-        }
+        tail.handle.abort();
         if tail.slot.is_settled() {
             return;
         }
@@ -1386,16 +1376,8 @@ where
     }
 
     fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker {
-        assert!(std::ptr::eq(
-            &me.payload as *const dyn HeldCell<E> as *const (),
-            self as *const Self as *const ()
-        ));
-        let raw = Arc::into_raw(me.clone()).cast::<ChildCell<F, T, E>>();
-        // SAFETY: `me` is the allocation whose payload is `self` (checked above), so its value
-        // is a `ChildCell<F, T, E>`: the pointer, stripped of its metadata, is one `Arc::into_raw`
-        // of that type would give, and the strong count taken by the clone is handed over.
-        let me = unsafe { Arc::from_raw(raw) };
-        Waker::from(me)
+        let me: Arc<Scope> = me.clone();
+        Waker::from(downcast::<Self>(me).expect("a child's allocation holds its own cell"))
     }
 }
 
@@ -1444,23 +1426,29 @@ pin_project_lite::pin_project! {
     struct Enrolled<F> {
         #[pin]
         fut: F,
-        node: Arc<dyn GroupNode>,
-        // The child's own allocation, which holds this future: weak, or it would never be
-        // freed. Upgrading always works while the task's root polls the body.
-        me: Weak<Scope<dyn NodeCell>>,
+        // The group, and the child's own allocation, which holds this future (weak, or it
+        // would never be freed).
+        frame: HostFrame,
         acquire: Option<Acquire>,
     }
 }
 
-impl<F: Future> Future for Enrolled<F> {
+/// The root of the child's task polls it with the child's node, which lives in the same
+/// allocation.
+impl<F, T, E> Body<ChildMeta<ChildTail<T>>> for Enrolled<F>
+where
+    F: Future + Send + 'static,
+    F::Output: IntoOutcome<Ok = T, Err = E>,
+    T: Send + 'static,
+{
     type Output = F::Output;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll_body(
+        self: Pin<&mut Self>,
+        node: &ChildMeta<ChildTail<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
         let this = self.project();
-        // SAFETY: this future is the body of the task whose allocation `me` points to, and only
-        // that task's root polls it, holding a strong reference to the allocation meanwhile:
-        // the allocation and its payload are alive for this call.
-        let node = unsafe { &*this.me.as_ptr() }.payload.node();
         if let Some(acquire) = this.acquire {
             match acquire.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -1474,7 +1462,7 @@ impl<F: Future> Future for Enrolled<F> {
         }
         node.state.store(RUNNING, Ordering::Relaxed);
         let fut = this.fut;
-        with_host(this.node, HostRef::Child(this.me), || fut.poll(cx))
+        with_frame(&*this.frame, || fut.poll(cx))
     }
 }
 
@@ -1488,7 +1476,7 @@ impl<T: ?Sized + Send + Sync> Erased for T {}
 /// this same allocation), which only the group touches. `None` once it has seen the end.
 struct ChildTail<T> {
     slot: Slot<T>,
-    handle: Mutex<Option<JoinHandle<()>>>,
+    handle: KeptHandle,
 }
 
 /// A child in the group's `children`: its allocation (whose node holds its task; its waker is
@@ -1892,8 +1880,10 @@ impl<E: Send + 'static> Spawner<E> {
             let me: Weak<Scope<dyn NodeCell>> = me.clone();
             let enrolled = Enrolled {
                 fut,
-                node: group,
-                me,
+                frame: HostFrame {
+                    group,
+                    host: Host::Child(me),
+                },
                 acquire,
             };
             let meta = ChildMeta {
@@ -1902,7 +1892,7 @@ impl<E: Send + 'static> Spawner<E> {
                 queue,
                 slot: ChildTail {
                     slot: Slot::new(),
-                    handle: Mutex::new(None),
+                    handle: KeptHandle::default(),
                 },
             };
             (enrolled, meta)
@@ -1914,13 +1904,7 @@ impl<E: Send + 'static> Spawner<E> {
         let ended = task
             .poll_end_unconstrained(&mut Context::from_waker(&waker))
             .is_ready();
-        *node
-            .payload
-            .ext
-            .slot
-            .handle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = task.into_join_handle();
+        task.keep_in(&node.payload.ext.slot.handle);
         st.children.insert(Held { node: node.clone() });
         drop(st);
         if ended {
@@ -2313,49 +2297,16 @@ pub fn group_tree() -> String {
     out
 }
 
-/// The group and member being polled, borrowed from their poller for the poll.
-struct HostFrame<'a> {
-    group: &'a Arc<dyn GroupNode>,
-    host: HostRef<'a>,
-}
-
-#[derive(Clone, Copy)]
-enum HostRef<'a> {
-    Body,
-    Child(&'a Weak<Scope<dyn NodeCell>>),
-}
-
-thread_local! {
-    // The group and member whose code is being polled on this thread, so that a group started
-    // there can hang itself under them in the tree: a frame on the stack of `with_host`
-    // (nothing is cloned on every poll), or null.
-    static HOST: Cell<*const HostFrame<'static>> = const { Cell::new(std::ptr::null()) };
-}
-
-fn with_host<R>(group: &Arc<dyn GroupNode>, host: HostRef<'_>, f: impl FnOnce() -> R) -> R {
-    struct Restore(*const HostFrame<'static>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            HOST.with(|h| h.set(self.0));
-        }
-    }
-    let frame = HostFrame { group, host };
-    let me: *const HostFrame<'static> = (&frame as *const HostFrame<'_>).cast();
-    let _restore = Restore(HOST.with(|h| h.replace(me)));
-    f()
+/// The group and member being polled: set by the poller for the poll (see
+/// [`with_frame`]), so that a group started there can hang itself under them in the tree.
+struct HostFrame {
+    group: Arc<dyn GroupNode>,
+    host: Host,
 }
 
 /// The group and member being polled on this thread, if any.
 fn current_host() -> Option<(Arc<dyn GroupNode>, Host)> {
-    let frame = HOST.with(|h| h.get());
-    // SAFETY: a non-null pointer is the frame of a `with_host` call still running on this
-    // thread (it puts the previous pointer back when it returns or unwinds), so it is alive.
-    let frame = unsafe { frame.as_ref() }?;
-    let host = match frame.host {
-        HostRef::Body => Host::Body,
-        HostRef::Child(me) => Host::Child(me.clone()),
-    };
-    Some((frame.group.clone(), host))
+    frame(|f: Option<&HostFrame>| f.map(|f| (f.group.clone(), f.host.clone())))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2398,12 +2349,13 @@ where
 
 struct Running<E, V, Fut> {
     shared: Arc<Shared<E>>,
-    node: Arc<dyn GroupNode>,
+    /// This group, as the tree sees it, and its body as the member polled.
+    frame: HostFrame,
     /// The group this one is nested in, if any (else it is one of the roots).
     parent: Option<Weak<dyn GroupNode>>,
     body: Option<Pin<Box<Fut>>>,
     value: Option<V>,
-    grace_timer: Option<Pin<Box<Sleep>>>,
+    grace_timer: GraceTimer,
     /// Keeps the enclosing scope from dropping the group at once when it is cancelled, so that
     /// the group can cancel its children and collect what they do meanwhile. `None` when the
     /// group was started in code that is already cancelled (cleanup code).
@@ -2426,7 +2378,7 @@ where
     E: Send + 'static,
 {
     fn start<B: FnOnce(Spawner<E>) -> Fut>(config: TaskGroup, body: B) -> Self {
-        let listener = (!crate::is_cancel_requested()).then(crate::cancelled);
+        let listener = (!is_cancel_requested()).then(cancelled);
         let shared = Arc::new(Shared {
             id: {
                 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -2457,8 +2409,7 @@ where
         // the owner from reporting a cancellation instead of the error.
         let in_group_body = host.as_ref().is_some_and(|(parent, host)| {
             matches!(host, Host::Body)
-                && cancel::current()
-                    .is_some_and(|c| Arc::as_ptr(&c) as *const () == parent.body_scope())
+                && current().is_some_and(|c| Arc::as_ptr(&c) as *const () == parent.body_scope())
         });
         let parent = match host {
             Some((parent, host)) => {
@@ -2475,18 +2426,20 @@ where
         let spawner = Spawner {
             shared: shared.clone(),
         };
-        let made = shared.scope.enter(|| {
-            with_host(&node, HostRef::Body, || {
-                catch_unwind(AssertUnwindSafe(|| body(spawner)))
-            })
-        });
+        let frame = HostFrame {
+            group: node,
+            host: Host::Body,
+        };
+        let made = shared
+            .scope
+            .enter(|| with_frame(&frame, || catch_unwind(AssertUnwindSafe(|| body(spawner)))));
         let mut running = Running {
             shared,
-            node,
+            frame,
             parent,
             body: None,
             value: None,
-            grace_timer: None,
+            grace_timer: GraceTimer::default(),
             listener,
             external: false,
             answer_with_error: !in_group_body,
@@ -2512,9 +2465,9 @@ where
             return Poll::Pending;
         }
         // Polled in the enclosing scope: relay its cancellation before the body can see it.
-        if !self.external && self.listener.is_some() && crate::is_cancel_requested() {
+        if !self.external && self.listener.is_some() && is_cancel_requested() {
             self.external = true;
-            let why = cancel::current()
+            let why = current()
                 .and_then(|s| s.request_reason())
                 .unwrap_or_default();
             shared.begin_cancel(why, false);
@@ -2590,16 +2543,16 @@ where
             self.end_body();
             return;
         }
-        if let Verdict::Stop(_) = shared.scope.verdict(shared.grace) {
+        if let Verdict::Stop(_) = shared.scope.verdict(Some(shared.grace)) {
             self.end_body();
             return;
         }
-        let node = self.node.clone();
+        let frame = &self.frame;
         let Some(body) = self.body.as_mut() else {
             return;
         };
         let polled = shared.scope.enter(|| {
-            with_host(&node, HostRef::Body, || {
+            with_frame(frame, || {
                 catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx)))
             })
         });
@@ -2617,24 +2570,21 @@ where
                     Outcome::Cancelled(_) => {}
                 }
             }
-            Ok(Poll::Pending) => match shared.scope.verdict(shared.grace) {
-                Verdict::Stop(_) => self.end_body(),
-                Verdict::Continue(Some(until)) => {
-                    let timer = self
-                        .grace_timer
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
-                    if timer.as_mut().poll(cx).is_ready() {
-                        self.end_body();
-                    }
+            Ok(Poll::Pending) => {
+                if self
+                    .grace_timer
+                    .must_stop(&shared.scope, Some(shared.grace), cx)
+                    .is_some()
+                {
+                    self.end_body();
                 }
-                Verdict::Continue(None) => {}
-            },
+            }
         }
     }
 
     fn end_body(&mut self) {
         self.body = None;
-        self.grace_timer = None;
+        self.grace_timer.clear();
         self.shared.lock().body_running = false;
     }
 

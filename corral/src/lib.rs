@@ -61,9 +61,12 @@
 //! error, not just the first.
 
 #![warn(missing_docs)]
+// Cargo.toml denies `unsafe_code` for the crate; the core module `rt` alone allows it (see its
+// doc for the invariants each block rests on).
 
 pub mod cancel;
 mod outcome;
+mod rt;
 mod task;
 
 mod as_completed;
@@ -71,34 +74,44 @@ mod gather;
 mod group;
 mod limit;
 mod race;
+mod set;
 mod shield;
 mod timeout;
 mod wait;
 
-mod set;
-
+pub use as_completed::{
+    as_completed, as_completed_keyed, as_completed_stream, as_completed_stream_keyed, AsCompleted,
+    AsCompletedIter, AsCompletedKeyed, AsCompletedStream, AsCompletedStreamKeyed, Completed, Timed,
+    Untimed,
+};
 pub use cancel::{cancelled, is_cancel_requested, CancelListener, CancelRequest, DEFAULT_GRACE};
+pub use gather::{gather, gather_settled, Gather, GatherSettled};
+pub use group::{
+    group_tree, Child, ChildInfo, ChildState, GroupError, GroupFailure, Member, Reported,
+    SpawnError, Spawner, TaskGroup,
+};
+pub use limit::{Acquire, AcquireOwned, Limiter, OwnedPermit, Permit, ReleaseError};
 pub use outcome::{infallible, Cancelled, Failure, IntoOutcome, Outcome, Panic};
+pub use race::{
+    any, quorum, race, Any, AnyError, InputFailure, Quorum, QuorumError, Race, RaceError, Winner,
+};
+pub use shield::{shield, Finished, Shieldable, Shielded};
 pub use task::{
     current_task, spawn, spawn_named, Awaitable, Builder, Join, Task, TaskFuture, TaskId, TaskRef,
 };
+pub use timeout::{
+    timeout, timeout_at, timeout_at_with, timeout_with, wait_for, Deadline, Elapsed,
+    RescheduleError, Timeout, WaitFor,
+};
+pub use wait::{wait, EmptyWait, ReturnWhen, Wait, WaitTask, Waited};
 
-#[allow(unused_imports)]
-pub use as_completed::*;
-#[allow(unused_imports)]
-pub use gather::*;
-#[allow(unused_imports)]
-pub use group::*;
-#[allow(unused_imports)]
-pub use limit::*;
-#[allow(unused_imports)]
-pub use race::*;
-#[allow(unused_imports)]
-pub use shield::*;
-#[allow(unused_imports)]
-pub use timeout::*;
-#[allow(unused_imports)]
-pub use wait::*;
+/// Where [`AsCompleted`] takes its inputs from: the type behind its first parameter, so that a
+/// stream of any source can be named in a struct field or a function signature. The
+/// [`as_completed`] functions pick the source; the aliases ([`AsCompletedIter`] and so on) name
+/// the common cases.
+pub mod source {
+    pub use crate::set::{Iter, Keyed, Source, Streamed, StreamedKeyed};
+}
 
 /// The README's examples, compiled and run as doc tests so that they stay true.
 #[cfg(doctest)]

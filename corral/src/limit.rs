@@ -699,7 +699,8 @@ impl fmt::Debug for Permit<'_> {
 /// ```
 #[must_use = "the permit is given back as soon as it is dropped"]
 pub struct OwnedPermit {
-    limiter: Arc<Limiter>,
+    /// `None` only inside `forget`, so that the drop that follows gives nothing back.
+    limiter: Option<Arc<Limiter>>,
 }
 
 impl OwnedPermit {
@@ -717,7 +718,9 @@ impl OwnedPermit {
     /// # }
     /// ```
     pub fn limiter(&self) -> &Arc<Limiter> {
-        &self.limiter
+        self.limiter
+            .as_ref()
+            .expect("a permit holds its limiter until it is dropped")
     }
 
     /// Keeps the permit taken without a guard; [`Limiter::release`] puts it back.
@@ -735,18 +738,18 @@ impl OwnedPermit {
     /// assert!(!limiter.locked());
     /// # }
     /// ```
-    pub fn forget(self) {
-        self.limiter.forget_one();
-        // Drop the `Arc` without giving the permit back.
-        let this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again; the `Arc` is read out exactly once.
-        drop(unsafe { std::ptr::read(&this.limiter) });
+    pub fn forget(mut self) {
+        if let Some(limiter) = self.limiter.take() {
+            limiter.forget_one();
+        }
     }
 }
 
 impl Drop for OwnedPermit {
     fn drop(&mut self) {
-        self.limiter.give_back();
+        if let Some(limiter) = &self.limiter {
+            limiter.give_back();
+        }
     }
 }
 
@@ -850,7 +853,9 @@ impl Future for AcquireOwned {
             .expect("AcquireOwned polled after it resolved");
         std::task::ready!(limiter.poll_acquire(&mut this.node, cx));
         let limiter = this.limiter.take().expect("checked above");
-        Poll::Ready(OwnedPermit { limiter })
+        Poll::Ready(OwnedPermit {
+            limiter: Some(limiter),
+        })
     }
 }
 

@@ -222,6 +222,16 @@ where
     }
 }
 
+// Unpin whatever the inputs: nothing is structurally pinned (the set keeps its futures in heap
+// segments of its own, pinned there; the other fields are plain data).
+impl<I> Unpin for Race<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+}
+
 impl<I> Future for Race<I>
 where
     I: Iterator,
@@ -231,9 +241,7 @@ where
     type Output = Result<Winner<Ok_<I::Item>>, RaceError<Err_<I::Item>>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: nothing here is structurally pinned: the set keeps its futures in heap
-        // segments of its own, and the other fields are plain data.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.get_mut();
         while let Some(done) = std::task::ready!(this.set.poll_next(cx)) {
             if this.first.is_some() {
                 continue; // a loser, drained
@@ -451,6 +459,16 @@ where
     }
 }
 
+// Unpin whatever the inputs: nothing is structurally pinned (the set keeps its futures in heap
+// segments of its own, pinned there; the other fields are plain data).
+impl<I> Unpin for Any<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+}
+
 impl<I> Future for Any<I>
 where
     I: Iterator,
@@ -460,8 +478,7 @@ where
     type Output = Result<Winner<Ok_<I::Item>>, AnyError<Err_<I::Item>>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: as in `Race::poll`, nothing is structurally pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.get_mut();
         while let Some(done) = std::task::ready!(this.set.poll_next(cx)) {
             if this.winner.is_some() {
                 continue; // a loser, drained
@@ -757,6 +774,16 @@ where
     }
 }
 
+// Unpin whatever the inputs: nothing is structurally pinned (the set keeps its futures in heap
+// segments of its own, pinned there; the other fields are plain data).
+impl<I> Unpin for Quorum<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+}
+
 impl<I> Future for Quorum<I>
 where
     I: Iterator,
@@ -766,8 +793,7 @@ where
     type Output = Result<Vec<Winner<Ok_<I::Item>>>, QuorumError<Ok_<I::Item>, Err_<I::Item>>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: as in `Race::poll`, nothing is structurally pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.get_mut();
         if this.k == 0 {
             return Poll::Ready(Err(QuorumError::ZeroQuorum));
         }

@@ -1,78 +1,24 @@
 //! Spawned tasks: [`spawn`], [`spawn_named`], [`Builder`], the [`Task`] handle, the current
 //! task ([`current_task`]), and [`Awaitable`], the one input trait of every combinator.
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use crate::outcome::{Cancelled, IntoOutcome, Outcome};
+use crate::rt::{current, Body, RawTask, Scope, TaskCell, TaskMeta, DEFAULT_GRACE};
 
-use crate::cancel::{Payload, Scope, Verdict, DEFAULT_GRACE};
-use crate::outcome::{Cancelled, IntoOutcome, Outcome, Panic};
-
-/// A task's identity: unique in the process, increasing in spawn order.
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let a = corral::spawn(async { Ok::<(), ()>(()) });
-/// let b = corral::spawn(async { Ok::<(), ()>(()) });
-/// assert!(a.id() < b.id());
-/// # }
-/// ```
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId(u64);
-
-impl TaskId {
-    fn next() -> TaskId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// The number behind the id (the `n` of the automatic name `Task-n`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let t = corral::spawn(async { Ok::<(), ()>(()) });
-    /// assert_eq!(t.name().as_ref(), format!("Task-{}", t.id().as_u64()));
-    /// # }
-    /// ```
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// What the root scope of a task knows about the task. Its name and grace period, when given,
-/// are kept with the scope's rarely used state (see `Scope::root`), so that an unnamed task
-/// with the default grace carries neither.
-pub(crate) struct TaskMeta {
-    pub(crate) id: TaskId,
-    pub(crate) spawned_at: tokio::time::Instant,
-}
+pub use crate::rt::task::TaskId;
 
 /// The name of the task whose root scope is `scope`: the one it was given, or `Task-<id>`
 /// (made on demand, so an unnamed task stores no string).
 fn task_name(scope: &Scope, meta: &TaskMeta) -> Arc<str> {
     scope
         .task_name()
-        .unwrap_or_else(|| Arc::from(format!("Task-{}", meta.id.0)))
+        .unwrap_or_else(|| Arc::from(format!("Task-{}", meta.id.as_u64())))
 }
 
 /// A shared reference to a task: its id and name, and the means to ask it to stop. It does not
@@ -254,7 +200,7 @@ impl fmt::Debug for TaskRef {
 /// # }
 /// ```
 pub fn current_task() -> Option<TaskRef> {
-    crate::cancel::current()
+    current()
         .and_then(|s| s.task_scope())
         .map(|scope| TaskRef { scope })
 }
@@ -376,53 +322,26 @@ impl Builder {
         <F::Output as IntoOutcome>::Ok: Send + 'static,
         <F::Output as IntoOutcome>::Err: Send + 'static,
     {
-        self.spawn_cell(|_| (fut, ())).0
+        Task {
+            raw: self.spawn_cell(|_| (fut, ())).0,
+        }
     }
 
     /// Spawns the body `make` returns, with `ext` kept in the task's scope allocation beside
-    /// the body and the outcome (a group keeps its node for the child there: one allocation
-    /// instead of two). `make` is given a weak reference to that allocation. Returns the handle
-    /// and the allocation.
+    /// the body and the outcome (see [`RawTask::spawn`]).
     #[allow(clippy::type_complexity)]
     pub(crate) fn spawn_cell<F, T, E, X>(
         self,
         make: impl FnOnce(&Weak<Scope<TaskCell<F, T, E, X>>>) -> (F, X),
-    ) -> (Task<T, E>, Arc<Scope<TaskCell<F, T, E, X>>>)
+    ) -> (RawTask<T, E>, Arc<Scope<TaskCell<F, T, E, X>>>)
     where
-        F: Future + Send + 'static,
+        F: Body<X>,
         F::Output: IntoOutcome<Ok = T, Err = E>,
         T: Send + 'static,
         E: Send + 'static,
         X: Send + Sync + 'static,
     {
-        let meta = TaskMeta {
-            id: TaskId::next(),
-            spawned_at: tokio::time::Instant::now(),
-        };
-        let cell = Scope::root_cyclic(
-            |me| {
-                let (fut, ext) = make(me);
-                TaskCell {
-                    meta,
-                    stage: UnsafeCell::new(Stage::Running(fut)),
-                    ext,
-                }
-            },
-            self.name,
-            self.grace,
-        );
-        let scope: Arc<Scope<dyn TaskOut<T, E>>> = cell.clone();
-        let handle = tokio::spawn(Root {
-            cell: cell.clone(),
-            grace_timer: None,
-            registered: false,
-        });
-        let task = Task {
-            handle: Some(handle),
-            scope,
-            _outcome: PhantomData,
-        };
-        (task, cell)
+        RawTask::spawn(self.name, self.grace, make)
     }
 }
 
@@ -484,230 +403,6 @@ where
     Builder::new().name(name).spawn(fut)
 }
 
-/// Where a task's body, then its outcome, live: in the task's scope allocation (see
-/// [`TaskCell`]), not in tokio's task cell, which then holds only [`Root`] and `()`.
-enum Stage<F, T, E> {
-    /// The body, polled in place by [`Root`] (pinned: the allocation never moves).
-    Running(F),
-    /// The outcome, for the handle to take.
-    Finished(Outcome<T, E>),
-    /// Neither: the body was dropped without an outcome (aborted), or the outcome was taken.
-    Empty,
-}
-
-/// The payload of a task's root scope: what the task is, its body and its outcome. A spawned
-/// task costs tokio's task cell (which holds only the small [`Root`], so it stays at tokio's
-/// smallest size) and this one allocation, shared by the root, the handle and every
-/// [`TaskRef`].
-pub(crate) struct TaskCell<F, T, E, X = ()> {
-    meta: TaskMeta,
-    /// Accessed by [`Root`] while it is alive (it is the body's only poller, and it is dropped
-    /// before its `JoinHandle` reports the end), then only by the one [`Task`] handle, once it
-    /// has seen the end.
-    stage: UnsafeCell<Stage<F, T, E>>,
-    /// What the spawner keeps with the task (see [`Builder::spawn_cell`]); `()` for most.
-    pub(crate) ext: X,
-}
-
-// SAFETY: `stage` is the only field that is not `Sync`, and it is never accessed by two
-// threads at once: while the task runs, only its `Root` touches it (through `&mut Root`, so
-// one thread at a time); tokio drops the `Root` (the future) before it marks the task
-// complete, and the one `Task` handle touches `stage` only after its `JoinHandle` has reported
-// that completion (tokio's state transition orders the two). `TaskRef`s never touch it.
-// Everything in it is `Send`, so handing it from thread to thread is fine.
-unsafe impl<F: Send, T: Send, E: Send, X: Sync> Sync for TaskCell<F, T, E, X> {}
-
-impl<F: Send, T: Send, E: Send, X: Send + Sync> Payload for TaskCell<F, T, E, X> {
-    fn task(&self) -> Option<&TaskMeta> {
-        Some(&self.meta)
-    }
-}
-
-/// What a [`Task`] handle sees of its task's [`TaskCell`]: the outcome, its body type erased.
-pub(crate) trait TaskOut<T, E>: Payload {
-    /// Takes the outcome, leaving [`Stage::Empty`].
-    ///
-    /// # Safety
-    ///
-    /// Only the task's handle may call this, and only after the task's `JoinHandle` reported
-    /// the end (see [`TaskCell::stage`]).
-    unsafe fn take(&self) -> Option<Outcome<T, E>>;
-    /// The outcome, if it is there. Safety: as [`take`](TaskOut::take).
-    unsafe fn peek(&self) -> Option<&Outcome<T, E>>;
-    /// Stores the outcome (of a task tokio ended: aborted or panicked). Safety: as
-    /// [`take`](TaskOut::take).
-    unsafe fn put(&self, outcome: Outcome<T, E>);
-}
-
-impl<F: Send, T: Send, E: Send, X: Send + Sync> TaskOut<T, E> for TaskCell<F, T, E, X> {
-    unsafe fn take(&self) -> Option<Outcome<T, E>> {
-        // SAFETY: the caller is the handle after the end: nobody else touches `stage`.
-        let stage = unsafe { &mut *self.stage.get() };
-        if !matches!(stage, Stage::Finished(_)) {
-            return None;
-        }
-        // Moving the outcome out is fine: only a `Running` body is pinned.
-        match std::mem::replace(stage, Stage::Empty) {
-            Stage::Finished(o) => Some(o),
-            _ => unreachable!("checked above"),
-        }
-    }
-
-    unsafe fn peek(&self) -> Option<&Outcome<T, E>> {
-        // SAFETY: as in `take`.
-        match unsafe { &*self.stage.get() } {
-            Stage::Finished(o) => Some(o),
-            _ => None,
-        }
-    }
-
-    unsafe fn put(&self, outcome: Outcome<T, E>) {
-        // SAFETY: as in `take`; after the end the stage holds no body (the root dropped it).
-        unsafe { *self.stage.get() = Stage::Finished(outcome) };
-    }
-}
-
-/// The future tokio runs for a task: polls the body (in the task's [`TaskCell`]) inside the
-/// task's root scope, and leaves the outcome there. Small on purpose: tokio's task cell holds
-/// it, and a cell whose future and output fit in 24 bytes is 128 bytes instead of 256.
-struct Root<F, T, E, X = ()>
-where
-    F: Send + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-    X: Send + Sync + 'static,
-{
-    cell: Arc<Scope<TaskCell<F, T, E, X>>>,
-    grace_timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// The task's waker is registered with the scope (tokio's waker for a task never changes).
-    registered: bool,
-}
-
-impl<F: Send, T: Send, E: Send, X> TaskCell<F, T, E, X> {
-    /// The body, or `None` once it has ended.
-    ///
-    /// # Safety
-    ///
-    /// Only the task's [`Root`], while it is alive, and not while an earlier result of this
-    /// call is still in use (see [`TaskCell::stage`]).
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn body(&self) -> Option<Pin<&mut F>> {
-        // SAFETY: the caller is the root, the only one touching `stage` while it is alive,
-        // with no other borrow of it live. The stage lives in an `Arc` allocation that never
-        // moves, and a `Running` body is only ever dropped in place (by assigning the stage),
-        // so pinning it is sound.
-        match unsafe { &mut *self.stage.get() } {
-            Stage::Running(f) => Some(unsafe { Pin::new_unchecked(f) }),
-            _ => None,
-        }
-    }
-}
-
-/// Ends the task's stage with `outcome` (or empties it), dropping a body still there inside
-/// the task's scope, so that its destructors (its cleanup) run as part of the task:
-/// `current_task()` works in them.
-///
-/// # Safety
-///
-/// As [`TaskCell::body`], and no result of `body` may be in use.
-unsafe fn end<F: Send + 'static, T: Send + 'static, E: Send + 'static, X: Send + Sync + 'static>(
-    cell: &Scope<TaskCell<F, T, E, X>>,
-    outcome: Option<Outcome<T, E>>,
-) {
-    let stage = cell.payload.stage.get();
-    let scope: &Scope = cell;
-    scope.enter(|| {
-        let next = match outcome {
-            Some(o) => Stage::Finished(o),
-            None => Stage::Empty,
-        };
-        // SAFETY: guaranteed by the caller. The body (if any) is dropped in place; if its
-        // destructor panics, the assignment still writes `next` (Rust's drop-and-replace), so
-        // the body is never dropped twice.
-        unsafe { *stage = next };
-    });
-}
-
-impl<F, T, E, X> Drop for Root<F, T, E, X>
-where
-    F: Send + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-    X: Send + Sync + 'static,
-{
-    // An aborted task's body is dropped here; its destructors are its cleanup and run as part
-    // of the task (`current_task()` works in them).
-    fn drop(&mut self) {
-        // SAFETY: we are the root, with no borrow of the stage live.
-        unsafe {
-            if self.cell.payload.body().is_some() {
-                end(&self.cell, None);
-            }
-        }
-    }
-}
-
-impl<F, T, E, X> Future for Root<F, T, E, X>
-where
-    F: Future + Send + 'static,
-    F::Output: IntoOutcome<Ok = T, Err = E>,
-    T: Send + 'static,
-    E: Send + 'static,
-    X: Send + Sync + 'static,
-{
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let cell: &Scope<TaskCell<F, T, E, X>> = &this.cell;
-        let scope: &Scope = cell;
-        if !this.registered {
-            scope.set_owner_waker(cx.waker());
-            this.registered = true;
-        }
-        // SAFETY (every `body` and `end` below): we are the task's root, polled through
-        // `&mut`, and each `body()` borrow ends before the next call.
-        if let Verdict::Stop(why) = scope.task_verdict() {
-            unsafe { end(cell, Some(Outcome::Cancelled(why))) };
-            return Poll::Ready(());
-        }
-        let polled = match unsafe { cell.payload.body() } {
-            Some(fut) => scope.enter(|| fut.poll(cx)),
-            None => panic!("corral task polled after completion"),
-        };
-        let outcome = match polled {
-            Poll::Ready(out) => {
-                // A request nobody listened to (e.g. the task cancelled itself and returned)
-                // wins over the value, as in asyncio.
-                let outcome = match scope.finished_verdict() {
-                    Some(why) => Outcome::Cancelled(why),
-                    None => out.into_outcome(),
-                };
-                // A body that has returned is dropped outside the scope (as it always was):
-                // entering it is for cleanup of bodies stopped part-way.
-                // SAFETY: as above.
-                unsafe { *cell.payload.stage.get() = Stage::Finished(outcome) };
-                return Poll::Ready(());
-            }
-            Poll::Pending => match scope.task_verdict() {
-                Verdict::Stop(why) => Outcome::Cancelled(why),
-                Verdict::Continue(Some(until)) => {
-                    let timer = this
-                        .grace_timer
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
-                    if timer.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    Outcome::Cancelled(scope.request_reason().unwrap_or_default())
-                }
-                Verdict::Continue(None) => return Poll::Pending,
-            },
-        };
-        unsafe { end(cell, Some(outcome)) };
-        Poll::Ready(())
-    }
-}
-
 /// A handle to a spawned task: its id and name, a way to stop it, and its [`Outcome`].
 ///
 /// Await it (or [`Task::join`]) to get the outcome. **Dropping the handle aborts the task**
@@ -733,13 +428,8 @@ where
 /// # }
 /// ```
 pub struct Task<T, E> {
-    /// `None` once the handle has seen the end (the outcome is then in the cell, or taken), or
-    /// after `detach`.
-    handle: Option<JoinHandle<()>>,
-    /// The task's root scope, whose payload holds the outcome.
-    scope: Arc<Scope<dyn TaskOut<T, E>>>,
-    /// The outcome is the handle's to hand out: `Task` is `Send`/`Sync` as an outcome is.
-    _outcome: PhantomData<Outcome<T, E>>,
+    /// The task's one `JoinHandle` and its allocation, where the outcome waits.
+    raw: RawTask<T, E>,
 }
 
 impl<T, E> Task<T, E> {
@@ -757,20 +447,17 @@ impl<T, E> Task<T, E> {
     /// ```
     pub fn task_ref(&self) -> TaskRef {
         TaskRef {
-            scope: self.scope.clone(),
+            scope: self.raw.scope().clone(),
         }
     }
 
     /// The task's root scope, as the cancel machinery sees it.
     fn root_scope(&self) -> &Scope {
-        &*self.scope
+        &**self.raw.scope()
     }
 
     fn meta(&self) -> &TaskMeta {
-        self.scope
-            .payload
-            .task()
-            .expect("a task's root scope has its meta")
+        self.raw.meta()
     }
 
     /// The task's id.
@@ -834,7 +521,7 @@ impl<T, E> Task<T, E> {
     /// # }
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.handle.as_ref().is_none_or(|h| h.is_finished())
+        self.raw.is_finished()
     }
 
     /// Asks the task to stop. Returns false if it has already finished, or was already asked.
@@ -896,9 +583,7 @@ impl<T, E> Task<T, E> {
     /// # }
     /// ```
     pub fn abort(&self) {
-        if let Some(h) = &self.handle {
-            h.abort();
-        }
+        self.raw.abort();
     }
 
     /// Lets the task run on without a handle: it is no longer aborted when the handle would
@@ -918,8 +603,8 @@ impl<T, E> Task<T, E> {
     /// assert_eq!(rx.await.unwrap(), 7);
     /// # }
     /// ```
-    pub fn detach(mut self) {
-        self.handle.take();
+    pub fn detach(self) {
+        self.raw.detach();
     }
 
     /// The outcome, if the task has finished and the outcome has not been taken yet. Never
@@ -937,16 +622,7 @@ impl<T, E> Task<T, E> {
     /// # }
     /// ```
     pub fn try_outcome(&mut self) -> Option<Outcome<T, E>> {
-        if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
-            let mut cx = Context::from_waker(std::task::Waker::noop());
-            let _ = self.poll_end_unconstrained(&mut cx);
-        }
-        if self.handle.is_some() {
-            return None;
-        }
-        // SAFETY: we are the task's handle, and it has seen the end (`handle` is `None`; a
-        // detached handle is gone).
-        unsafe { self.scope.payload.take() }
+        self.raw.try_outcome()
     }
 
     /// Polls for the outcome and keeps it in the task, where [`try_outcome`](Task::try_outcome)
@@ -957,53 +633,7 @@ impl<T, E> Task<T, E> {
     /// Not subject to tokio's cooperative budget: a combinator scanning many finished tasks in
     /// one poll must see every one of them as finished.
     pub(crate) fn poll_settled(&mut self, cx: &mut Context<'_>) -> Poll<Option<&Outcome<T, E>>> {
-        if self.handle.is_some() && self.poll_end_unconstrained(cx).is_pending() {
-            return Poll::Pending;
-        }
-        // SAFETY: as in `try_outcome`.
-        Poll::Ready(unsafe { self.scope.payload.peek() })
-    }
-
-    /// [`poll_end`](Task::poll_end) outside tokio's cooperative budget.
-    pub(crate) fn poll_end_unconstrained(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        // `task::unconstrained` moved to `task::coop` in tokio 1.44; the old path works on the
-        // whole supported range.
-        #[allow(deprecated)]
-        let mut fut = tokio::task::unconstrained(std::future::poll_fn(|cx| self.poll_end(cx)));
-        Pin::new(&mut fut).poll(cx)
-    }
-
-    /// Polls the `JoinHandle`; once it reports the end, drops it (`handle` becomes `None`)
-    /// and makes sure the cell holds the outcome (tokio's own ends, an abort or a panic, are
-    /// stored there as `Cancelled` or `Panicked`). Call only while `handle` is `Some`.
-    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(handle) = self.handle.as_mut() else {
-            return Poll::Ready(());
-        };
-        let Poll::Ready(res) = Pin::new(handle).poll(cx) else {
-            return Poll::Pending;
-        };
-        self.handle = None;
-        let outcome = match res {
-            Ok(()) => return Poll::Ready(()),
-            Err(e) if e.is_panic() => Outcome::Panicked(Panic::from_payload(&*e.into_panic())),
-            Err(_) => Outcome::Cancelled(self.root_scope().request_reason().unwrap_or_default()),
-        };
-        // SAFETY: we are the task's handle, and the `JoinHandle` just reported the end.
-        unsafe { self.scope.payload.put(outcome) };
-        Poll::Ready(())
-    }
-
-    /// Takes the outcome from the cell once the handle has seen the end.
-    ///
-    /// # Panics
-    ///
-    /// Panics if the outcome was already taken.
-    fn take_outcome(&mut self) -> Outcome<T, E> {
-        debug_assert!(self.handle.is_none());
-        // SAFETY: as in `try_outcome`.
-        unsafe { self.scope.payload.take() }
-            .expect("the outcome of this corral task was already taken")
+        self.raw.poll_settled(cx)
     }
 
     /// Waits for the outcome without giving up the handle (the handle stays usable for
@@ -1044,73 +674,7 @@ impl<T, E> Task<T, E> {
     /// # }
     /// ```
     pub fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
-        if self.poll_end(cx).is_pending() {
-            return Poll::Pending;
-        }
-        Poll::Ready(self.take_outcome())
-    }
-}
-
-impl<T, E> Task<T, E> {
-    /// The task's `JoinHandle` (`None` if the handle has seen the end), for an owner that keeps
-    /// the task's allocation already and polls the end with [`poll_handle_end`]. The task is
-    /// not aborted.
-    pub(crate) fn into_join_handle(mut self) -> Option<JoinHandle<()>> {
-        self.handle.take()
-    }
-}
-
-/// [`Task::poll_outcome`] outside tokio's cooperative budget, for a task whose `JoinHandle`
-/// is kept apart from a [`Task`] (see [`Task::into_join_handle`]): `handle` becomes `None` when
-/// it reports the end.
-///
-/// # Panics
-///
-/// Panics if the outcome was already taken.
-///
-/// # Safety
-///
-/// `handle` is the one handle of the task whose root scope is `scope` and whose payload is
-/// `out` (`None` once it has seen the end), and only its owner calls this.
-pub(crate) unsafe fn poll_handle_end<T, E>(
-    handle: &mut Option<JoinHandle<()>>,
-    scope: &Scope,
-    out: &dyn TaskOut<T, E>,
-    cx: &mut Context<'_>,
-) -> Poll<Outcome<T, E>> {
-    if let Some(h) = handle.as_mut() {
-        // `task::unconstrained` moved to `task::coop` in tokio 1.44; the old path works on the
-        // whole supported range.
-        #[allow(deprecated)]
-        let mut fut = tokio::task::unconstrained(Pin::new(h));
-        let Poll::Ready(res) = Pin::new(&mut fut).poll(cx) else {
-            return Poll::Pending;
-        };
-        *handle = None;
-        let outcome = match res {
-            Ok(()) => None,
-            Err(e) if e.is_panic() => {
-                Some(Outcome::Panicked(Panic::from_payload(&*e.into_panic())))
-            }
-            Err(_) => Some(Outcome::Cancelled(
-                scope.request_reason().unwrap_or_default(),
-            )),
-        };
-        if let Some(outcome) = outcome {
-            // SAFETY: we are the task's handle (the caller's promise), and the `JoinHandle`
-            // just reported the end.
-            unsafe { out.put(outcome) };
-        }
-    }
-    // SAFETY: as above; the handle has seen the end.
-    Poll::Ready(unsafe { out.take() }.expect("the outcome of this corral task was already taken"))
-}
-
-impl<T, E> Drop for Task<T, E> {
-    fn drop(&mut self) {
-        if let Some(h) = &self.handle {
-            h.abort();
-        }
+        self.raw.poll_outcome(cx)
     }
 }
 
@@ -1316,21 +880,5 @@ impl<'a, T, E> Awaitable for &'a mut Task<T, E> {
 
     fn is_cancelled(out: &Outcome<T, E>) -> bool {
         out.is_cancelled()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_future_tokio_stores_for_a_task_stays_small_whatever_the_body() {
-        // tokio's task cell is 128 bytes (x86-64) when its future and its output (here `()`,
-        // in a `Result` with tokio's `JoinError`) fit in 24 bytes, and 256 or more otherwise:
-        // the body and its outcome live in the task's scope allocation instead.
-        type Big = [u64; 32];
-        type Body = std::future::Ready<Result<Big, Big>>;
-        assert!(std::mem::size_of::<Root<Body, Big, Big>>() <= 24);
-        assert_eq!(std::mem::size_of::<Task<Big, Big>>(), 24);
     }
 }

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use crate::cancel::{Scope, Verdict, DEFAULT_GRACE};
 use crate::outcome::Cancelled;
+use crate::rt::{GraceTimer, Scope, DEFAULT_GRACE};
 use crate::task::Awaitable;
 
 /// The error of a deadline that passed before the work finished.
@@ -384,7 +384,7 @@ pin_project_lite::pin_project! {
         expire_first: bool,
         sleep: Option<Pin<Box<Sleep>>>,
         armed_for: Option<Instant>,
-        grace_timer: Option<Pin<Box<Sleep>>>,
+        grace_timer: GraceTimer,
         // Asks work that runs elsewhere (a task) to stop; false: drop the body instead.
         request_stop: fn(Pin<&mut F>) -> bool,
         // Declared last: dropped after the body, so the phase changes once it is gone.
@@ -406,7 +406,7 @@ impl<F> Core<F> {
             expire_first: false,
             sleep: None,
             armed_for: None,
-            grace_timer: None,
+            grace_timer: GraceTimer::default(),
             request_stop: never_stops::<F>,
             exit: ExitGuard(deadline),
         }
@@ -441,7 +441,12 @@ impl<F: Future> Future for Core<F> {
             }};
         }
 
-        if *this.mode == Mode::Fired && must_stop(&scope, *this.grace, this.grace_timer, cx) {
+        if *this.mode == Mode::Fired
+            && this
+                .grace_timer
+                .must_stop(&scope, Some(*this.grace), cx)
+                .is_some()
+        {
             elapsed!();
         }
 
@@ -508,36 +513,22 @@ impl<F: Future> Future for Core<F> {
                         *this.mode = Mode::Stopping;
                     } else {
                         *this.mode = Mode::Fired;
+                        // The owner's waker stays registered (see `Scope::request`).
                         scope.request(Cancelled::new());
-                        // `request` consumed the registered waker.
-                        scope.set_owner_waker(cx.waker());
                     }
                 }
             }
         }
 
-        if *this.mode == Mode::Fired && must_stop(&scope, *this.grace, this.grace_timer, cx) {
+        if *this.mode == Mode::Fired
+            && this
+                .grace_timer
+                .must_stop(&scope, Some(*this.grace), cx)
+                .is_some()
+        {
             elapsed!();
         }
         Poll::Pending
-    }
-}
-
-/// After this scope asked its body to stop: true if the body must be dropped now (nobody
-/// listened, the request was handed back, or the grace period is over).
-fn must_stop(
-    scope: &Arc<Scope>,
-    grace: Duration,
-    timer: &mut Option<Pin<Box<Sleep>>>,
-    cx: &mut Context<'_>,
-) -> bool {
-    match scope.verdict(grace) {
-        Verdict::Stop(_) => true,
-        Verdict::Continue(Some(until)) => {
-            let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
-            t.as_mut().poll(cx).is_ready()
-        }
-        Verdict::Continue(None) => false,
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use crate::set::WakeTable;
+use crate::rt::WakeTable;
 use crate::task::Task;
 
 /// When [`wait`] returns.
