@@ -8,8 +8,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+
+use crate::rt::sync::{Mutex, MutexGuard};
 
 /// A limit on how many holders may run at once: a counting semaphore whose permits are guards.
 ///

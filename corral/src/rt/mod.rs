@@ -79,9 +79,12 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub(crate) mod frame;
+#[cfg(all(test, loom))]
+mod loom;
 pub(crate) mod outputs;
 pub(crate) mod scope;
 pub(crate) mod slots;
+pub(crate) mod sync;
 pub(crate) mod task;
 pub(crate) mod wake;
 

@@ -6,8 +6,8 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::Cancelled;
+use crate::rt::sync::{AtomicBool, Mutex, MutexGuard};
 use crate::rt::task::TaskMeta;
 
 /// How long a cancelled body that listens for the request may keep running before it is

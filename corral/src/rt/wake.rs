@@ -4,9 +4,11 @@
 
 use std::mem::ManuallyDrop;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
+
+use crate::rt::sync::{AtomicPtr, Mutex};
 
 /// What the per-slot wakers share with their owner: a lock-free stack of woken entries and the
 /// owner's own waker.
