@@ -7,6 +7,8 @@
 #
 #   bench/compare.sh [--skip-rust] [--skip-python] [CRITERION_FILTER]
 #
+# Its ratios are of medians taken minutes apart: the ratios to quote come from bench/paired.sh.
+#
 # --skip-rust reuses the criterion results already in target/criterion.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,7 +20,7 @@ for a in "$@"; do
   case "$a" in
     --skip-rust) SKIP_RUST=1 ;;
     --skip-python) SKIP_PY=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     -*) echo "compare.sh: unknown flag $a" >&2; exit 2 ;;
     *) FILTER="$a" ;;
   esac

@@ -4,7 +4,9 @@ criterion's JSON (target/criterion), target/alloc.json, and the asyncio JSON.
 
     python bench/report.py [--asyncio bench/out/asyncio.json] [--meta bench/out/rust_meta.json]
 
-Every ratio is of medians taken in the same run (one `cargo bench`, one asyncio_coord.py).
+Every ratio here is of medians taken in the same run (one `cargo bench`, one asyncio_coord.py),
+minutes apart: the paired ratios (bench/paired.sh, bench/paired_report.py) are the ones to
+quote; these tables give time per task across N.
 """
 
 import argparse
@@ -98,9 +100,15 @@ def asyncio_table(data, py):
     print()
 
 
-def alloc_bar(rows, mode, n):
-    """Bytes per task of the mode's bar: JoinSet for spawned, else the leanest peer."""
+def alloc_bar(rows, mode, n, case=None):
+    """(name, bytes per task) of the bar a case is weighed against: the `bar` alloc.json gives
+    it (corral/benches/common/mod.rs: JoinSet for TaskGroup, Vec<JoinHandle> for the other
+    spawned cases); for an alloc.json from before that field, JoinSet for spawned, else the
+    leanest peer."""
     peers = {r["case"]: r["bytes"] / n for r in rows if r["mode"] == mode and r["n"] == n and not bd.is_corral(r["case"])}
+    given = next((r.get("bar") for r in rows if r["mode"] == mode and r["case"] == case and "bar" in r), "old")
+    if given != "old":
+        return (given, peers[given]) if given in peers else (None, None)
     if mode == "spawned" and "tokio_JoinSet" in peers:
         return "tokio_JoinSet", peers["tokio_JoinSet"]
     if not peers:
@@ -109,64 +117,37 @@ def alloc_bar(rows, mode, n):
     return name, peers[name]
 
 
+def alloc_order(rows):
+    """Sort key that puts each bar first and the cases weighed against it right after it."""
+    bars = {(r["mode"], r.get("bar")) for r in rows if bd.is_corral(r["case"])}
+    modes = {m: i for i, m in enumerate(bd.MODES)}
+
+    def key(r):
+        own_bar = (r["mode"], r["case"]) in bars
+        group = r["case"] if own_bar else (r.get("bar") or r["case"])
+        return (modes.get(r["mode"], 99), group, not own_bar, not bd.is_corral(r["case"]), r["case"], r["n"])
+
+    return key
+
+
 def alloc_table(rows):
     print("### Memory per task (counting global allocator, one run per child process)\n")
-    print("Bytes allocated per task over the whole run (ratio to the mode's bar: JoinSet for spawned,")
-    print("else the leanest peer), allocator calls per task, the peak of live heap per task, and the")
-    print("child process's peak RSS (VmHWM, runtime and binary included).\n")
-    print("| mode | case | N | bytes/task | ÷ bar | allocs/task | peak heap/task | process peak RSS |")
-    print("|---|---|---|---|---|---|---|---|")
-    order = {m: i for i, m in enumerate(bd.MODES)}
-    rows = sorted(rows, key=lambda r: (order.get(r["mode"], 99), bd.is_corral(r["case"]), r["case"], r["n"]))
-    for r in rows:
+    print("Bytes allocated per task over the whole run, and the ratio to the case's bar, which is listed")
+    print("just above it: JoinSet for TaskGroup, `Vec<JoinHandle>` (tokio_JoinHandle_vec) for the other")
+    print("spawned cases, else the mode's fastest peer; allocator calls per task, the peak of live heap")
+    print("per task, and the child process's peak RSS (VmHWM, runtime and binary included).\n")
+    print("| mode | case | N | bar | bytes/task | ÷ bar | allocs/task | peak heap/task | process peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in sorted(rows, key=alloc_order(rows)):
         n = r["n"]
         b = r["bytes"] / n
-        _, ref = alloc_bar(rows, r["mode"], n)
-        ratio = f"{b / ref:.2f}×" if ref else "—"
+        bar, ref = alloc_bar(rows, r["mode"], n, r["case"])
+        ratio = f"{b / ref:.2f}×" if ref and bar != r["case"] else "—"
         name = f"**{r['case']}**" if bd.is_corral(r["case"]) else r["case"]
         print(
-            f"| {r['mode']} | {name} | {n:,} | {b:.0f} | {ratio} | {r['allocs'] / n:.2f} | "
-            f"{r['peak'] / n:.0f} | {r['hwm'] / 1e6:.1f} MB |"
+            f"| {r['mode']} | {name} | {n:,} | {bar if bar and bar != r['case'] else '—'} | {b:.0f} | {ratio} | "
+            f"{r['allocs'] / n:.2f} | {r['peak'] / n:.0f} | {r['hwm'] / 1e6:.1f} MB |"
         )
-    print()
-
-
-def goals(data, py, rows, n=100_000):
-    """The issue's goals at N = n, each line: goal, case, figure, met or not."""
-    out = []
-    time_goals = (
-        ("spawned", 1.1, "within 1.1× of JoinSet"),
-        ("in_place", 1.0, "at or below the best in-place peer"),
-        ("limit100", 1.0, "at or below the best limited in-place peer"),
-        ("limit100_spawned", 1.1, "within 1.1× of the limited spawning peer"),
-    )
-    for mode, limit, what in time_goals:
-        _, bar_ns = bd.bar(data, mode, n)
-        for case, t in sorted(data.get(mode, {}).items()):
-            if bd.is_corral(case) and n in t and bar_ns:
-                r = t[n] / bar_ns
-                out.append((f"{mode}: {what}", case, f"{r:.2f}×", r <= limit))
-    if py:
-        med = py["median_s"].get("asyncio", {})
-        for py_case, pairs in ASYNCIO_MAP.items():
-            for (case, mode), need in zip(pairs, (10, 50)):
-                ns = data.get(mode, {}).get(case, {}).get(n) if case else None
-                p = med.get(py_case, {}).get(str(n))
-                if ns and p:
-                    r = p * 1e9 / ns
-                    out.append((f"≥{need}× faster than asyncio ({mode})", f"{case} vs {py_case}", f"{r:.1f}×", r >= need))
-    for r in rows:
-        if bd.is_corral(r["case"]) and r["n"] == n:
-            _, ref = alloc_bar(rows, r["mode"], n)
-            if ref:
-                q = r["bytes"] / n / ref
-                out.append((f"bytes per task ≤ the peers' ({r['mode']})", r["case"], f"{q:.2f}×", q <= 1.0))
-    if not out:
-        return
-    print(f"### Goals at N = {n:,} (from the figures below)\n")
-    print("| goal | case | figure | met |\n|---|---|---|---|")
-    for goal, case, fig, ok in out:
-        print(f"| {goal} | {case} | {fig} | {'yes' if ok else '**no**'} |")
     print()
 
 
@@ -174,14 +155,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--asyncio", default=f"{bd.ROOT}/bench/out/asyncio.json")
     ap.add_argument("--meta", default=f"{bd.ROOT}/bench/out/rust_meta.json")
+    ap.add_argument("--alloc", help="the alloc bench's rows (default: target/alloc.json)")
     args = ap.parse_args()
     meta = bd.load_json(args.meta)
     if meta:
         print(f"Rust run: {meta}\n")
     data = bd.criterion()
     py = bd.load_json(args.asyncio)
-    rows = bd.alloc()
-    goals(data, py, rows)
+    rows = bd.alloc(path=args.alloc)
+    print("(The goals are judged from the paired ratios: bench/paired_report.py.)\n")
     if data:
         library(data)
     else:

@@ -3,8 +3,11 @@
 //!
 //! `cargo bench -p corral --bench alloc` prints one table: bytes allocated per task, allocations
 //! per task, peak live heap per task (above what was live before the run), and the child's peak
-//! RSS (VmHWM). It also writes the rows to `target/alloc.json` for `bench/report.py`.
-//! A filter argument keeps the cases whose `mode/name` contains it.
+//! RSS (VmHWM), then each corral case next to its bar (`common::bar`: TaskGroup next to
+//! JoinSet, spawned gather-like cases next to `Vec<JoinHandle>`). It also writes the rows to `target/alloc.json` for `bench/report.py`.
+//! A filter argument keeps the cases whose `mode/name` contains it, and their bars;
+//! `--json FILE` writes the rows there instead (cargo runs benches from `corral/`, so give an
+//! absolute path).
 
 // A counting allocator implements `GlobalAlloc`, an unsafe trait: the one place outside the
 // library's core where `unsafe` is allowed (the crate denies it in Cargo.toml).
@@ -15,7 +18,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 mod common;
-use common::{cases, expected, runtime};
+use common::{cases, expected, runtime, Case};
 
 /// Counts bytes and calls, and tracks the live and peak heap.
 struct Counting;
@@ -68,6 +71,74 @@ static GLOBAL: Counting = Counting;
 
 const ALLOC_SIZES: [usize; 2] = [10_000, 100_000];
 
+/// One case's figures at one N, from its child process.
+struct Row<'a> {
+    case: &'a Case,
+    n: usize,
+    bytes: usize,
+    calls: usize,
+    peak: usize,
+    hwm: usize,
+}
+
+impl Row<'_> {
+    fn per_task(&self, v: usize) -> f64 {
+        v as f64 / self.n as f64
+    }
+
+    fn json(&self) -> String {
+        let bar = self
+            .case
+            .bar()
+            .map_or("null".to_string(), |b| format!("\"{b}\""));
+        format!(
+            "{{\"mode\":\"{}\",\"case\":\"{}\",\"bar\":{bar},\"n\":{},\"bytes\":{},\"allocs\":{},\"peak\":{},\"hwm\":{}}}",
+            self.case.mode.group(),
+            self.case.name,
+            self.n,
+            self.bytes,
+            self.calls,
+            self.peak,
+            self.hwm
+        )
+    }
+}
+
+/// Each corral case next to its bar (TaskGroup next to JoinSet, the spawned gather-like cases
+/// next to `Vec<JoinHandle>`, see `common::bar`), when both were measured.
+fn print_against_bars(rows: &[Row]) {
+    let mut lines = Vec::new();
+    for r in rows.iter().filter(|r| r.case.is_corral()) {
+        let Some(bar) = r.case.bar() else { continue };
+        let Some(b) = rows
+            .iter()
+            .find(|b| b.case.mode == r.case.mode && b.case.name == bar && b.n == r.n)
+        else {
+            continue;
+        };
+        lines.push(format!(
+            "| {} | {} | {bar} | {} | {:.0} | {:.0} | {:.2}× | {:.0} | {:.0} |",
+            r.case.mode.group(),
+            r.case.name,
+            r.n,
+            r.per_task(r.bytes),
+            b.per_task(b.bytes),
+            r.bytes as f64 / b.bytes as f64,
+            r.per_task(r.peak),
+            b.per_task(b.peak),
+        ));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    println!("\nEach corral case next to its bar (bytes and peak heap per task):\n");
+    println!("| mode | case | bar | N | bytes/task | bar's | ÷ bar | peak/task | bar's |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for line in lines {
+        println!("{line}");
+    }
+}
+
 /// A `/proc/self/status` field in bytes (`VmHWM`, `VmRSS`).
 fn status_bytes(field: &str) -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -104,19 +175,40 @@ fn main() {
         child(index, n);
         return;
     }
+    // `--json FILE`: where the rows go (default target/alloc.json)
+    let json_path = args
+        .iter()
+        .position(|a| a == "--json")
+        .map(|pos| match args.get(pos + 1) {
+            Some(path) => std::path::PathBuf::from(path),
+            None => {
+                eprintln!("alloc: --json needs a file name");
+                std::process::exit(2);
+            }
+        });
     let filter = args
         .iter()
-        .find(|a| !a.starts_with('-'))
-        .cloned()
+        .enumerate()
+        .find(|&(i, a)| !a.starts_with('-') && (i == 0 || args[i - 1] != "--json"))
+        .map(|(_, a)| a.clone())
         .unwrap_or_default();
     let exe = std::env::current_exe().expect("own path");
-    let mut rows = Vec::new();
+    let all = cases();
+    let mut rows: Vec<Row> = Vec::new();
     println!(
         "| mode | case | N | bytes/task | allocs/task | peak heap/task | peak RSS |\n|---|---|---|---|---|---|---|"
     );
-    for (index, case) in cases().iter().enumerate() {
-        let id = format!("{}/{}", case.mode.group(), case.name);
-        if !id.contains(&filter) {
+    // the cases the filter picks, and their bars, so that each can be shown next to its bar
+    let picked: Vec<String> = all
+        .iter()
+        .filter(|c| c.id().contains(&filter))
+        .flat_map(|c| {
+            let bar = c.bar().map(|b| format!("{}/{b}", c.mode.group()));
+            std::iter::once(c.id()).chain(bar)
+        })
+        .collect();
+    for (index, case) in all.iter().enumerate() {
+        if !picked.contains(&case.id()) {
             continue;
         }
         for n in ALLOC_SIZES {
@@ -126,7 +218,8 @@ fn main() {
                 .expect("child ran");
             assert!(
                 out.status.success(),
-                "{id} {n}: {}",
+                "{} {n}: {}",
+                case.id(),
                 String::from_utf8_lossy(&out.stderr)
             );
             let text = String::from_utf8_lossy(&out.stdout);
@@ -134,29 +227,35 @@ fn main() {
                 .split_whitespace()
                 .map(|v| v.parse().unwrap())
                 .collect();
-            let (bytes, calls, peak, hwm) = (f[0], f[1], f[2], f[3]);
+            let row = Row {
+                case,
+                n,
+                bytes: f[0],
+                calls: f[1],
+                peak: f[2],
+                hwm: f[3],
+            };
             println!(
                 "| {} | {} | {n} | {:.0} | {:.2} | {:.0} | {:.1} MB |",
                 case.mode.group(),
                 case.name,
-                bytes as f64 / n as f64,
-                calls as f64 / n as f64,
-                peak as f64 / n as f64,
-                hwm as f64 / 1e6
+                row.per_task(row.bytes),
+                row.per_task(row.calls),
+                row.per_task(row.peak),
+                row.hwm as f64 / 1e6
             );
-            rows.push(format!(
-                "{{\"mode\":\"{}\",\"case\":\"{}\",\"n\":{n},\"bytes\":{bytes},\"allocs\":{calls},\"peak\":{peak},\"hwm\":{hwm}}}",
-                case.mode.group(),
-                case.name
-            ));
+            rows.push(row);
         }
     }
+    print_against_bars(&rows);
+    let rows: Vec<String> = rows.iter().map(Row::json).collect();
     // target/<profile>/deps/alloc-HASH -> target/alloc.json
-    if let Some(target) = exe.ancestors().nth(3) {
-        let path = target.join("alloc.json");
+    let path = json_path.or_else(|| Some(exe.ancestors().nth(3)?.join("alloc.json")));
+    if let Some(path) = path {
         let json = format!("[\n{}\n]\n", rows.join(",\n"));
-        if std::fs::write(&path, json).is_ok() {
-            eprintln!("wrote {}", path.display());
+        match std::fs::write(&path, json) {
+            Ok(()) => eprintln!("wrote {}", path.display()),
+            Err(e) => eprintln!("alloc: cannot write {}: {e}", path.display()),
         }
     }
 }

@@ -23,7 +23,9 @@ pub const LIMIT: usize = 100;
 /// How the work runs, which decides the peer a corral case is compared to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Each task spawned on the runtime (runs on both workers); the bar is tokio's `JoinSet`.
+    /// Each task spawned on the runtime (runs on both workers); the bar is the fastest spawned
+    /// peer, a `Vec<JoinHandle>` awaited in order, except for `TaskGroup`, whose bar is
+    /// tokio's `JoinSet` (see [`bar`]).
     Spawned,
     /// Futures polled in place in the caller's task; the bar is the best in-place peer.
     InPlace,
@@ -53,6 +55,24 @@ impl Mode {
     }
 }
 
+/// The peer a case is timed and weighed against in its mode (its *bar*), or `None` for a bar.
+///
+/// A corral case gets its mode's bar: in spawned mode the fastest spawned peer,
+/// `tokio_JoinHandle_vec`, for the gather-like cases (gather, gather_settled, wait,
+/// as_completed) and `tokio_JoinSet` for `TaskGroup`, which like a `JoinSet` owns its
+/// children. Every other peer gets the bar too, so that a paired run shows whether the bar is
+/// still the fastest peer (a peer's ratio below 1 says it is not).
+pub fn bar(mode: Mode, name: &str) -> Option<&'static str> {
+    let bar = match (mode, name) {
+        (Mode::Spawned, "corral_taskgroup") => "tokio_JoinSet",
+        (Mode::Spawned, _) => "tokio_JoinHandle_vec",
+        (Mode::InPlace, _) => "futures_buffered_join_all",
+        (Mode::Limit100, _) => "futures_buffered_ordered",
+        (Mode::Limit100Spawned, _) => "tokio_spawn_buffered",
+    };
+    (bar != name).then_some(bar)
+}
+
 /// The future a case returns: the sum of the task outputs.
 pub type Run = Pin<Box<dyn Future<Output = usize>>>;
 
@@ -70,6 +90,16 @@ impl Case {
     /// Whether this is one of corral's cases (as opposed to a peer's).
     pub fn is_corral(&self) -> bool {
         self.name.starts_with("corral")
+    }
+
+    /// `mode/name`: unique, unlike the name (corral's cases recur across modes).
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.mode.group(), self.name)
+    }
+
+    /// The name of the peer this case is compared to, or `None` for a bar ([`bar`]).
+    pub fn bar(&self) -> Option<&'static str> {
+        bar(self.mode, self.name)
     }
 }
 
