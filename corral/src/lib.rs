@@ -61,8 +61,6 @@
 //! error, not just the first.
 
 #![warn(missing_docs)]
-// Cargo.toml denies `unsafe_code` for the crate; the core module `rt` alone allows it (see its
-// doc for the invariants each block rests on).
 
 pub mod cancel;
 mod outcome;

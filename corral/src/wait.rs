@@ -64,8 +64,8 @@ impl std::error::Error for EmptyWait {}
 
 mod sealed {
     pub trait Sealed {}
-    impl<T, E> Sealed for crate::Task<T, E> {}
-    impl<T, E> Sealed for &mut crate::Task<T, E> {}
+    impl<T, E> Sealed for crate::task::Task<T, E> {}
+    impl<T, E> Sealed for &mut crate::task::Task<T, E> {}
 }
 
 /// What [`wait`] accepts: a [`Task`] handle, owned or borrowed.

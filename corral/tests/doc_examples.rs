@@ -2,7 +2,7 @@
 //! example. This scans the sources for `pub` items (functions, methods, types, traits,
 //! constants) whose doc comment has no code block. `pub(crate)` items are not public.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Items that are public only in name: `Sealed` is in a private module (it seals `WaitTask`),
 /// and `ReadmeDoctests` exists only under `cfg(doctest)` to run the README's examples.
@@ -22,16 +22,25 @@ fn public_item(line: &str) -> Option<&str> {
     Some(&rest[..end])
 }
 
+/// The `.rs` files under `dir`, in its subfolders too (a module that grew into a folder).
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
 #[test]
 fn every_public_item_has_an_example() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut missing = Vec::new();
     let mut seen = 0;
-    let mut files: Vec<_> = std::fs::read_dir(&src)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        .collect();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
     files.sort();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -54,7 +63,7 @@ fn every_public_item_has_an_example() {
                 })
                 .any(|l| l.contains("```"));
             if !doc {
-                let name_of = file.file_name().unwrap().to_string_lossy();
+                let name_of = file.strip_prefix(&src).unwrap().display();
                 missing.push(format!("{name_of}:{} {name}", i + 1));
             }
         }

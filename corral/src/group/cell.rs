@@ -1,0 +1,279 @@
+//! A child's task allocation: the node the group and its tree keep of the child, the tail
+//! where its outcome waits, its waker, and its future inside the task. The code that reaches
+//! into the allocation through raw pointers is here.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::limit::AcquireOwned;
+use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome};
+use crate::rt::{downcast, with_frame, Body, KeptHandle, Payload, Scope, TaskCell};
+use crate::task::TaskRef;
+
+use super::child::{ChildInfo, ChildState, Slot};
+use super::running::ReadyQueue;
+use super::tree::HostFrame;
+
+pub(super) const WAITING: u8 = 0;
+pub(super) const RUNNING: u8 = 1;
+
+/// What the group and its tree know about one child, and (its tail, `slot`) where the child's
+/// outcome waits for its [`Child`] handle and the child's `JoinHandle`. It lives in the child's
+/// task allocation (the `ext` of its [`TaskCell`], see [`ChildCell`]), so a child costs that
+/// allocation and tokio's task cell, nothing more; that allocation is also the child's waker
+/// (it queues the child's key in the group's [`ReadyQueue`]).
+///
+/// [`Child`]: super::child::Child
+pub(super) struct ChildMeta<S: ?Sized = dyn Erased> {
+    /// `WAITING`, then `RUNNING`. In a group with a limit, a `RUNNING` child holds a permit,
+    /// taken out of the limiter without a guard
+    /// ([`OwnedPermit::forget`](crate::OwnedPermit::forget)), so the node needs no slot for
+    /// it: the group gives it back ([`Limiter::release`]) when it collects the
+    /// child, after reacting to its outcome (a failure cancels the waiting children before the
+    /// permit could start one of them). A group that is dropped keeps its children's permits:
+    /// its limiter goes with it, and nothing can be spawned in it any more.
+    ///
+    /// [`Limiter::release`]: crate::limit::Limiter::release
+    pub(super) state: AtomicU8,
+    /// The child's key in the group's `children`, and the queue its wake-ups go to.
+    pub(super) key: u32,
+    pub(super) queue: Weak<ReadyQueue>,
+    pub(super) slot: S,
+}
+
+/// The one allocation of a child besides tokio's task cell: its task's root scope, whose
+/// payload holds the body, the outcome and (as `ext`) the child's [`ChildMeta`].
+type ChildCell<F, T, E> = Scope<TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>>;
+
+/// A child's allocation as the tree sees it (its body and types erased): its node.
+pub(super) trait NodeCell: Payload {
+    fn node(&self) -> &ChildMeta;
+}
+
+/// A child's allocation as its [`Child`] handle sees it: the slot its outcome waits in.
+///
+/// [`Child`]: super::child::Child
+pub(super) trait SlotCell<T>: NodeCell {
+    fn slot(&self) -> &Slot<T>;
+}
+
+/// A child's allocation as the group holds it, with its output type erased.
+pub(super) trait HeldCell<E>: NodeCell {
+    /// Polls for the end; when it comes, fills the handle's slot and returns the failure, if
+    /// the child failed. `me` must be the allocation `self` is the payload of.
+    fn poll_end(&self, me: &Scope, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>>;
+    /// Lets go of the child: aborts it if it is still running and, if it had not ended, tells
+    /// its handle it was cancelled.
+    fn release(&self);
+    /// The child's waker. `me` must be the allocation `self` is the payload of.
+    fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker;
+}
+
+impl<F, T, E> NodeCell for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn node(&self) -> &ChildMeta {
+        &self.ext
+    }
+}
+
+impl<F, T, E> SlotCell<T> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn slot(&self) -> &Slot<T> {
+        &self.ext.slot.slot
+    }
+}
+
+impl<F, T, E> HeldCell<E> for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn poll_end(&self, me: &Scope, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
+        let tail = &self.ext.slot;
+        // Outside tokio's cooperative budget: once the budget is spent, a finished child's
+        // `JoinHandle` reports `Pending` and wakes itself, so a pass over many finished
+        // children would re-queue all but the first ~128 of them, pass after pass (quadratic).
+        let outcome = match self.poll_kept(&tail.handle, me, cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(o) => o,
+        };
+        Poll::Ready(match outcome {
+            Outcome::Ok(v) => {
+                tail.slot.fill(Outcome::Ok(v));
+                None
+            }
+            Outcome::Err(e) => {
+                tail.slot.fill(Outcome::Err(()));
+                Some(Failure::Error(e))
+            }
+            Outcome::Panicked(p) => {
+                tail.slot.fill(Outcome::Panicked(p.clone()));
+                Some(Failure::Panicked(p))
+            }
+            Outcome::Cancelled(c) => {
+                tail.slot.fill(Outcome::Cancelled(c));
+                None
+            }
+        })
+    }
+
+    fn release(&self) {
+        let tail = &self.ext.slot;
+        // Still running: the group's future was dropped.
+        tail.handle.abort();
+        if tail.slot.is_settled() {
+            return;
+        }
+        tail.slot.fill(Outcome::Cancelled(Cancelled::with_message(
+            "task group was dropped",
+        )));
+    }
+
+    fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker {
+        let me: Arc<Scope> = me.clone();
+        Waker::from(downcast::<Self>(me).expect("a child's allocation holds its own cell"))
+    }
+}
+
+/// The child's waker: queues its key in the group's [`ReadyQueue`].
+impl<F, T, E> Wake for ChildCell<F, T, E>
+where
+    F: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let node = &self.payload.ext;
+        if let Some(q) = node.queue.upgrade() {
+            q.push(node.key);
+        }
+    }
+}
+
+/// What [`Spawner::children`] and the tree show of a child.
+///
+/// [`Spawner::children`]: super::spawner::Spawner::children
+pub(super) fn info(cell: &Arc<Scope<dyn NodeCell>>) -> ChildInfo {
+    let task = TaskRef::from_scope(cell.clone());
+    let state = if task.is_cancel_requested() {
+        ChildState::Cancelling
+    } else if cell.payload.node().state.load(Ordering::Relaxed) == RUNNING {
+        ChildState::Running
+    } else {
+        ChildState::Waiting
+    };
+    ChildInfo {
+        id: task.id(),
+        name: task.name(),
+        age: task.age(),
+        state,
+    }
+}
+
+pub(super) type Acquire = Pin<Box<AcquireOwned>>;
+
+pin_project_lite::pin_project! {
+    /// A child's future inside its task: waits for a permit of the group's limit, then runs
+    /// the user's future, telling nested groups which group and member they run in.
+    pub(super) struct Enrolled<F> {
+        #[pin]
+        pub(super) fut: F,
+        // The group, and the child's own allocation, which holds this future (weak, or it
+        // would never be freed).
+        pub(super) frame: HostFrame,
+        pub(super) acquire: Option<Acquire>,
+    }
+}
+
+/// The root of the child's task polls it with the child's node, which lives in the same
+/// allocation.
+impl<F, T, E> Body<ChildMeta<ChildTail<T>>> for Enrolled<F>
+where
+    F: Future + Send + 'static,
+    F::Output: IntoOutcome<Ok = T, Err = E>,
+    T: Send + 'static,
+{
+    type Output = F::Output;
+
+    fn poll_body(
+        self: Pin<&mut Self>,
+        node: &ChildMeta<ChildTail<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
+        let this = self.project();
+        if let Some(acquire) = this.acquire {
+            match acquire.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(permit) => {
+                    // Held until the group collects the child (see `ChildMeta::state`): the
+                    // state becomes `RUNNING` below, in this same call.
+                    permit.forget();
+                    *this.acquire = None;
+                }
+            }
+        }
+        node.state.store(RUNNING, Ordering::Relaxed);
+        let fut = this.fut;
+        with_frame(&*this.frame, || fut.poll(cx))
+    }
+}
+
+/// Any tail of a [`ChildMeta`], for the type-erased `Arc<ChildMeta>` the tree keeps.
+pub(super) trait Erased: Send + Sync {}
+
+impl<T: ?Sized + Send + Sync> Erased for T {}
+
+/// The tail of a child's [`ChildMeta`]: the slot its outcome waits in for the [`Child`]
+/// handle, and the child task's `JoinHandle` (its [`Task`](crate::Task) would only add a pointer back to
+/// this same allocation), which only the group touches. `None` once it has seen the end.
+///
+/// [`Child`]: super::child::Child
+pub(super) struct ChildTail<T> {
+    pub(super) slot: Slot<T>,
+    pub(super) handle: KeptHandle,
+}
+
+/// A child in the group's `children`: its allocation (whose node holds its task; its waker is
+/// made from it when needed). Dropping it releases the child (see [`HeldCell::release`]).
+pub(super) struct Held<E> {
+    pub(super) node: Arc<Scope<dyn HeldCell<E>>>,
+}
+
+impl<E> Held<E> {
+    pub(super) fn poll_end(&self) -> Poll<Option<Failure<E>>> {
+        let waker = self.node.payload.waker(&self.node);
+        self.node
+            .payload
+            .poll_end(&*self.node, &mut Context::from_waker(&waker))
+    }
+
+    pub(super) fn cell(&self) -> Arc<Scope<dyn NodeCell>> {
+        self.node.clone()
+    }
+
+    pub(super) fn task(&self) -> TaskRef {
+        TaskRef::from_scope(self.node.clone())
+    }
+}
+
+impl<E> Drop for Held<E> {
+    fn drop(&mut self) {
+        self.node.payload.release();
+    }
+}
