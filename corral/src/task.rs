@@ -529,7 +529,10 @@ impl<T, E> Task<T, E> {
     /// If the task is listening ([`cancelled()`](crate::cancelled)), the request is delivered
     /// to it and it may clean up and end as it chooses within its grace period, after which it
     /// is aborted. If it is not listening, it is stopped at its next suspension point, and a
-    /// task that has not started yet never runs.
+    /// task that has not started yet never runs. A task that returns before it gets there (it
+    /// cancelled itself, or the request came from another thread while it ran) ends cancelled
+    /// if it returned a value, which is discarded; an error it returned is kept, as asyncio
+    /// keeps an exception raised in the step a cancel arrives in.
     ///
     /// asyncio: `Task.cancel()`.
     ///

@@ -1156,6 +1156,27 @@ async fn own_cancel_after_the_body_returned_keeps_its_value() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_child_error_returned_as_the_group_cancels_it_is_kept() {
+    // The child cancels the group, and so itself, then fails in the same poll: its error is
+    // kept (asyncio keeps an exception raised in the step a cancel arrives in). On a
+    // multi-thread runtime the same happens when a sibling's failure on another worker
+    // cancels a child that is just returning its error.
+    let r = TaskGroup::new()
+        .run(|g| async move {
+            let group = g.clone();
+            g.spawn(async move {
+                group.cancel(); // the group is shutting down...
+                Err::<(), _>(TErr::Zero) // ...and this child fails anyway, in the same poll
+            })?;
+            Ok::<(), TErr>(())
+        })
+        .await;
+    let err = r.expect_err("a child failed; no error is lost");
+    assert_eq!(errors(&err), [TErr::Zero]);
+    assert_eq!(alive(), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_listening_body_gets_the_group_grace_then_is_dropped() {
     let t0 = Instant::now();
     let err = TaskGroup::new()
