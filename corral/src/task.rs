@@ -819,6 +819,14 @@ pub trait Awaitable: Sized {
         None
     }
 
+    /// The output of the work behind `fut`, taken, if it is available without running any of
+    /// the caller's code (a finished task); plain futures return `None`. For combinators that
+    /// decide only when first polled ([`wait_for`](crate::wait_for) with a zero timeout).
+    #[doc(hidden)]
+    fn ready_output_of(_fut: Pin<&mut Self::Future>) -> Option<Self::Output> {
+        None
+    }
+
     /// Asks the work behind `fut` to stop gracefully. Returns false if the only way to stop it
     /// is to drop `fut` (plain futures).
     #[doc(hidden)]
@@ -854,6 +862,10 @@ impl<T, E> Awaitable for Task<T, E> {
         self.try_outcome()
     }
 
+    fn ready_output_of(fut: Pin<&mut TaskFuture<T, E>>) -> Option<Outcome<T, E>> {
+        fut.get_mut().task.try_outcome()
+    }
+
     fn request_stop(fut: Pin<&mut TaskFuture<T, E>>) -> bool {
         fut.task.cancel();
         true
@@ -874,6 +886,10 @@ impl<'a, T, E> Awaitable for &'a mut Task<T, E> {
 
     fn ready_output(&mut self) -> Option<Outcome<T, E>> {
         self.try_outcome()
+    }
+
+    fn ready_output_of(fut: Pin<&mut Join<'a, T, E>>) -> Option<Outcome<T, E>> {
+        fut.get_mut().task.try_outcome()
     }
 
     fn request_stop(fut: Pin<&mut Join<'a, T, E>>) -> bool {

@@ -44,9 +44,6 @@
 //!   given is still running".)
 //! * **K2**: `quorum(0, tasks)` and `quorum(k > n, tasks)` return while their task inputs run
 //!   on; the tasks are only aborted when the future is dropped.
-//! * **K4**: `wait_for(Duration::ZERO, &mut task)` takes a finished task's outcome when it is
-//!   created; dropped before its first poll, it leaves the task without an outcome (awaiting
-//!   it panics).
 //! * **K5**: a task group started while its task has a cancel request nobody has listened to
 //!   yet takes no listener, so the task drops it at the body's first suspension point: its
 //!   children are aborted (no request, no cleanup) instead of cancelled and drained, and the
@@ -2411,14 +2408,11 @@ async fn op_timeout(mut g: Gen, cx: Cx) -> Res {
             let o = match t.try_outcome() {
                 Some(o) => o,
                 None if t.is_finished() => {
-                    if skip_known() {
-                        return drained("a task after wait_for was dropped", &cx);
-                    }
-                    return Err(known(
-                        "K4",
-                        "the task's outcome is gone: the wait_for(0, &mut task) that was dropped \
-                         before its first poll had taken it (awaiting the task would panic)",
-                    ));
+                    return Err(
+                        "the task's outcome is gone: the wait_for(.., &mut task) that \
+                                was dropped had taken it (awaiting the task would panic)"
+                            .to_string(),
+                    );
                 }
                 None => t.await,
             };
@@ -3246,18 +3240,6 @@ async fn quorum_of_zero_cancels_and_drains_its_task_inputs() {
         ended.load(SeqCst),
         "quorum(0) returned with its input still running"
     );
-}
-
-/// K4. Run with `--ignored`.
-#[tokio::test]
-#[ignore = "known bug K4: an unpolled wait_for(0, &mut task) takes the task's outcome"]
-async fn dropping_an_unpolled_zero_wait_for_leaves_a_borrowed_tasks_outcome() {
-    let mut task = corral::spawn(async { Ok::<u8, ()>(7) });
-    yield_now().await; // the task finishes
-    assert!(task.is_finished());
-    drop(corral::wait_for(Duration::ZERO, &mut task)); // "a &mut Task is left alone"
-                                                       // try_outcome() is None and awaiting the task panics: the outcome was taken at creation.
-    assert_eq!(task.try_outcome().map(|o| o.unwrap()), Some(7));
 }
 
 /// K5. Run with `--ignored`. Needs two workers: the child must start while the body, which
