@@ -42,8 +42,6 @@
 //!   may still be running when `gather` returns. (race, any, quorum and as_completed's
 //!   `cancel_rest` document that they abort unpulled tasks; gather promises "nothing it was
 //!   given is still running".)
-//! * **K2**: `quorum(0, tasks)` and `quorum(k > n, tasks)` return while their task inputs run
-//!   on; the tasks are only aborted when the future is dropped.
 //! * **K5**: a task group started while its task has a cancel request nobody has listened to
 //!   yet takes no listener, so the task drops it at the body's first suspension point: its
 //!   children are aborted (no request, no cleanup) instead of cancelled and drained, and the
@@ -1261,17 +1259,6 @@ async fn op_quorum(mut g: Gen, cx: Cx) -> Res {
                  {f:?}, got {got_s:?} and {got_f:?} ({r:?})"
             );
         }
-    }
-    if p.tasks && (k == 0 || k > n) {
-        if skip_known() {
-            return Ok(());
-        }
-        return drained("quorum", &cx).map_err(|e| {
-            known(
-                "K2",
-                &format!("{e} (quorum(0) and k > n neither cancel nor drain task inputs)"),
-            )
-        });
     }
     drained_but_unpulled("quorum", &p, &cx)
 }
@@ -3218,27 +3205,6 @@ async fn gather_with_a_limit_cancels_and_drains_task_inputs_it_never_pulled() {
     assert!(
         cleaned.load(SeqCst),
         "the sibling was aborted, not asked to stop"
-    );
-}
-
-/// K2. Run with `--ignored`.
-#[tokio::test]
-#[ignore = "known bug K2: quorum(0) leaves its task inputs running"]
-async fn quorum_of_zero_cancels_and_drains_its_task_inputs() {
-    let ended = Arc::new(AtomicBool::new(false));
-    let e = ended.clone();
-    let task = corral::spawn(async move {
-        let _ended = Ended(e);
-        sleep(Duration::from_secs(3600)).await;
-        Ok::<u8, ()>(1)
-    });
-    yield_now().await;
-    let r = corral::quorum(0, [task]).await;
-    assert_eq!(r, Err(QuorumError::ZeroQuorum));
-    // "Either way it cancels and drains the inputs still running before returning."
-    assert!(
-        ended.load(SeqCst),
-        "quorum(0) returned with its input still running"
     );
 }
 
