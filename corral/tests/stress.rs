@@ -42,12 +42,6 @@
 //!   may still be running when `gather` returns. (race, any, quorum and as_completed's
 //!   `cancel_rest` document that they abort unpulled tasks; gather promises "nothing it was
 //!   given is still running".)
-//! * **K5**: a task group started while its task has a cancel request nobody has listened to
-//!   yet takes no listener, so the task drops it at the body's first suspension point: its
-//!   children are aborted (no request, no cleanup) instead of cancelled and drained, and the
-//!   task, and an outer group waiting for it, can end while they are still running. (A task
-//!   whose grace period runs out drops its group the same way; with these bodies' short
-//!   cleanups that does not happen.)
 
 mod common;
 use common::ms;
@@ -2097,25 +2091,6 @@ async fn op_group(mut g: Gen, cx: Cx) -> Res {
     }
     let mut happened = lock(&cx.op.happened).clone();
     happened.sort_unstable();
-    let dropped: Vec<u32> = recs()
-        .iter()
-        .filter(|r| !r.returned.load(SeqCst))
-        .map(|r| r.id)
-        .collect();
-    // A nested group that its task dropped instead of letting it drain loses the failures
-    // its children had.
-    let lost_in_dropped = |msg: String| -> Res {
-        if dropped.is_empty() {
-            return Err(msg);
-        }
-        if skip_known() {
-            return Ok(());
-        }
-        Err(known(
-            "K5",
-            &format!("{msg} (nested groups {dropped:?} were dropped, not drained)"),
-        ))
-    };
     match &r {
         Ok(v) => {
             ensure!(
@@ -2138,21 +2113,19 @@ async fn op_group(mut g: Gen, cx: Cx) -> Res {
                     leaf.id
                 );
             }
-            if !happened.is_empty() {
-                return lost_in_dropped(format!(
-                    "group succeeded ({v}) although {happened:?} failed"
-                ));
-            }
+            ensure!(
+                happened.is_empty(),
+                "group succeeded ({v}) although {happened:?} failed"
+            );
         }
         Err(e) => {
             let mut got = Vec::new();
             reported(e, &mut got)?;
             got.sort_unstable();
-            if got != happened {
-                return lost_in_dropped(format!(
-                    "group reported failures {got:?}, but {happened:?} happened: {e}"
-                ));
-            }
+            ensure!(
+                got == happened,
+                "group reported failures {got:?}, but {happened:?} happened: {e}"
+            );
             if e.is_empty() {
                 ensure!(
                     e.is_cancelled() && top.cancelled_by_body.load(SeqCst),
@@ -2161,19 +2134,6 @@ async fn op_group(mut g: Gen, cx: Cx) -> Res {
             }
             cx.env.count("group failed");
         }
-    }
-    if cx.op.live() > 0 && !dropped.is_empty() {
-        // A nested group whose task dropped it instead of letting it drain: its children
-        // are being aborted, on their workers, while this group returns.
-        if skip_known() {
-            return Ok(());
-        }
-        return drained("TaskGroup::run", &cx).map_err(|e| {
-            known(
-                "K5",
-                &format!("{e} (nested groups {dropped:?} were dropped, not drained)"),
-            )
-        });
     }
     drained("TaskGroup::run", &cx)
 }
@@ -3205,49 +3165,5 @@ async fn gather_with_a_limit_cancels_and_drains_task_inputs_it_never_pulled() {
     assert!(
         cleaned.load(SeqCst),
         "the sibling was aborted, not asked to stop"
-    );
-}
-
-/// K5. Run with `--ignored`. Needs two workers: the child must start while the body, which
-/// must not suspend, waits for it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug K5: a group started under a pending cancel request aborts its children"]
-async fn a_group_started_under_a_pending_cancel_request_drains_its_children() {
-    let (started, cleaned) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let (s, c, waiting) = (started.clone(), cleaned.clone(), started.clone());
-    let task = corral::spawn(async move {
-        // Asked to stop; nothing listens yet, so the body runs on to its next suspension.
-        corral::current_task().map(|t| t.cancel());
-        TaskGroup::new()
-            .run(|g| async move {
-                g.spawn(async move {
-                    s.store(true, SeqCst);
-                    let _request = corral::cancelled().await;
-                    c.store(true, SeqCst); // the cleanup a drained child gets to do
-                    Ok::<(), corral::SpawnError>(())
-                })?;
-                tokio::spawn(async {}); // moves the child out of this worker's LIFO slot
-                let t0 = std::time::Instant::now();
-                while !waiting.load(SeqCst) && t0.elapsed() < Duration::from_secs(5) {
-                    std::thread::yield_now(); // let the other worker start the child
-                }
-                yield_now().await;
-                Ok(())
-            })
-            .await
-    });
-    assert!(task.await.is_cancelled());
-    assert!(
-        started.load(SeqCst),
-        "the child did not start: the repro did not run"
-    );
-    // The group was cancelled with its task; it should cancel its child and wait for it, as
-    // it does when the request comes after the group started.
-    assert!(
-        cleaned.load(SeqCst),
-        "the child was aborted, not asked to stop"
     );
 }
