@@ -1577,7 +1577,7 @@ async fn op_as_completed(mut g: Gen, cx: Cx) -> Res {
             );
         }
     }
-    if first_items_known(&a) {
+    if first_items_known(&a, &cx) {
         // The inputs done in the first poll come out first, in input order.
         let imm: Vec<usize> = a.plan.immediate().map(|(i, _)| i).collect();
         let k = imm.len().min(a.take).min(order.len());
@@ -1589,9 +1589,11 @@ async fn op_as_completed(mut g: Gen, cx: Cx) -> Res {
     Ok(())
 }
 
-/// The first poll decides the first items (see [`Plan::deterministic`]).
-fn first_items_known(a: &AcPlan) -> bool {
-    !a.ordered
+/// The first poll decides the first items (see [`Plan::deterministic`]; a cancel request from
+/// outside may send a listening input to its cleanup instead).
+fn first_items_known(a: &AcPlan, cx: &Cx) -> bool {
+    !cx.exposed
+        && !a.ordered
         && a.timeout.is_none_or(|t| t >= Duration::from_secs(1))
         && a.plan.first_pass
         && !a.plan.tasks
