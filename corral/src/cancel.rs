@@ -124,6 +124,14 @@ pub struct CancelListener {
     wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
+impl CancelListener {
+    /// False if it can never resolve: made outside any corral task or scope, or in cleanup
+    /// code (the request around it was delivered already).
+    pub(crate) fn listens(&self) -> bool {
+        self.scope.is_some()
+    }
+}
+
 impl std::fmt::Debug for CancelListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CancelListener").finish_non_exhaustive()

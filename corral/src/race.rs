@@ -516,11 +516,14 @@ where
 /// "Impossible" means more than `n - k` inputs have failed, where `n` is the number of
 /// inputs: known from the iterator's [`size_hint`](Iterator::size_hint) upper bound (exact for
 /// arrays, `Vec`s, ranges and maps over them), or once the iterator is exhausted. So
-/// `quorum(3, five_inputs)` fails on the third failure, and `k > n` fails at once without
-/// starting anything. Failures are errors, panics, and cancelled [`Task`](crate::Task) inputs.
-/// Inputs that finish during the same poll count in input order, so exactly `k` successes are
-/// returned. Losers are cancelled and drained as in [`race`], and their outcomes discarded.
-/// Use [`.limit(n)`](Quorum::limit) to run at most `n` at a time.
+/// `quorum(3, five_inputs)` fails on the third failure, and `k > n` fails at its first poll
+/// without starting anything: it is decided before any input is polled, so plain futures are
+/// dropped unpolled and task inputs (running already) are cancelled and drained like losers.
+/// Failures are errors, panics, and cancelled [`Task`](crate::Task) inputs. Inputs that
+/// finish during the same poll count in input order, so exactly `k` successes are returned.
+/// Losers are cancelled and drained as in [`race`], and their outcomes discarded. Use
+/// [`.limit(n)`](Quorum::limit) to run at most `n` at a time (as in [`race`], inputs not
+/// pulled when the quorum is decided are never pulled).
 ///
 /// asyncio has no equivalent.
 ///
@@ -528,8 +531,8 @@ where
 ///
 /// * [`QuorumError::Unreachable`] once `k` successes cannot happen, with the successes and
 ///   the failures (in input order) seen until then. An empty input is unreachable at once.
-/// * [`QuorumError::ZeroQuorum`] if `k` is 0, without starting anything: a quorum of nothing
-///   is taken for a mistake.
+/// * [`QuorumError::ZeroQuorum`] if `k` is 0, without starting anything (task inputs are
+///   cancelled and drained first, as for `k > n`): a quorum of nothing is taken for a mistake.
 ///
 /// # Cancel safety
 ///
@@ -751,13 +754,30 @@ where
     }
 
     fn decide(&mut self, reached: bool) {
-        let (lo, hi) = self.inputs();
-        self.inputs = (Some(lo) == hi).then_some(lo);
-        self.verdict = Some(reached);
+        self.settle(reached);
         self.set.stop();
     }
 
+    /// Records the verdict and the number of inputs, if known exactly.
+    fn settle(&mut self, reached: bool) {
+        let (lo, hi) = self.inputs();
+        self.inputs = (Some(lo) == hi).then_some(lo);
+        self.verdict = Some(reached);
+    }
+
+    /// Decided before anything was pulled (`k` is 0, or more than the inputs): as if decided
+    /// at the first poll, so the task inputs that poll would start (all of them, without a
+    /// limit), which are running already, are cancelled and drained; plain futures are never
+    /// polled.
+    fn decide_before_start(&mut self) {
+        self.settle(false);
+        self.set.stop_before_start();
+    }
+
     fn output(&mut self) -> <Self as Future>::Output {
+        if self.k == 0 {
+            return Err(QuorumError::ZeroQuorum);
+        }
         let mut successes = std::mem::take(&mut self.successes);
         successes.sort_by_key(|w| w.index);
         if self.verdict == Some(true) {
@@ -794,12 +814,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if this.k == 0 {
-            return Poll::Ready(Err(QuorumError::ZeroQuorum));
-        }
-        if this.verdict.is_none() && this.unreachable() {
-            // Too few inputs to ever reach k: decided before anything starts.
-            this.decide(false);
+        if this.verdict.is_none() && (this.k == 0 || this.unreachable()) {
+            if this.set.pulled() == 0 {
+                // A quorum of 0, or too few inputs to ever reach k: decided before anything
+                // starts.
+                this.decide_before_start();
+            } else {
+                this.decide(false);
+            }
         }
         loop {
             let done = match this.set.poll_next(cx) {

@@ -244,6 +244,8 @@ where
     stopping: bool,
     /// Stopping, but still pulling inputs to hand them out stopped ([`Set::stop_all`]).
     draining: bool,
+    /// Draining for one fill only ([`Set::stop_before_start`]).
+    drain_once: bool,
     /// [`Set::poll_drain`] only: the sink asked to stop; outcomes from now on are dropped.
     discarding: bool,
     /// Finished, not yet handed out, in hand-out order (unordered mode).
@@ -271,6 +273,7 @@ where
             ordered: false,
             stopping: false,
             draining: false,
+            drain_once: false,
             discarding: false,
             ready: VecDeque::new(),
             ready_ordered: VecDeque::new(),
@@ -313,6 +316,7 @@ where
     pub(crate) fn stop(&mut self) {
         self.stopping = true;
         self.draining = false;
+        self.drain_once = false;
         self.source = None;
         self.stop_running();
     }
@@ -324,7 +328,19 @@ where
     pub(crate) fn stop_all(&mut self) {
         self.stopping = true;
         self.draining = self.source.is_some();
+        self.drain_once = false;
         self.stop_running();
+    }
+
+    /// For a decision made before the first poll: stops the set as if it had been stopped
+    /// right after its first pull. The inputs a first poll would start (up to the limit) are
+    /// pulled and stopped at once, as by [`stop_all`](Self::stop_all): a plain future comes
+    /// out as `Cancelled` without ever being polled, a task (running already) is asked to stop
+    /// and comes out with its final outcome. The inputs beyond the limit are never pulled, as
+    /// after [`stop`](Self::stop).
+    pub(crate) fn stop_before_start(&mut self) {
+        self.stop_all();
+        self.drain_once = self.draining;
     }
 
     fn stop_running(&mut self) {
@@ -444,6 +460,11 @@ where
             } else {
                 self.table.schedule(id);
             }
+        }
+        if std::mem::take(&mut self.drain_once) {
+            // The first pull is done: nothing more is pulled, as after `stop`.
+            self.draining = false;
+            self.source = None;
         }
         started
     }

@@ -529,7 +529,10 @@ impl<T, E> Task<T, E> {
     /// If the task is listening ([`cancelled()`](crate::cancelled)), the request is delivered
     /// to it and it may clean up and end as it chooses within its grace period, after which it
     /// is aborted. If it is not listening, it is stopped at its next suspension point, and a
-    /// task that has not started yet never runs.
+    /// task that has not started yet never runs. A task that returns before it gets there (it
+    /// cancelled itself, or the request came from another thread while it ran) ends cancelled
+    /// if it returned a value, which is discarded; an error it returned is kept, as asyncio
+    /// keeps an exception raised in the step a cancel arrives in.
     ///
     /// asyncio: `Task.cancel()`.
     ///
@@ -816,6 +819,14 @@ pub trait Awaitable: Sized {
         None
     }
 
+    /// The output of the work behind `fut`, taken, if it is available without running any of
+    /// the caller's code (a finished task); plain futures return `None`. For combinators that
+    /// decide only when first polled ([`wait_for`](crate::wait_for) with a zero timeout).
+    #[doc(hidden)]
+    fn ready_output_of(_fut: Pin<&mut Self::Future>) -> Option<Self::Output> {
+        None
+    }
+
     /// Asks the work behind `fut` to stop gracefully. Returns false if the only way to stop it
     /// is to drop `fut` (plain futures).
     #[doc(hidden)]
@@ -851,6 +862,10 @@ impl<T, E> Awaitable for Task<T, E> {
         self.try_outcome()
     }
 
+    fn ready_output_of(fut: Pin<&mut TaskFuture<T, E>>) -> Option<Outcome<T, E>> {
+        fut.get_mut().task.try_outcome()
+    }
+
     fn request_stop(fut: Pin<&mut TaskFuture<T, E>>) -> bool {
         fut.task.cancel();
         true
@@ -871,6 +886,10 @@ impl<'a, T, E> Awaitable for &'a mut Task<T, E> {
 
     fn ready_output(&mut self) -> Option<Outcome<T, E>> {
         self.try_outcome()
+    }
+
+    fn ready_output_of(fut: Pin<&mut Join<'a, T, E>>) -> Option<Outcome<T, E>> {
+        fut.get_mut().task.try_outcome()
     }
 
     fn request_stop(fut: Pin<&mut Join<'a, T, E>>) -> bool {

@@ -413,6 +413,23 @@ impl<F> Core<F> {
     }
 }
 
+impl<F: Future> Core<F> {
+    /// Before the first poll: takes the body's output if `ready` finds it without running any
+    /// of the caller's code (a finished task), and drops the body. The scope is never entered.
+    fn take_ready(
+        self: Pin<&mut Self>,
+        ready: fn(Pin<&mut F>) -> Option<F::Output>,
+    ) -> Option<F::Output> {
+        let mut this = self.project();
+        let out = match this.body.as_mut().project() {
+            BodyProj::Running { fut } => ready(fut)?,
+            BodyProj::Done => return None,
+        };
+        this.body.project_replace(Body::Done);
+        Some(out)
+    }
+}
+
 impl<F: Future> Future for Core<F> {
     type Output = CoreOutput<F::Output>;
 
@@ -801,7 +818,8 @@ pin_project_lite::pin_project! {
     /// # Cancel safety
     ///
     /// Dropping it drops what it waits for: a plain future is dropped at its suspension
-    /// point, a task handed over by value is aborted (a `&mut Task` is left alone).
+    /// point, a task handed over by value is aborted (a `&mut Task` is left alone, and keeps
+    /// its outcome until `wait_for` returns it).
     ///
     /// # Examples
     ///
@@ -825,7 +843,9 @@ pin_project_lite::pin_project! {
     pub struct WaitFor<A: Awaitable> {
         #[pin]
         core: Core<A::Future>,
-        ready: Option<A::Output>,
+        // A zero timeout not polled yet: a task that has finished by the first poll gives its
+        // outcome then (taking it only then, so that dropping this unpolled leaves it alone).
+        ready_first: bool,
     }
 }
 
@@ -860,9 +880,11 @@ impl<A: Awaitable> Future for WaitFor<A> {
     type Output = Result<A::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Some(out) = this.ready.take() {
-            return Poll::Ready(Ok(out));
+        let mut this = self.project();
+        if std::mem::take(this.ready_first) {
+            if let Some(out) = this.core.as_mut().take_ready(A::ready_output_of) {
+                return Poll::Ready(Ok(out));
+            }
         }
         this.core.poll(cx).map(|r| match r {
             // A task that stopped when asked to: the timeout is what ended it.
@@ -897,8 +919,9 @@ impl<A: Awaitable> fmt::Debug for WaitFor<A> {
 ///   asked to stop ([`Task::cancel`](crate::Task::cancel)), and `wait_for` waits until it has
 ///   stopped (within the task's own grace period). If it ends cancelled, the result is
 ///   `Err(Elapsed)`; if it ends with its own value, error or panic, that outcome wins:
-///   `Ok(outcome)`. **With a zero timeout, a task that has already finished gives its outcome**;
-///   one that has not is asked to stop at once.
+///   `Ok(outcome)`. **With a zero timeout, a task that has already finished gives its outcome**
+///   (finished when the returned future is first polled, as asyncio checks when `wait_for`
+///   runs); one that has not is asked to stop at once.
 ///
 /// asyncio: `asyncio.wait_for(aw, timeout)`.
 ///
@@ -931,20 +954,15 @@ impl<A: Awaitable> fmt::Debug for WaitFor<A> {
 /// assert_eq!(corral::wait_for(Duration::ZERO, done).await.unwrap().unwrap(), 7);
 /// # }
 /// ```
-pub fn wait_for<A: Awaitable>(d: impl Into<Option<Duration>>, mut awaitable: A) -> WaitFor<A> {
+pub fn wait_for<A: Awaitable>(d: impl Into<Option<Duration>>, awaitable: A) -> WaitFor<A> {
     let d = d.into();
     let zero = d.is_some_and(|d| d.is_zero());
-    if zero {
-        if let Some(out) = awaitable.ready_output() {
-            return WaitFor {
-                core: Core::new(Body::Done, Deadline::new(None)),
-                ready: Some(out),
-            };
-        }
-    }
     let fut = awaitable.into_awaitable();
     let mut core = Core::new(Body::Running { fut }, Deadline::new(instant_after(d)));
     core.request_stop = A::request_stop;
     core.expire_first = zero;
-    WaitFor { core, ready: None }
+    WaitFor {
+        core,
+        ready_first: zero,
+    }
 }

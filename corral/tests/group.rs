@@ -1156,6 +1156,151 @@ async fn own_cancel_after_the_body_returned_keeps_its_value() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_child_error_returned_as_the_group_cancels_it_is_kept() {
+    // The child cancels the group, and so itself, then fails in the same poll: its error is
+    // kept (asyncio keeps an exception raised in the step a cancel arrives in). On a
+    // multi-thread runtime the same happens when a sibling's failure on another worker
+    // cancels a child that is just returning its error.
+    let r = TaskGroup::new()
+        .run(|g| async move {
+            let group = g.clone();
+            g.spawn(async move {
+                group.cancel(); // the group is shutting down...
+                Err::<(), _>(TErr::Zero) // ...and this child fails anyway, in the same poll
+            })?;
+            Ok::<(), TErr>(())
+        })
+        .await;
+    let err = r.expect_err("a child failed; no error is lost");
+    assert_eq!(errors(&err), [TErr::Zero]);
+    assert_eq!(alive(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_started_under_a_pending_cancel_request_relays_it_at_the_first_suspension() {
+    // The task is asked to stop and nothing has listened yet: the request reaches the group's
+    // body at its first suspension, as it would reach code without a group, and the group
+    // cancels the body (which cleans up) instead of being dropped with it.
+    let t0 = Instant::now();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    let t = corral::spawn(async move {
+        corral::current_task().unwrap().cancel();
+        TaskGroup::new()
+            .run(|_g: Spawner<TErr>| async move {
+                l.lock().unwrap().push("body started");
+                tokio::select! {
+                    req = cancelled() => {
+                        sleep(ms(10)).await;
+                        l.lock().unwrap().push("body cleaned up");
+                        req.propagate().await
+                    }
+                    _ = sleep(ms(10_000)) => Ok(()),
+                }
+            })
+            .await
+    });
+    assert!(t.await.is_cancelled());
+    assert_eq!(*log.lock().unwrap(), ["body started", "body cleaned up"]);
+    assert_eq!(t0.elapsed(), ms(10));
+    assert_eq!(alive(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_in_a_timeout_started_under_a_pending_cancel_request_relays_it() {
+    // As above, with a timeout scope between the task and the group: the pending request is
+    // not cleanup's, so the timeout passes it on rather than cutting the group off from it.
+    let t0 = Instant::now();
+    let cleaned = Arc::new(AtomicUsize::new(0));
+    let c = cleaned.clone();
+    let t = corral::spawn(async move {
+        corral::current_task().unwrap().cancel();
+        let group = TaskGroup::new().run(|_g: Spawner<TErr>| {
+            listening(ms(10_000), (), async move {
+                sleep(ms(10)).await;
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        });
+        corral::timeout(secs(100), group)
+            .await
+            .map_err(|_| TErr::Runtime)
+    });
+    assert!(t.await.is_cancelled());
+    assert_eq!(
+        cleaned.load(Ordering::SeqCst),
+        1,
+        "the body did not clean up"
+    );
+    assert_eq!(t0.elapsed(), ms(10));
+    assert_eq!(alive(), 0);
+}
+
+/// Needs two workers: the child must start while the body, which must not suspend, waits for
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_started_under_a_pending_cancel_request_drains_its_children() {
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cleaned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s, c, waiting) = (started.clone(), cleaned.clone(), started.clone());
+    let task = corral::spawn(async move {
+        // Asked to stop; nothing listens yet, so the body runs on to its next suspension.
+        corral::current_task().map(|t| t.cancel());
+        TaskGroup::new()
+            .run(|g| async move {
+                g.spawn(async move {
+                    s.store(true, Ordering::SeqCst);
+                    let _request = cancelled().await;
+                    c.store(true, Ordering::SeqCst); // the cleanup a drained child gets to do
+                    Ok::<(), SpawnError>(())
+                })?;
+                tokio::spawn(async {}); // moves the child out of this worker's LIFO slot
+                let t0 = std::time::Instant::now();
+                while !waiting.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(5) {
+                    std::thread::yield_now(); // let the other worker start the child
+                }
+                tokio::task::yield_now().await;
+                Ok(())
+            })
+            .await
+    });
+    assert!(task.await.is_cancelled());
+    assert!(
+        started.load(Ordering::SeqCst),
+        "the child did not start: the test did not run"
+    );
+    // As when the request comes after the group started: the child is asked to stop and
+    // waited for, not aborted.
+    assert!(
+        cleaned.load(Ordering::SeqCst),
+        "the child was aborted, not asked to stop"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_started_in_cleanup_code_is_not_cancelled_by_the_request_being_handled() {
+    let t0 = Instant::now();
+    let t = corral::spawn(async {
+        let request = cancelled().await;
+        // Cleanup: the request was delivered, and does not stop the group that does it.
+        let r = TaskGroup::new()
+            .run(|g| async move {
+                g.spawn(after(ms(10), ()))?;
+                sleep(ms(5)).await;
+                Ok::<_, TErr>(7)
+            })
+            .await;
+        drop(request);
+        Ok::<_, ()>(r.map_err(|e| e.to_string()))
+    });
+    tokio::task::yield_now().await;
+    t.cancel();
+    assert_eq!(t.await, Outcome::Ok(Ok(7)));
+    assert_eq!(t0.elapsed(), ms(10));
+    assert_eq!(alive(), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_listening_body_gets_the_group_grace_then_is_dropped() {
     let t0 = Instant::now();
     let err = TaskGroup::new()

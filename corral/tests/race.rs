@@ -455,6 +455,44 @@ async fn quorum_over_no_inputs_is_unreachable_and_zero_is_refused() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn quorum_of_zero_or_more_than_the_inputs_cancels_and_drains_its_task_inputs() {
+    // Nothing is started, but task inputs are running already: they are stopped like losers
+    // before the error is returned, and a listener gets to clean up.
+    for k in [0, 3] {
+        let t0 = Instant::now();
+        let cleaned = flag();
+        let ended = flag();
+        let e = ended.clone();
+        let sleeper = corral::spawn(async move {
+            let _ended = Finally(e);
+            sleep(secs(3600)).await;
+            Ok::<u32, &str>(1)
+        });
+        let listening = listener(5, &cleaned);
+        tokio::task::yield_now().await; // both tasks are running
+        let r = corral::quorum(k, [listening, sleeper]).await;
+        match k {
+            0 => assert_eq!(r, Err(QuorumError::ZeroQuorum)),
+            _ => assert!(matches!(
+                r,
+                Err(QuorumError::Unreachable {
+                    needed: 3,
+                    inputs: Some(2),
+                    ..
+                })
+            )),
+        }
+        assert_eq!(t0.elapsed(), ms(5), "quorum({k}) waited for the cleanup");
+        assert!(is_set(&cleaned), "quorum({k}) returned before the cleanup");
+        assert!(
+            is_set(&ended),
+            "quorum({k}) returned with its input running"
+        );
+        assert_eq!(alive_tasks().await, 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn quorum_learns_the_count_of_an_unsized_iterator_when_it_runs_out() {
     let mut plan = vec![after(10, Err("a")), after(20, Err("b")), after(30, Ok(3))].into_iter();
     let unsized_inputs = std::iter::from_fn(move || plan.next());

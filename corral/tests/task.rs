@@ -433,6 +433,34 @@ async fn self_cancel_then_return_discards_the_value_1_16() {
     assert_eq!(t.await, Outcome::Cancelled(Cancelled::new()));
 }
 
+#[tokio::test(start_paused = true)]
+async fn self_cancel_then_return_an_error_keeps_the_error() {
+    // asyncio's `Task.__step` cancels only a normal return when a cancel is pending
+    // (`_must_cancel`); an exception raised in that step is kept (`set_exception`).
+    let t = corral::spawn(async {
+        corral::current_task().unwrap().cancel_with("late");
+        Err::<u32, _>("boom")
+    });
+    assert_eq!(t.await, Outcome::Err("boom"));
+    let t = corral::spawn(async {
+        corral::current_task().unwrap().cancel();
+        Outcome::<u32, ()>::Cancelled(Cancelled::with_message("its own"))
+    });
+    assert_eq!(
+        t.await,
+        Outcome::Cancelled(Cancelled::with_message("its own"))
+    );
+    let t = corral::spawn(async {
+        corral::current_task().unwrap().cancel();
+        if true {
+            panic!("boom");
+        }
+        Ok::<u32, ()>(1)
+    });
+    assert!(matches!(t.await, Outcome::Panicked(_)));
+    assert_eq!(alive(), 0);
+}
+
 // 1.17 -----------------------------------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]

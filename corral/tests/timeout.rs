@@ -454,6 +454,27 @@ async fn timeout_entered_after_a_handled_cancellation_still_fires_7_17() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_pending_cancel_reaches_a_listener_inside_a_timeout_entered_after_it() {
+    // Asked to stop, but nothing has listened yet: the code is not cleanup, so a timeout
+    // entered now nests in the task's scope like any other code, and a listener inside gets
+    // the request (asyncio raises the pending CancelledError at the first await in the block).
+    let t0 = Instant::now();
+    let task = corral::spawn(async {
+        corral::current_task().unwrap().cancel();
+        let r = timeout(secs(10), async {
+            let requested = corral::is_cancel_requested();
+            let _request = corral::cancelled().await;
+            sleep(ms(5)).await; // cleanup
+            requested
+        })
+        .await;
+        Ok::<_, Infallible>(r)
+    });
+    assert_eq!(task.await, Outcome::Ok(Ok(true)));
+    assert_eq!(t0.elapsed(), ms(5));
+}
+
+#[tokio::test(start_paused = true)]
 async fn cancellation_handed_back_inside_that_timeout_is_a_cancellation_7_18() {
     let t0 = Instant::now();
     let inner_deadline: Arc<Mutex<Option<Deadline>>> = Arc::default();

@@ -140,6 +140,23 @@ async fn zero_timeout_returns_a_finished_tasks_outcome_5_5() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_unpolled_zero_wait_for_leaves_a_borrowed_tasks_outcome() {
+    let mut task = corral::spawn(async { Ok::<u8, ()>(7) });
+    yield_now().await; // the task finishes
+    assert!(task.is_finished());
+    // Dropped before its first poll: "a `&mut Task` is left alone".
+    drop(wait_for(Duration::ZERO, &mut task));
+    assert_eq!(task.try_outcome(), Some(Outcome::Ok(7)));
+
+    // Polled, it takes the outcome then.
+    let mut task = corral::spawn(async { Ok::<u8, ()>(8) });
+    let waiting = wait_for(Duration::ZERO, &mut task);
+    yield_now().await; // the task finishes after wait_for was called, before its first poll
+    assert_eq!(waiting.await, Ok(Outcome::Ok(8)));
+    assert_eq!(task.try_outcome(), None);
+}
+
+#[tokio::test(start_paused = true)]
 async fn future_resolved_soon_returns_before_the_deadline_5_6() {
     let t0 = Instant::now();
     let (tx, rx) = tokio::sync::oneshot::channel();

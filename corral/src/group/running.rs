@@ -228,8 +228,12 @@ pub(super) struct Running<E, V, Fut> {
     grace_timer: GraceTimer,
     /// Keeps the enclosing scope from dropping the group at once when it is cancelled, so that
     /// the group can cancel its children and collect what they do meanwhile. `None` when the
-    /// group was started in code that is already cancelled (cleanup code).
+    /// group was started in cleanup code (the request around it was delivered already, so it
+    /// is not the group's to answer), or outside any corral task or scope.
     listener: Option<CancelListener>,
+    /// Not polled yet: a request already pending when the group started is relayed after the
+    /// body's first step (see [`Running::poll`]).
+    first_poll: bool,
     /// The enclosing scope asked the group to stop.
     external: bool,
     /// Whether failures answer an enclosing request (see [`Running::finish`]).
@@ -248,7 +252,9 @@ where
     E: Send + 'static,
 {
     pub(super) fn start<B: FnOnce(Spawner<E>) -> Fut>(config: TaskGroup, body: B) -> Self {
-        let listener = (!cancel::is_cancel_requested()).then(cancel::cancelled);
+        // A listener like any other: one made under a request not yet delivered gets it, one
+        // made in cleanup code (the request was delivered) never resolves, and is not kept.
+        let listener = Some(cancel::cancelled()).filter(CancelListener::listens);
         let shared = Arc::new(Shared {
             id: {
                 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -311,6 +317,7 @@ where
             value: None,
             grace_timer: GraceTimer::default(),
             listener,
+            first_poll: true,
             external: false,
             answer_with_error: !in_group_body,
             interrupt_body: false,
@@ -334,17 +341,19 @@ where
             let _ = p.as_mut().poll(cx);
             return Poll::Pending;
         }
-        // Polled in the enclosing scope: relay its cancellation before the body can see it.
-        if !self.external && self.listener.is_some() && cancel::is_cancel_requested() {
-            self.external = true;
-            let why = current()
-                .and_then(|s| s.request_reason())
-                .unwrap_or_default();
-            shared.begin_cancel(why, false);
+        // Polled in the enclosing scope: relay its cancellation before the body can see it. A
+        // request that was pending already when the group started reaches the body at its
+        // first suspension, as it would reach code without a group around it.
+        let first = std::mem::take(&mut self.first_poll);
+        if !first {
+            self.relay_enclosing_cancel();
         }
         self.collect_children();
         if self.body.is_some() {
             self.step_body(cx);
+        }
+        if first {
+            self.relay_enclosing_cancel();
         }
         if self.body.is_none() {
             let done = {
@@ -361,6 +370,18 @@ where
             }
         }
         Poll::Pending
+    }
+
+    /// If the enclosing scope (the code the group runs in) was asked to stop, cancels the
+    /// group's members, once.
+    fn relay_enclosing_cancel(&mut self) {
+        if !self.external && self.listener.is_some() && cancel::is_cancel_requested() {
+            self.external = true;
+            let why = current()
+                .and_then(|s| s.request_reason())
+                .unwrap_or_default();
+            self.shared.begin_cancel(why, false);
+        }
     }
 
     /// Polls the children that woke the group; releases the ones that ended.

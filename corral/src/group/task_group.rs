@@ -56,6 +56,11 @@ use super::spawner::Spawner;
 /// (for an enclosing cancel or [`Spawner::cancel`]) stops the body at once, even in its grace
 /// period, as asyncio's group cancels its task again on its first error.
 ///
+/// A request made before the group started, and not yet delivered to a listener, is handled
+/// the same way, once the body first suspends (that is where it would stop code without a
+/// group around it). A group started in cleanup code, after the request was delivered, is not
+/// cancelled by that request.
+///
 /// # Examples
 ///
 /// ```

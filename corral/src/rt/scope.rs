@@ -108,9 +108,10 @@ impl Payload for Nested {
 /// allocated as `Arc<Scope<TaskCell<..>>>` and coerced. Scopes only ever live in an `Arc`: every
 /// constructor returns one (which [`current`] relies on).
 pub(crate) struct Scope<P: ?Sized + Payload = dyn Payload> {
-    /// Set when the scope was entered while an enclosing scope was already cancelled: the code
-    /// in it is cleanup, and the enclosing request is not re-delivered to it (asyncio compares
-    /// `cancelling()` against its value on entry for the same reason).
+    /// Set when the scope was entered in cleanup code (the enclosing request had been
+    /// delivered already): the enclosing request is not re-delivered to it (asyncio compares
+    /// `cancelling()` against its value on entry for the same reason). A request still pending
+    /// is not cleanup's: it reaches the code in the scope like any other code.
     detached: bool,
     /// Mirrors `requested.is_some()` of the state, so that owners can skip the lock on every
     /// poll.
@@ -229,10 +230,11 @@ impl Scope {
         self.payload.task()
     }
 
-    /// A scope nested in the current one (if any): timeouts and groups polled in place.
+    /// A scope nested in the current one (if any): timeouts polled in place. Detached from
+    /// it in cleanup code (see `detached`).
     pub(crate) fn nested() -> Arc<Scope> {
         let parent = current();
-        let detached = parent.as_ref().is_some_and(|p| p.chain_requested());
+        let detached = parent.as_ref().is_some_and(|p| p.request_delivered());
         Arc::new(Scope {
             detached,
             requested: AtomicBool::new(false),

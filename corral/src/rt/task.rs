@@ -316,10 +316,16 @@ where
         let outcome = match polled {
             Poll::Ready(out) => {
                 // A request nobody listened to (e.g. the task cancelled itself and returned)
-                // wins over the value, as in asyncio.
-                let outcome = match scope.finished_verdict() {
-                    Some(why) => Outcome::Cancelled(why),
-                    None => out.into_outcome(),
+                // wins over a value, as in asyncio (`Task.__step`: `_must_cancel` turns a
+                // return into a cancellation). An error, or a cancellation of the body's own,
+                // is kept, as asyncio keeps an exception raised in that step (`set_exception`):
+                // dropping it would lose a failure. (A panic unwinds past here; tokio keeps it.)
+                let outcome = match out.into_outcome() {
+                    Outcome::Ok(value) => match scope.finished_verdict() {
+                        Some(why) => Outcome::Cancelled(why),
+                        None => Outcome::Ok(value),
+                    },
+                    other => other,
                 };
                 // A body that has returned is dropped outside the scope (as it always was):
                 // entering it is for cleanup of bodies stopped part-way.
