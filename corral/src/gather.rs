@@ -25,7 +25,9 @@ type OutcomeOf<A> = Outcome<Ok_<A>, Err_<A>>;
 /// "Cancel and drain" means: plain futures are dropped; tasks are asked to stop
 /// ([`Task::cancel`](crate::Task::cancel)) and waited for, so when `gather` returns, nothing it
 /// was given is still running. An empty input gives `Ok(vec![])` at once. Use
-/// [`.limit(n)`](Gather::limit) to run at most `n` at a time.
+/// [`.limit(n)`](Gather::limit) to run at most `n` at a time; with a limit, the inputs not
+/// pulled from the iterator yet when a failure comes are never pulled, and a task handle among
+/// them is aborted, not drained (see [`Gather::limit`]).
 ///
 /// asyncio: `asyncio.gather(*aws)`. Unlike asyncio, the siblings of a failure are cancelled and
 /// drained before the failure is returned, instead of being left running.
@@ -105,6 +107,15 @@ where
     /// finishes. Inputs are pulled from the iterator only when there is room, so a long lazy
     /// iterator costs memory for `n`. Task handles are already running when given; the limit
     /// counts them but cannot hold them back.
+    ///
+    /// After the first failure, the inputs still in the iterator are never pulled, as in
+    /// [`race`](crate::race): plain futures there are never started, and a
+    /// [`Task`](crate::Task) handle there is dropped with the iterator, which aborts its task
+    /// (no cancel request and no grace period; on another worker it may end just after `gather`
+    /// returns). The ones pulled already are cancelled and drained as usual. An iterator that
+    /// spawns each task as it is pulled has no such task: the rest are never spawned. Tasks
+    /// spawned beforehand run whatever the limit, so give them without one to have every one
+    /// of them asked to stop and drained on a failure.
     ///
     /// asyncio has no equivalent (python/cpython#115201 declined it); the usual workaround is a
     /// `Semaphore` inside every coroutine.

@@ -447,6 +447,63 @@ async fn gather_limit_stops_pulling_after_a_failure() {
     assert!(t0.elapsed() < ms(60));
 }
 
+#[tokio::test(start_paused = true)]
+async fn with_a_limit_tasks_left_in_the_iterator_after_a_failure_are_aborted_not_drained() {
+    // Documented under `Gather::limit`, as for race: the rest of the iterator is never pulled,
+    // and the task handles in it are dropped with it, which aborts their tasks.
+    let (ended, cleaned) = (flag(), flag());
+    let (e, c) = (ended.clone(), cleaned.clone());
+    let sibling = corral::spawn(async move {
+        let _ended = DropFlag(e);
+        let _request = corral::cancelled().await;
+        c.store(true, Ordering::SeqCst); // the cleanup a drained task would get
+        Ok::<u8, &str>(0)
+    });
+    let failing = corral::spawn(async { Err::<u8, _>("boom") });
+    tokio::task::yield_now().await; // both tasks have run: one failed, one listens
+    let r = corral::gather([failing, sibling]).limit(1).await;
+    assert_eq!(r, Err(Failure::Error("boom")));
+    assert_eq!(alive_tasks().await, 0);
+    assert!(is(&ended), "the aborted task ended");
+    assert!(!is(&cleaned), "an aborted task gets no cancel request");
+
+    // Without a limit every task is pulled at the first poll, so every one is drained.
+    let (ended, cleaned) = (flag(), flag());
+    let (e, c) = (ended.clone(), cleaned.clone());
+    let sibling = corral::spawn(async move {
+        let _ended = DropFlag(e);
+        let _request = corral::cancelled().await;
+        c.store(true, Ordering::SeqCst);
+        Ok::<u8, &str>(0)
+    });
+    let failing = corral::spawn(async { Err::<u8, _>("boom") });
+    tokio::task::yield_now().await;
+    let r = corral::gather([failing, sibling]).await;
+    assert_eq!(r, Err(Failure::Error("boom")));
+    assert!(is(&ended) && is(&cleaned), "drained before gather returned");
+
+    // An iterator that spawns as it is pulled: the rest are never spawned.
+    let spawned = Arc::new(AtomicUsize::new(0));
+    let s = spawned.clone();
+    let tasks = (0..100u64).map(move |i| {
+        s.fetch_add(1, Ordering::SeqCst);
+        corral::spawn(async move {
+            sleep(ms(i)).await;
+            if i == 3 {
+                return Err("input 3".to_string());
+            }
+            Ok(i)
+        })
+    });
+    let r = corral::gather(tasks).limit(2).await;
+    assert_eq!(r, Err(Failure::Error("input 3".to_string())));
+    assert!(
+        spawned.load(Ordering::SeqCst) <= 5,
+        "the rest were never spawned"
+    );
+    assert_eq!(alive_tasks().await, 0);
+}
+
 // ---- pinned futures are dropped in place ---------------------------------------------------
 
 #[tokio::test(start_paused = true)]
