@@ -16,9 +16,9 @@ use std::time::Duration;
 use futures_core::{FusedStream, Stream};
 use tokio::time::{Instant, Sleep};
 
+use crate::awaitable::Awaitable;
 use crate::outcome::{IntoOutcome, Outcome};
 use crate::set::{Done, Iter, Keyed, Set, Source, Streamed, StreamedKeyed};
-use crate::task::Awaitable;
 use crate::timeout::Elapsed;
 
 type Ok_<A> = <<A as Awaitable>::Output as IntoOutcome>::Ok;

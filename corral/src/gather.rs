@@ -5,10 +5,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::awaitable::Awaitable;
 use crate::outcome::{Failure, IntoOutcome, Outcome};
 use crate::rt::Outputs;
 use crate::set::{Iter, Set};
-use crate::task::Awaitable;
 
 type Ok_<A> = <<A as Awaitable>::Output as IntoOutcome>::Ok;
 type Err_<A> = <<A as Awaitable>::Output as IntoOutcome>::Err;

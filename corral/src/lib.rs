@@ -68,20 +68,24 @@ mod rt;
 mod task;
 
 mod as_completed;
+mod awaitable;
 mod gather;
 mod group;
 mod limit;
+mod quorum;
 mod race;
 mod set;
 mod shield;
 mod timeout;
 mod wait;
+mod wait_for;
 
 pub use as_completed::{
     as_completed, as_completed_keyed, as_completed_stream, as_completed_stream_keyed, AsCompleted,
     AsCompletedIter, AsCompletedKeyed, AsCompletedStream, AsCompletedStreamKeyed, Completed, Timed,
     Untimed,
 };
+pub use awaitable::Awaitable;
 pub use cancel::{cancelled, is_cancel_requested, CancelListener, CancelRequest, DEFAULT_GRACE};
 pub use gather::{gather, gather_settled, Gather, GatherSettled};
 pub use group::{
@@ -90,18 +94,17 @@ pub use group::{
 };
 pub use limit::{Acquire, AcquireOwned, Limiter, OwnedPermit, Permit, ReleaseError};
 pub use outcome::{infallible, Cancelled, Failure, IntoOutcome, Outcome, Panic};
-pub use race::{
-    any, quorum, race, Any, AnyError, InputFailure, Quorum, QuorumError, Race, RaceError, Winner,
-};
+pub use quorum::{quorum, Quorum, QuorumError};
+pub use race::{any, race, Any, AnyError, InputFailure, Race, RaceError, Winner};
 pub use shield::{shield, Finished, Shieldable, Shielded};
 pub use task::{
-    current_task, spawn, spawn_named, Awaitable, Builder, Join, Task, TaskFuture, TaskId, TaskRef,
+    current_task, spawn, spawn_named, Builder, Join, Task, TaskFuture, TaskId, TaskRef,
 };
 pub use timeout::{
-    timeout, timeout_at, timeout_at_with, timeout_with, wait_for, Deadline, Elapsed,
-    RescheduleError, Timeout, WaitFor,
+    timeout, timeout_at, timeout_at_with, timeout_with, Deadline, Elapsed, RescheduleError, Timeout,
 };
 pub use wait::{wait, EmptyWait, ReturnWhen, Wait, WaitTask, Waited};
+pub use wait_for::{wait_for, WaitFor};
 
 /// Where [`AsCompleted`] takes its inputs from: the type behind its first parameter, so that a
 /// stream of any source can be named in a struct field or a function signature. The

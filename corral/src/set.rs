@@ -15,9 +15,9 @@ use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 
+use crate::awaitable::Awaitable;
 use crate::outcome::{Cancelled, IntoOutcome, Outcome, Panic};
 use crate::rt::{Slots, WakeTable};
-use crate::task::Awaitable;
 
 /// Where a set's inputs come from: `(key, awaitable)` pairs, pulled only when there is room.
 ///
