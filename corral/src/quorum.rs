@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::awaitable::Awaitable;
-use crate::outcome::{Failure, IntoOutcome};
+use crate::outcome::IntoOutcome;
 use crate::race::{list, Err_, InputFailure, Ok_, Winner};
 use crate::set::{Iter, Set};
 
@@ -369,23 +369,15 @@ where
     }
 }
 
-macro_rules! debug_remaining {
-    ($name:ident) => {
-        impl<I> fmt::Debug for $name<I>
-        where
-            I: Iterator,
-            I::Item: Awaitable,
-            <I::Item as Awaitable>::Output: IntoOutcome,
-        {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($name))
-                    .field("remaining", &self.set.remaining())
-                    .finish_non_exhaustive()
-            }
-        }
-    };
+impl<I> fmt::Debug for Quorum<I>
+where
+    I: Iterator,
+    I::Item: Awaitable,
+    <I::Item as Awaitable>::Output: IntoOutcome,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Quorum")
+            .field("remaining", &self.set.remaining())
+            .finish_non_exhaustive()
+    }
 }
-
-debug_remaining!(Race);
-debug_remaining!(Any);
-debug_remaining!(Quorum);

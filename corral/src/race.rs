@@ -507,3 +507,23 @@ where
         })
     }
 }
+
+macro_rules! debug_remaining {
+    ($name:ident) => {
+        impl<I> fmt::Debug for $name<I>
+        where
+            I: Iterator,
+            I::Item: Awaitable,
+            <I::Item as Awaitable>::Output: IntoOutcome,
+        {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("remaining", &self.set.remaining())
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+debug_remaining!(Race);
+debug_remaining!(Any);

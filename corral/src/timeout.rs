@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use crate::awaitable::Awaitable;
 use crate::outcome::Cancelled;
 use crate::rt::{GraceTimer, Scope, DEFAULT_GRACE};
 
@@ -334,7 +333,7 @@ impl fmt::Debug for Deadline {
 }
 
 /// Marks the scope as ended when the future that runs it is dropped (after its body).
-struct ExitGuard(Deadline);
+pub(crate) struct ExitGuard(pub(crate) Deadline);
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
@@ -388,12 +387,12 @@ pin_project_lite::pin_project! {
         // Asks work that runs elsewhere (a task) to stop; false: drop the body instead.
         pub(crate) request_stop: fn(Pin<&mut F>) -> bool,
         // Declared last: dropped after the body, so the phase changes once it is gone.
-        exit: ExitGuard,
+        pub(crate) exit: ExitGuard,
     }
 }
 
 /// What [`Core`] ends with: the body's output, and whether the work was asked to stop by
-/// [`Awaitable::request_stop`] before producing it; or `Elapsed`.
+/// [`Awaitable::request_stop`](crate::Awaitable::request_stop) before producing it; or `Elapsed`.
 pub(crate) type CoreOutput<O> = Result<(O, bool), Elapsed>;
 
 impl<F> Core<F> {
