@@ -546,6 +546,7 @@ impl GraceTimer {
     /// After a poll that left the body running: `Some(reason)` when it must be dropped now
     /// (nobody listened, the request was handed back, or the grace period is over), `None`
     /// to keep it (a timer is armed for the end of the grace period).
+    #[inline]
     pub(crate) fn must_stop(
         &mut self,
         scope: &Scope,

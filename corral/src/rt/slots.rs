@@ -130,6 +130,7 @@ impl<K, F> Slots<K, F> {
     /// # Panics
     ///
     /// Panics if no slot is free (see [`grow`](Self::grow)), or if `index` is 2^63 or more.
+    #[inline]
     pub(crate) fn insert(&mut self, index: usize, key: K, fut: F) -> usize {
         assert!(self.has_free(), "insert needs a free slot");
         assert!(index < EMPTY, "fewer than 2^63 inputs");
@@ -166,6 +167,7 @@ impl<K, F> Slots<K, F> {
     /// # Panics
     ///
     /// Panics if the slot is empty.
+    #[inline]
     pub(crate) fn vacate(&mut self, id: usize) -> (usize, K) {
         let next_free = self.free;
         let slot = self.slot(id);

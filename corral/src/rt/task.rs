@@ -442,6 +442,7 @@ impl<T, E> RawTask<T, E> {
 
     /// The outcome, taken, if the task has ended; `None` if it is running or the outcome was
     /// taken already.
+    #[inline]
     pub(crate) fn try_outcome(&mut self) -> Option<Outcome<T, E>> {
         if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
             let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -477,6 +478,7 @@ impl<T, E> RawTask<T, E> {
     /// Polls the `JoinHandle`; once it reports the end, drops it (`handle` becomes `None`)
     /// and makes sure the cell holds the outcome (tokio's own ends, an abort or a panic, are
     /// stored there as `Cancelled` or `Panicked`).
+    #[inline]
     pub(crate) fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self.handle.as_mut() {
             None => Poll::Ready(()),
@@ -492,6 +494,7 @@ impl<T, E> RawTask<T, E> {
     /// # Panics
     ///
     /// Panics if the outcome was already taken.
+    #[inline]
     pub(crate) fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
         if self.poll_end(cx).is_pending() {
             return Poll::Pending;
@@ -537,6 +540,7 @@ fn within<X>(x: &X, start: *const u8, size: usize) -> bool {
 
 /// Polls a task's `JoinHandle` once; when it reports the end, stores an outcome tokio made
 /// (abort, panic) in the cell, with the reason of the request made to the task's scope.
+#[inline]
 fn poll_join<T, E>(
     handle: &mut JoinHandle<()>,
     scope: &Scope,
