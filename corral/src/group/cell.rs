@@ -132,7 +132,7 @@ where
     fn release(&self) {
         let tail = &self.ext.slot;
         // Still running: the group's future was dropped.
-        tail.handle.abort();
+        tail.handle.release();
         if tail.slot.is_settled() {
             return;
         }

@@ -569,6 +569,8 @@ enum Kept {
     Held(JoinHandle<()>),
     /// The handle reported the end: the outcome is in the cell (or was taken).
     Ended,
+    /// The owner let go ([`KeptHandle::release`]): nothing may be read through it any more.
+    Released,
 }
 
 /// A task's `JoinHandle` kept inside the task's own allocation (a group's child keeps it in
@@ -588,19 +590,12 @@ impl KeptHandle {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Aborts the task if the handle is still here (its owner is going away). Returns true if
-    /// it was: the task may not have ended.
-    pub(crate) fn abort(&self) -> bool {
-        let mut kept = self.lock();
-        match std::mem::replace(&mut *kept, Kept::Ended) {
-            Kept::Held(h) => {
-                h.abort();
-                true
-            }
-            other => {
-                *kept = other;
-                false
-            }
+    /// Lets go of the task: aborts it if the handle is still here (its owner is going away).
+    /// From then on nobody reads the outcome through this handle: the abort is asynchronous,
+    /// so the task may still be running, and "ended" would be a lie (I2).
+    pub(crate) fn release(&self) {
+        if let Kept::Held(h) = std::mem::replace(&mut *self.lock(), Kept::Released) {
+            h.abort();
         }
     }
 }
@@ -638,6 +633,7 @@ where
         let mut slot = kept.lock();
         match &mut *slot {
             Kept::Unset => panic!("a task's end is polled through a handle that was never kept"),
+            Kept::Released => panic!("a task's end is polled through a handle that was let go"),
             Kept::Held(h) => {
                 // `task::unconstrained` moved to `task::coop` in tokio 1.44; the old path
                 // works on the whole supported range.

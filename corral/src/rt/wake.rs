@@ -250,7 +250,7 @@ impl WakeTable {
 
     /// The segment and offset of `id`.
     #[inline]
-    pub(crate) fn locate(&self, id: usize) -> (usize, usize) {
+    fn locate(&self, id: usize) -> (usize, usize) {
         // Almost every id is in the first segment, which is sized from the source's hint.
         let mut seg = self.starts.len() - 1;
         while self.starts[seg] > id {
