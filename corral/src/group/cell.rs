@@ -277,3 +277,32 @@ impl<E> Drop for Held<E> {
         self.node.payload.release();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+
+    /// What a child costs besides tokio's task cell is this allocation (plus its `Arc`
+    /// counts, 16 B): the scope (40 B), the task's identity (24 B), the body (the user's
+    /// future, the host frame 32 B and the limiter's wait 8 B) and the node (80 B: the
+    /// outcome's slot, the kept `JoinHandle`, key, state and queue). BENCHMARKS.md's
+    /// TaskGroup bytes rest on these figures; this keeps them from creeping up unseen.
+    #[test]
+    fn a_childs_allocation_costs_at_most_192_bytes_beside_its_future() {
+        fn overhead<F: Future<Output = Result<usize, Infallible>> + Send + 'static>(
+            _: &F,
+        ) -> usize {
+            // The body's size, rounded up to the alignment of what follows it.
+            std::mem::size_of::<ChildCell<F, usize, Infallible>>()
+                - std::mem::size_of::<F>().next_multiple_of(8)
+        }
+        let small = async { Ok::<usize, Infallible>(1) };
+        let yielding = async {
+            tokio::task::yield_now().await;
+            Ok::<usize, Infallible>(2)
+        };
+        assert!(overhead(&small) <= 192, "{} B", overhead(&small));
+        assert!(overhead(&yielding) <= 192, "{} B", overhead(&yielding));
+    }
+}
