@@ -5,16 +5,15 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::limit::AcquireOwned;
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome};
-use crate::rt::{downcast, with_frame, Body, KeptHandle, Payload, Scope, TaskCell};
+use crate::rt::{with_frame, Body, KeptHandle, Payload, Scope, TaskCell};
 use crate::task::TaskRef;
 
 use super::child::{ChildInfo, ChildState, Slot};
-use super::running::ReadyQueue;
 use super::tree::HostFrame;
 
 pub(super) const WAITING: u8 = 0;
@@ -22,9 +21,9 @@ pub(super) const RUNNING: u8 = 1;
 
 /// What the group and its tree know about one child, and (its tail, `slot`) where the child's
 /// outcome waits for its [`Child`] handle and the child's `JoinHandle`. It lives in the child's
-/// task allocation (the `ext` of its [`TaskCell`], see [`ChildCell`]), so a child costs that
-/// allocation and tokio's task cell, nothing more; that allocation is also the child's waker
-/// (it queues the child's key in the group's [`ReadyQueue`]).
+/// task allocation (the `ext` of its [`TaskCell`]), so a child costs that
+/// allocation and tokio's task cell, and a slot and a waker in the group's engine (see
+/// `running::Children`).
 ///
 /// [`Child`]: super::child::Child
 pub(super) struct ChildMeta<S: ?Sized = dyn Erased> {
@@ -38,15 +37,8 @@ pub(super) struct ChildMeta<S: ?Sized = dyn Erased> {
     ///
     /// [`Limiter::release`]: crate::limit::Limiter::release
     pub(super) state: AtomicU8,
-    /// The child's key in the group's `children`, and the queue its wake-ups go to.
-    pub(super) key: u32,
-    pub(super) queue: Weak<ReadyQueue>,
     pub(super) slot: S,
 }
-
-/// The one allocation of a child besides tokio's task cell: its task's root scope, whose
-/// payload holds the body, the outcome and (as `ext`) the child's [`ChildMeta`].
-type ChildCell<F, T, E> = Scope<TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>>;
 
 /// A child's allocation as the tree sees it (its body and types erased): its node.
 pub(super) trait NodeCell: Payload {
@@ -68,8 +60,6 @@ pub(super) trait HeldCell<E>: NodeCell {
     /// Lets go of the child: aborts it if it is still running and, if it had not ended, tells
     /// its handle it was cancelled.
     fn release(&self);
-    /// The child's waker. `me` must be the allocation `self` is the payload of.
-    fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker;
 }
 
 impl<F, T, E> NodeCell for TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>
@@ -139,30 +129,6 @@ where
         tail.slot.fill(Outcome::Cancelled(Cancelled::with_message(
             "task group was dropped",
         )));
-    }
-
-    fn waker(&self, me: &Arc<Scope<dyn HeldCell<E>>>) -> Waker {
-        let me: Arc<Scope> = me.clone();
-        Waker::from(downcast::<Self>(me).expect("a child's allocation holds its own cell"))
-    }
-}
-
-/// The child's waker: queues its key in the group's [`ReadyQueue`].
-impl<F, T, E> Wake for ChildCell<F, T, E>
-where
-    F: Send + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let node = &self.payload.ext;
-        if let Some(q) = node.queue.upgrade() {
-            q.push(node.key);
-        }
     }
 }
 
@@ -256,11 +222,9 @@ pub(super) struct Held<E> {
 }
 
 impl<E> Held<E> {
-    pub(super) fn poll_end(&self) -> Poll<Option<Failure<E>>> {
-        let waker = self.node.payload.waker(&self.node);
-        self.node
-            .payload
-            .poll_end(&*self.node, &mut Context::from_waker(&waker))
+    /// Polls the child for its end, with the waker of its slot in the group.
+    pub(super) fn poll_end(&self, cx: &mut Context<'_>) -> Poll<Option<Failure<E>>> {
+        self.node.payload.poll_end(&*self.node, cx)
     }
 
     pub(super) fn cell(&self) -> Arc<Scope<dyn NodeCell>> {
@@ -283,13 +247,17 @@ mod tests {
     use super::*;
     use std::convert::Infallible;
 
+    /// The one allocation of a child besides tokio's task cell: its task's root scope, whose
+    /// payload holds the body, the outcome and (as `ext`) the child's [`ChildMeta`].
+    type ChildCell<F, T, E> = Scope<TaskCell<Enrolled<F>, T, E, ChildMeta<ChildTail<T>>>>;
+
     /// What a child costs besides tokio's task cell is this allocation (plus its `Arc`
     /// counts, 16 B): the scope (40 B), the task's identity (24 B), the body (the user's
-    /// future, the host frame 32 B and the limiter's wait 8 B) and the node (80 B: the
-    /// outcome's slot, the kept `JoinHandle`, key, state and queue). BENCHMARKS.md's
+    /// future, the host frame 32 B and the limiter's wait 8 B) and the node (72 B: the
+    /// outcome's slot, the kept `JoinHandle` and the state). BENCHMARKS.md's
     /// TaskGroup bytes rest on these figures; this keeps them from creeping up unseen.
     #[test]
-    fn a_childs_allocation_costs_at_most_192_bytes_beside_its_future() {
+    fn a_childs_allocation_costs_at_most_184_bytes_beside_its_future() {
         fn overhead<F: Future<Output = Result<usize, Infallible>> + Send + 'static>(
             _: &F,
         ) -> usize {
@@ -302,7 +270,7 @@ mod tests {
             tokio::task::yield_now().await;
             Ok::<usize, Infallible>(2)
         };
-        assert!(overhead(&small) <= 192, "{} B", overhead(&small));
-        assert!(overhead(&yielding) <= 192, "{} B", overhead(&yielding));
+        assert!(overhead(&small) <= 184, "{} B", overhead(&small));
+        assert!(overhead(&yielding) <= 184, "{} B", overhead(&yielding));
     }
 }

@@ -2,7 +2,6 @@
 //! of children that woke it, and the state machine that polls the body and collects the
 //! children.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -16,7 +15,7 @@ use tokio::time::Instant;
 use crate::cancel::{self, CancelListener};
 use crate::limit::Limiter;
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome, Panic};
-use crate::rt::{current, with_frame, GraceTimer, Scope, Verdict};
+use crate::rt::{current, with_frame, GraceTimer, Scope, Slots, Verdict, WakeTable};
 use crate::task::TaskRef;
 
 use super::cell::{Held, RUNNING};
@@ -29,51 +28,85 @@ use super::tree::{current_host, roots, GroupNode, Host, HostFrame};
 const FAILING: &str = "task group is shutting down";
 
 // ---------------------------------------------------------------------------------------------
-// Wake-ups: which children to poll
+// The children, in the core's engine
 
-/// The keys of children whose tasks have woken the group (like `FuturesUnordered`'s queue),
-/// and the group's own waker.
-#[derive(Default)]
-pub(super) struct ReadyQueue {
-    inner: Mutex<ReadyInner>,
+/// The children a group holds, in the same engine the combinators run their inputs in: each
+/// child's [`Held`] sits in a slot of the core's [`Slots`] (the slot id is the child's key),
+/// and the [`WakeTable`] gives every slot a waker of its own, which queues the key when the
+/// child's `JoinHandle` reports the end. Spawning and collecting a child is an index, with no
+/// hashing, no rehashing and no copying as the group grows (slots come in segments that never
+/// move), and a wake-up allocates nothing and takes no lock. A key is reused once its child
+/// has been collected; a wake-up still queued for the old child then polls the new one, which
+/// costs one poll that finds it unfinished.
+pub(super) struct Children<E> {
+    slots: Slots<(), Held<E>>,
+    wake: WakeTable,
+    len: usize,
 }
 
-#[derive(Default)]
-struct ReadyInner {
-    keys: VecDeque<u32>,
-    owner: Option<Waker>,
+impl<E> Default for Children<E> {
+    fn default() -> Self {
+        Children {
+            slots: Slots::new(),
+            wake: WakeTable::new(),
+            len: 0,
+        }
+    }
 }
 
-impl ReadyQueue {
-    fn lock(&self) -> MutexGuard<'_, ReadyInner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+impl<E> Children<E> {
+    /// Holds `held`, and returns its key.
+    pub(super) fn insert(&mut self, held: Held<E>) -> usize {
+        if !self.slots.has_free() {
+            // Segments double the capacity, as a `Vec` would, without moving what is there.
+            let size = self.wake.capacity().max(16);
+            self.slots.grow(size);
+            self.wake.grow(size);
+        }
+        self.len += 1;
+        self.slots.insert(0, (), held)
     }
 
-    pub(super) fn push(&self, key: u32) {
-        let owner = {
-            let mut q = self.lock();
-            q.keys.push_back(key);
-            // Only the first key after a `take` wakes the owner: it takes them all when it runs.
-            if q.keys.len() > 1 {
-                return;
-            }
-            q.owner.clone()
+    /// Runs `f` with the waker of the child under `key` (see [`WakeTable::with_waker`]).
+    pub(super) fn with_waker<R>(&self, key: usize, f: impl FnOnce(&Waker) -> R) -> R {
+        self.wake.with_waker(key, f)
+    }
+
+    /// Records the group's waker, for the next batch of wake-ups, and takes the keys queued
+    /// so far: only those are polled by [`next_ended`](Children::next_ended) until the next
+    /// call.
+    fn collect(&mut self, waker: &Waker) {
+        self.wake.register(waker);
+        self.wake.collect();
+    }
+
+    /// Polls the next queued child for its end (outside tokio's cooperative budget, see
+    /// `HeldCell::poll_end`). `None` once the queue taken by [`collect`](Children::collect)
+    /// is empty; `Some(None)` for a child that has not ended (or a stale key); otherwise the
+    /// child, taken out, and its failure if it failed.
+    #[allow(clippy::type_complexity)]
+    fn next_ended(&mut self) -> Option<Option<(Held<E>, Option<Failure<E>>)>> {
+        let (key, waker) = self.wake.pop()?;
+        let mut cx = Context::from_waker(&waker);
+        let Some(Poll::Ready(failure)) = self.slots.with_running(key, |h| h.poll_end(&mut cx))
+        else {
+            return Some(None);
         };
-        if let Some(w) = owner {
-            w.wake();
-        }
+        let (_, (), held) = self.slots.remove(key);
+        self.len -= 1;
+        Some(Some((held, failure)))
     }
 
-    fn take(&self) -> VecDeque<u32> {
-        std::mem::take(&mut self.lock().keys)
+    pub(super) fn len(&self) -> usize {
+        self.len
     }
 
-    fn set_owner(&self, waker: &Waker) {
-        let mut q = self.lock();
-        match &q.owner {
-            Some(w) if w.will_wake(waker) => {}
-            _ => q.owner = Some(waker.clone()),
-        }
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(super) fn values(&self) -> impl Iterator<Item = &Held<E>> {
+        self.slots.running()
     }
 }
 
@@ -90,77 +123,8 @@ pub(super) struct Shared<E> {
     /// The body's scope: a boundary, so the group relays enclosing requests itself.
     pub(super) scope: Arc<Scope>,
     state: Mutex<State<E>>,
-    pub(super) ready: Arc<ReadyQueue>,
     /// Groups running inside this one's body or children, for the tree.
     pub(super) subgroups: Mutex<Vec<(Host, Weak<dyn GroupNode>)>>,
-}
-
-/// The children a group holds, by key: a slab (a vector and its free places), so spawning and
-/// collecting a child is an index, with no hashing and no rehashing as the group grows. A key
-/// is reused once its child has been collected; a wake-up still queued for the old child then
-/// polls the new one, which costs one poll that finds it unfinished.
-pub(super) struct Children<E> {
-    slots: Vec<Option<Held<E>>>,
-    free: Vec<u32>,
-    len: usize,
-}
-
-impl<E> Default for Children<E> {
-    fn default() -> Self {
-        Children {
-            slots: Vec::new(),
-            free: Vec::new(),
-            len: 0,
-        }
-    }
-}
-
-impl<E> Children<E> {
-    /// The key the next [`insert`](Children::insert) will use.
-    pub(super) fn next_key(&self) -> u32 {
-        match self.free.last() {
-            Some(&k) => k,
-            None => u32::try_from(self.slots.len()).expect("fewer than 2^32 children at once"),
-        }
-    }
-
-    /// Holds `held` under [`next_key`](Children::next_key).
-    pub(super) fn insert(&mut self, held: Held<E>) {
-        match self.free.pop() {
-            Some(k) => self.slots[k as usize] = Some(held),
-            None => self.slots.push(Some(held)),
-        }
-        self.len += 1;
-    }
-
-    fn get(&self, key: u32) -> Option<&Held<E>> {
-        self.slots.get(key as usize)?.as_ref()
-    }
-
-    fn remove(&mut self, key: u32) -> Option<Held<E>> {
-        let held = self.slots.get_mut(key as usize)?.take()?;
-        self.len -= 1;
-        if self.len == 0 {
-            // Empty again: start over, so the free list never outgrows the group's peak.
-            self.slots.clear();
-            self.free.clear();
-        } else {
-            self.free.push(key);
-        }
-        Some(held)
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.len
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub(super) fn values(&self) -> impl Iterator<Item = &Held<E>> {
-        self.slots.iter().flatten()
-    }
 }
 
 pub(super) struct State<E> {
@@ -275,7 +239,6 @@ where
                 children: Children::default(),
                 failures: Vec::new(),
             }),
-            ready: Arc::default(),
             subgroups: Mutex::new(Vec::new()),
         });
         let node: Arc<dyn GroupNode> = shared.clone();
@@ -336,7 +299,6 @@ where
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<V, GroupError<E>>> {
         let shared = self.shared.clone();
         shared.scope.set_owner_waker(cx.waker());
-        shared.ready.set_owner(cx.waker());
         if let Some(p) = self.propagating.as_mut() {
             let _ = p.as_mut().poll(cx);
             return Poll::Pending;
@@ -348,7 +310,7 @@ where
         if !first {
             self.relay_enclosing_cancel();
         }
-        self.collect_children();
+        self.collect_children(cx);
         if self.body.is_some() {
             self.step_body(cx);
         }
@@ -385,19 +347,17 @@ where
     }
 
     /// Polls the children that woke the group; releases the ones that ended.
-    fn collect_children(&mut self) {
+    fn collect_children(&mut self, cx: &mut Context<'_>) {
         let shared = &self.shared;
         // Only the keys queued now: a child polled again in this pass (tokio's cooperative
         // budget can make it wake itself) waits for the next poll.
-        for key in shared.ready.take() {
+        shared.lock().children.collect(cx.waker());
+        loop {
             let mut st = shared.lock();
-            let Some(entry) = st.children.get(key) else {
-                continue;
+            let Some(polled) = st.children.next_ended() else {
+                break;
             };
-            let Poll::Ready(failure) = entry.poll_end() else {
-                continue;
-            };
-            let Some(entry) = st.children.remove(key) else {
+            let Some((entry, failure)) = polled else {
                 continue;
             };
             let mut first_failure = false;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Weak};
-use std::task::{Context, Waker};
+use std::task::Context;
 
 use crate::outcome::{Cancelled, IntoOutcome};
 use crate::rt::{KeptHandle, Scope};
@@ -183,13 +183,11 @@ impl<E: Send + 'static> Spawner<E> {
                 finished: st.finished,
             });
         }
-        let key = st.children.next_key();
         let acquire = shared
             .limit
             .as_ref()
             .map(|(_, sem)| -> Acquire { Box::pin(sem.clone().acquire_owned()) });
         let group: Arc<dyn GroupNode> = shared.clone();
-        let queue = Arc::downgrade(&shared.ready);
         // One allocation for the child's scope, body, outcome and node (besides tokio's cell).
         let (mut task, node) = builder.spawn_cell(|me| {
             let me: Weak<Scope<dyn NodeCell>> = me.clone();
@@ -203,8 +201,6 @@ impl<E: Send + 'static> Spawner<E> {
             };
             let meta = ChildMeta {
                 state: AtomicU8::new(WAITING),
-                key,
-                queue,
                 slot: ChildTail {
                     slot: Slot::new(),
                     handle: KeptHandle::default(),
@@ -212,18 +208,18 @@ impl<E: Send + 'static> Spawner<E> {
             };
             (enrolled, meta)
         });
-        let waker = Waker::from(node.clone());
-        // Poll the child's `JoinHandle` once here, so that its end wakes the group (queues
-        // the key), rather than queueing the key for the group to do that first poll. A child
-        // that has ended already is queued at once.
-        let ended = task
-            .poll_end_unconstrained(&mut Context::from_waker(&waker))
-            .is_ready();
+        let key = st.children.insert(Held { node: node.clone() });
+        // Poll the child's `JoinHandle` once here, with the waker of its slot, so that its end
+        // wakes the group (queues the key), rather than queueing the key for the group to do
+        // that first poll. A child that has ended already is queued at once.
+        let ended = st.children.with_waker(key, |waker| {
+            let ended = task.poll_end_unconstrained(&mut Context::from_waker(waker));
+            ended.is_ready().then(|| waker.clone())
+        });
         task.keep_in(&node.payload.ext.slot.handle);
-        st.children.insert(Held { node: node.clone() });
         drop(st);
-        if ended {
-            shared.ready.push(key);
+        if let Some(waker) = ended {
+            waker.wake();
         }
         Ok(Child { node })
     }

@@ -1,7 +1,6 @@
 //! Cancel scopes: the unit that can be asked to stop, and the thread-local that says which
 //! scope's body is being polled (see the module doc of [`rt`](super) for the invariants).
 
-use std::any::TypeId;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
@@ -45,11 +44,6 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// (`()`); for a spawned task, its meta, body and outcome (`task::TaskCell`), so that a task
 /// costs one allocation beside tokio's task cell.
 pub(crate) trait Payload: Send + Sync + sealed::Sealed {
-    /// The payload's own type, for [`downcast`](crate::rt::downcast). (Every payload is
-    /// `'static`; `Any` as a supertrait would make `dyn Payload` demand it of every type
-    /// parameter that names one.)
-    fn payload_type(&self) -> TypeId;
-
     /// The task this scope is the root of, if it is a task's root scope.
     fn task(&self) -> Option<&TaskMeta> {
         None
@@ -69,8 +63,8 @@ pub(crate) trait Payload: Send + Sync + sealed::Sealed {
     fn set_deadline(&self, _deadline: Option<Instant>) {}
 }
 
-/// Only the core implements [`Payload`]: [`downcast`](crate::rt::downcast) trusts
-/// `payload_type`.
+/// Only the core implements [`Payload`]: what a scope's allocation holds is the core's to
+/// define (a task's stage, I2, lives there).
 pub(crate) mod sealed {
     pub(crate) trait Sealed {}
 }
@@ -84,10 +78,6 @@ pub(crate) struct Nested {
 impl sealed::Sealed for Nested {}
 
 impl Payload for Nested {
-    fn payload_type(&self) -> TypeId {
-        TypeId::of::<Self>()
-    }
-
     fn parent(&self) -> Option<&Arc<Scope>> {
         self.parent.as_ref()
     }

@@ -161,6 +161,50 @@ impl<K, F> Slots<K, F> {
         Some(f(unsafe { slot.pinned() }))
     }
 
+    /// The running futures, by shared reference. Only for `Unpin` futures: a future that is
+    /// `Unpin` holds no pointer into itself (nothing pins it in place), so a shared borrow of
+    /// its slot asserts nothing that the future's own pointers could break (I3). A task group
+    /// reads its children this way.
+    pub(crate) fn running(&self) -> impl Iterator<Item = &F>
+    where
+        F: Unpin,
+    {
+        self.segments
+            .iter()
+            .flat_map(|seg| seg.iter())
+            .filter(|slot| slot.state & EMPTY == 0)
+            // SAFETY: the slot is running, so its future is initialised; `&self` rules out a
+            // `&mut` to it (`with_running`, `vacate` take `&mut self`) while this borrow lives,
+            // and `F: Unpin` makes the shared borrow of the slot sound (I3).
+            .map(|slot| unsafe { (*slot.fut.get()).assume_init_ref() })
+    }
+
+    /// Empties the running slot `id` and moves its future out: only for `Unpin` futures,
+    /// which may move (I3). Returns the input's index, its key and the future.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the slot is empty.
+    pub(crate) fn remove(&mut self, id: usize) -> (usize, K, F)
+    where
+        F: Unpin,
+    {
+        let next_free = self.free;
+        let slot = self.slot(id);
+        assert!(slot.is_running(), "remove is only called on a running slot");
+        let index = std::mem::replace(&mut slot.state, EMPTY | next_free);
+        // SAFETY: the slot was running, so key and future are initialised; it is marked empty
+        // first, so neither is read or dropped again. Moving the future is fine: it is `Unpin`.
+        let (key, fut) = unsafe {
+            (
+                slot.key.assume_init_read(),
+                slot.fut.get_mut().assume_init_read(),
+            )
+        };
+        self.free = id;
+        (index, key, fut)
+    }
+
     /// Empties the running slot `id`: drops its future in place, frees the slot, and returns
     /// the input's index and key.
     ///

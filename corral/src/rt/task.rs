@@ -2,7 +2,6 @@
 //! future tokio runs for it ([`Root`]), and the one handle allowed to read the outcome
 //! ([`RawTask`]). Invariant I2 of the [module doc](super) is the one this file keeps.
 
-use std::any::TypeId;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
@@ -130,10 +129,6 @@ where
     E: Send + 'static,
     X: Send + Sync + 'static,
 {
-    fn payload_type(&self) -> TypeId {
-        TypeId::of::<Self>()
-    }
-
     fn task(&self) -> Option<&TaskMeta> {
         Some(&self.meta)
     }
@@ -655,23 +650,6 @@ where
         let taken = unsafe { self.take() };
         Poll::Ready(taken.expect("the outcome of this corral task was already taken"))
     }
-}
-
-/// Restores the payload type of a scope that is known by a trait object: `Some` when the
-/// payload is a `P`, so that a child's allocation, held as `Arc<Scope<dyn ..>>`, can become its
-/// own waker without a second allocation.
-pub(crate) fn downcast<P: Payload + 'static>(
-    scope: Arc<Scope<dyn Payload>>,
-) -> Option<Arc<Scope<P>>> {
-    if scope.payload.payload_type() != TypeId::of::<P>() {
-        return None;
-    }
-    let raw = Arc::into_raw(scope).cast::<Scope<P>>();
-    // SAFETY: the payload's concrete type is `P` (the `TypeId`s match, and `Payload` is sealed:
-    // only the core's own impls say what their type is), so the allocation is
-    // the `Arc<Scope<P>>` it was made as before being coerced; stripping the vtable gives the
-    // pointer `Arc::into_raw` of that `Arc` would give, and the count moves over with it.
-    Some(unsafe { Arc::from_raw(raw) })
 }
 
 #[cfg(test)]

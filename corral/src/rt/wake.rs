@@ -373,6 +373,27 @@ impl WakeTable {
         Some((entry.slot(), waker))
     }
 
+    /// Runs `f` with the waker of `id`, borrowed as [`pop`](Self::pop) lends it: for a first
+    /// poll of an input that is not queued (a task group polls a new child's `JoinHandle`
+    /// once where it spawns it). Clones count their own references.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `id` has no waker (see [`grow`](Self::grow)).
+    pub(crate) fn with_waker<R>(&self, id: usize, f: impl FnOnce(&Waker) -> R) -> R {
+        assert!(
+            id < self.capacity,
+            "a waker for every id below the capacity"
+        );
+        let (seg, off) = self.locate(id);
+        let entry: *const WakerEntry = self.entry(seg, off);
+        let raw = RawWaker::new(entry as *const (), &SLOT_WAKER);
+        // SAFETY: as in `pop`: borrowed, never dropped, backed by the table's reference to the
+        // segment, which lives while `&self` does (I4).
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
+        f(&waker)
+    }
+
     /// Forgets the owner's waker: wakers still held elsewhere must not wake an owner that has
     /// moved on.
     pub(crate) fn clear_parent(&mut self) {
