@@ -16,7 +16,8 @@
 //!   outcome.
 //! * [`slots`] and [`wake`]: the engine's storage. Running inputs are pinned in slots that
 //!   never move; each slot id has a 16-byte waker in a shared table, and woken ids queue on a
-//!   lock-free intrusive stack.
+//!   lock-free intrusive stack. The combinators' set (`set.rs`) and the task group's children
+//!   (`group/running.rs`) both run on these two: one engine.
 //! * [`outputs`]: results by input index, filled in any order, turned into a `Vec` in place.
 //! * [`frame`]: a typed, scoped thread-local: what a task group is polling (its body or one of
 //!   its children), for the groups started inside to find their parent.
@@ -40,7 +41,9 @@
 //! * **I3 (pinned slots).** A slot's future is written into an empty slot, polled in place,
 //!   and dropped in place; slots live in boxed segments that are never moved or freed before
 //!   the whole [`Slots`]. The future sits in an `UnsafeCell`, and no `&` to a slot is ever
-//!   formed, so a future that points into itself keeps its pointers valid.
+//!   formed, so a future that points into itself keeps its pointers valid. The one exception
+//!   is for `Unpin` futures (a task group's children, which are handles): they may be read by
+//!   shared reference and moved out, since nothing pins them in place.
 //! * **I4 (the wake table).** A waker is a pointer to its entry; every waker clone counts one
 //!   reference on the entry's segment (`Arc`), and the borrowed waker the owner polls with
 //!   is backed by the table's own reference. An entry is in at most one queue at a time: the
@@ -60,7 +63,9 @@
 //! be held while the scope's `CancellationToken` is made from its parent's, and the parent's
 //! lock is taken first and released before the child's (`Scope::token`). Wakers are never
 //! called under a lock: a scope collects the wakers to call, releases its lock, then wakes.
-//! The wake table's mutex (the owner's waker) is only ever taken alone.
+//! The wake table's mutex (the owner's waker) is taken with no other lock of the core's held;
+//! a task group keeps its table under the group's own state lock, which is always taken
+//! first, and nothing that holds the table's mutex takes another lock.
 //!
 //! # Memory ordering
 //!
