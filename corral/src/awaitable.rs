@@ -32,6 +32,11 @@ use crate::task::{Join, Task, TaskFuture};
 /// assert_eq!(spawned.unwrap(), vec![1]);
 /// # }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be awaited by corral's combinators",
+    label = "not a future whose output is a `Result`, nor a corral task handle",
+    note = "pass futures that return `Result<T, E>` (wrap others in `corral::infallible`), or `corral::Task` handles from `corral::spawn`"
+)]
 pub trait Awaitable: Sized {
     /// What waiting produces.
     type Output;

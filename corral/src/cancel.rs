@@ -245,6 +245,7 @@ impl CancelRequest {
     /// assert!(task.await.is_cancelled());
     /// # }
     /// ```
+    #[must_use = "`propagate` does nothing until awaited: `return req.propagate().await`"]
     pub async fn propagate<T>(self) -> T {
         self.scope.propagate();
         std::future::pending().await

@@ -622,10 +622,16 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
+/// A `Failure` is an error whenever its `E` can be shown (`Debug + Display`), so that `?` turns
+/// it into a `Box<dyn Error>` (or `anyhow::Error`) even for `String` or `&str` errors.
+///
+/// `source()` is `None` for [`Failure::Error`]: its `Display` already shows the error, and an
+/// `E` that is only `Display` has no `source` to give. Match `Failure::Error(e)` to reach the
+/// error itself, and through it its own chain.
+impl<E: fmt::Debug + fmt::Display + 'static> std::error::Error for Failure<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Failure::Error(e) => Some(e),
+            Failure::Error(_) => None,
             Failure::Panicked(p) => Some(p),
             Failure::Cancelled(c) => Some(c),
         }
@@ -647,6 +653,32 @@ impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
 /// let o: Outcome<u8, ()> = Ok::<u8, ()>(3).into_outcome();
 /// assert_eq!(o, Outcome::Ok(3));
 /// ```
+///
+/// A future that returns a plain value is refused, with a message that says what to do
+/// ("corral needs a future that returns `Result<T, E>` ..."):
+///
+/// ```compile_fail,E0277
+/// async fn count() -> u64 { 1 }
+/// # async fn f() {
+/// let counts = corral::gather([count(), count()]).await;
+/// # }
+/// ```
+///
+/// Wrapped in [`infallible`], it is accepted:
+///
+/// ```
+/// async fn count() -> u64 { 1 }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let counts = corral::gather([corral::infallible(count()), corral::infallible(count())]).await;
+/// assert_eq!(counts.unwrap(), [1, 1]);
+/// # }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "corral needs a future that returns `Result<T, E>` (or an `Outcome`), not `{Self}`",
+    label = "this future's output is `{Self}`",
+    note = "return `Ok::<_, std::convert::Infallible>(value)`, or wrap the future: `corral::infallible(fut)`"
+)]
 pub trait IntoOutcome {
     /// The success type.
     type Ok;

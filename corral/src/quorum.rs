@@ -174,7 +174,9 @@ impl<T, E: fmt::Display> fmt::Display for QuorumError<T, E> {
     }
 }
 
-impl<T: fmt::Debug, E: std::error::Error + 'static> std::error::Error for QuorumError<T, E> {
+impl<T: fmt::Debug, E: fmt::Debug + fmt::Display + 'static> std::error::Error
+    for QuorumError<T, E>
+{
     /// The first failure in input order; [`Display`](fmt::Display) lists them all.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.failures()

@@ -58,7 +58,7 @@ impl<E: fmt::Display> fmt::Display for InputFailure<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for InputFailure<E> {
+impl<E: fmt::Debug + fmt::Display + 'static> std::error::Error for InputFailure<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.failure)
     }
@@ -167,7 +167,7 @@ impl<E: fmt::Display> fmt::Display for RaceError<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for RaceError<E> {
+impl<E: fmt::Debug + fmt::Display + 'static> std::error::Error for RaceError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RaceError::Empty => None,
@@ -402,7 +402,7 @@ impl<E: fmt::Display> fmt::Display for AnyError<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for AnyError<E> {
+impl<E: fmt::Debug + fmt::Display + 'static> std::error::Error for AnyError<E> {
     /// The first failure in input order; [`Display`](fmt::Display) lists them all.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.failures()

@@ -618,3 +618,39 @@ fn the_futures_and_errors_are_send_when_their_inputs_are() {
     send_sync::<AnyError<std::io::Error>>();
     send_sync::<QuorumError<u32, std::io::Error>>();
 }
+
+/// `?` turns every combinator's error into a `Box<dyn Error>` even when the inputs' error is a
+/// plain `String`: `Failure<E>` and the errors built on it are errors whenever `E` can be
+/// shown.
+#[tokio::test(start_paused = true)]
+async fn question_mark_works_for_string_errors_on_every_combinator() {
+    fn failing() -> std::future::Ready<Result<u8, String>> {
+        ready(Err("boom".to_string()))
+    }
+    async fn gather() -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        Ok(corral::gather([failing()]).await?)
+    }
+    async fn race() -> Result<u8, Box<dyn std::error::Error>> {
+        Ok(corral::race([failing()]).await?.value)
+    }
+    async fn any() -> Result<u8, Box<dyn std::error::Error>> {
+        Ok(corral::any([failing()]).await?.value)
+    }
+    async fn quorum() -> Result<usize, Box<dyn std::error::Error>> {
+        Ok(corral::quorum(1, [failing()]).await?.len())
+    }
+    assert_eq!(gather().await.unwrap_err().to_string(), "boom");
+    assert_eq!(
+        race().await.unwrap_err().to_string(),
+        "the first input to finish failed: input 0: boom"
+    );
+    assert_eq!(
+        any().await.unwrap_err().to_string(),
+        "all 1 inputs failed: input 0: boom"
+    );
+    let q = quorum().await.unwrap_err();
+    assert!(q.to_string().starts_with("quorum of 1 unreachable"), "{q}");
+    // The failure's own message is not repeated as its source.
+    let f: Box<dyn std::error::Error> = Box::new(Failure::Error("boom".to_string()));
+    assert!(f.source().is_none());
+}
