@@ -4,14 +4,29 @@
 //! The state is one `Mutex` (taken once, uncontended, on the fast path) over a count of free
 //! permits and an intrusive-style FIFO of waiters kept in a slab, so that a waiter that goes
 //! away is unlinked in O(1).
+//!
+//! One concern a file:
+//!
+//! * `mod.rs`: the [`Limiter`] and its public methods, and [`ReleaseError`].
+//! * `queue`: the state under the lock: the permit counts and the FIFO of waiters.
+//! * `permit`: the guards, [`Permit`] and [`OwnedPermit`], and how they give a permit back.
+//! * `acquire`: the futures [`Acquire`] and [`AcquireOwned`], and how an acquire joins, waits
+//!   in and leaves the queue.
+
+mod acquire;
+mod permit;
+mod queue;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 
 use crate::rt::sync::{Mutex, MutexGuard};
+
+use queue::{State, NIL};
+
+pub use acquire::{Acquire, AcquireOwned};
+pub use permit::{OwnedPermit, Permit};
 
 /// A limit on how many holders may run at once: a counting semaphore whose permits are guards.
 ///
@@ -67,133 +82,6 @@ pub struct Limiter {
     bounded: bool,
 }
 
-const NIL: usize = usize::MAX;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum NodeState {
-    Free,
-    /// In the queue, not served yet.
-    Waiting,
-    /// Handed a permit, out of the queue, not yet picked up by its future.
-    Granted,
-}
-
-struct Node {
-    prev: usize,
-    next: usize,
-    state: NodeState,
-    waker: Option<Waker>,
-}
-
-/// Invariant: `available + granted + held + forgotten == total + debt`, where `held` counts
-/// live [`Permit`]s and [`OwnedPermit`]s; and `available > 0` implies no node is `Waiting`.
-struct State {
-    total: usize,
-    available: usize,
-    /// Permits to swallow as they come back, after the total was shrunk below what is out.
-    debt: usize,
-    /// Permits whose guards were [forgotten](Permit::forget): what `release` may put back.
-    forgotten: usize,
-    /// Nodes in the `Granted` state.
-    granted: usize,
-    /// Nodes in the `Waiting` state (the queue's length).
-    waiting: usize,
-    head: usize,
-    tail: usize,
-    nodes: Vec<Node>,
-    free: Vec<usize>,
-}
-
-impl State {
-    fn insert(&mut self, state: NodeState, waker: Option<Waker>) -> usize {
-        let node = Node {
-            prev: NIL,
-            next: NIL,
-            state,
-            waker,
-        };
-        match self.free.pop() {
-            Some(id) => {
-                self.nodes[id] = node;
-                id
-            }
-            None => {
-                self.nodes.push(node);
-                self.nodes.len() - 1
-            }
-        }
-    }
-
-    fn release_node(&mut self, id: usize) {
-        self.nodes[id].state = NodeState::Free;
-        self.nodes[id].waker = None;
-        self.free.push(id);
-        // Keep the slab from growing forever after a burst of waiters.
-        if self.free.len() == self.nodes.len() {
-            self.nodes.clear();
-            self.free.clear();
-        }
-    }
-
-    fn push_back(&mut self, id: usize) {
-        self.nodes[id].prev = self.tail;
-        self.nodes[id].next = NIL;
-        if self.tail == NIL {
-            self.head = id;
-        } else {
-            self.nodes[self.tail].next = id;
-        }
-        self.tail = id;
-        self.waiting += 1;
-    }
-
-    fn unlink(&mut self, id: usize) {
-        let Node { prev, next, .. } = self.nodes[id];
-        if prev == NIL {
-            self.head = next;
-        } else {
-            self.nodes[prev].next = next;
-        }
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            self.nodes[next].prev = prev;
-        }
-        self.waiting -= 1;
-    }
-
-    /// Hands a permit to the oldest waiter. Returns its waker, to wake after unlocking.
-    fn grant_head(&mut self) -> Option<Waker> {
-        let id = self.head;
-        if id == NIL {
-            return None;
-        }
-        self.unlink(id);
-        self.nodes[id].state = NodeState::Granted;
-        self.granted += 1;
-        // A waiter always has a waker; the `Option` is only empty for Free and Granted nodes.
-        self.nodes[id].waker.take()
-    }
-
-    /// One permit comes back: it pays off a shrink, or goes to the oldest waiter, or becomes
-    /// free. Returns a waker to wake after unlocking.
-    fn give_back(&mut self) -> Option<Waker> {
-        if self.debt > 0 {
-            self.debt -= 1;
-            return None;
-        }
-        if self.head != NIL {
-            return self.grant_head();
-        }
-        self.available += 1;
-        None
-    }
-
-    fn waiters(&self) -> usize {
-        self.waiting + self.granted
-    }
-}
-
 impl Limiter {
     /// A limiter with `permits` permits. A [`release`](Limiter::release) beyond what was
     /// taken out adds a permit. `Limiter::new(0)` starts locked.
@@ -232,18 +120,7 @@ impl Limiter {
 
     fn with(permits: usize, bounded: bool) -> Limiter {
         Limiter {
-            state: Mutex::new(State {
-                total: permits,
-                available: permits,
-                debt: 0,
-                forgotten: 0,
-                granted: 0,
-                waiting: 0,
-                head: NIL,
-                tail: NIL,
-                nodes: Vec::new(),
-                free: Vec::new(),
-            }),
+            state: Mutex::new(State::new(permits)),
             bounded,
         }
     }
@@ -506,83 +383,6 @@ impl Limiter {
     pub fn is_bounded(&self) -> bool {
         self.bounded
     }
-
-    fn give_back(&self) {
-        let waker = self.lock().give_back();
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    fn forget_one(&self) {
-        self.lock().forgotten += 1;
-    }
-
-    /// One poll of an acquire whose queue node is `*node` (`NIL` before the first poll).
-    fn poll_acquire(&self, node: &mut usize, cx: &mut Context<'_>) -> Poll<()> {
-        let mut st = self.lock();
-        if *node == NIL {
-            if st.available > 0 && st.waiters() == 0 {
-                st.available -= 1;
-                return Poll::Ready(());
-            }
-            if st.available > 0 {
-                // Only waiters that were already handed a permit are ahead (nobody is
-                // `Waiting` while a permit is free), so this one is served now, but it lets
-                // them run first: it resolves on its next poll.
-                st.available -= 1;
-                st.granted += 1;
-                *node = st.insert(NodeState::Granted, None);
-                drop(st);
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            let id = st.insert(NodeState::Waiting, Some(cx.waker().clone()));
-            st.push_back(id);
-            *node = id;
-            return Poll::Pending;
-        }
-        let id = *node;
-        match st.nodes[id].state {
-            NodeState::Granted => {
-                st.granted -= 1;
-                st.release_node(id);
-                *node = NIL;
-                Poll::Ready(())
-            }
-            NodeState::Waiting => {
-                match &st.nodes[id].waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => st.nodes[id].waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
-            NodeState::Free => unreachable!("a live acquire's node is never freed by others"),
-        }
-    }
-
-    /// An acquire went away before resolving.
-    fn cancel_acquire(&self, node: usize) {
-        let waker = {
-            let mut st = self.lock();
-            match st.nodes[node].state {
-                NodeState::Waiting => {
-                    st.unlink(node);
-                    st.release_node(node);
-                    None
-                }
-                NodeState::Granted => {
-                    st.granted -= 1;
-                    st.release_node(node);
-                    st.give_back()
-                }
-                NodeState::Free => None,
-            }
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
 }
 
 impl Default for Limiter {
@@ -634,245 +434,3 @@ impl fmt::Display for ReleaseError {
 }
 
 impl std::error::Error for ReleaseError {}
-
-/// A permit from [`Limiter::acquire`], given back when dropped.
-///
-/// asyncio: the body of `async with sem:`.
-///
-/// # Examples
-///
-/// ```
-/// let limiter = corral::Limiter::new(1);
-/// let permit = limiter.try_acquire().unwrap();
-/// assert_eq!(limiter.available(), 0);
-/// drop(permit);
-/// assert_eq!(limiter.available(), 1);
-/// ```
-#[must_use = "the permit is given back as soon as it is dropped"]
-pub struct Permit<'a> {
-    limiter: &'a Limiter,
-}
-
-impl Permit<'_> {
-    /// Keeps the permit taken without a guard; [`Limiter::release`] puts it back.
-    ///
-    /// asyncio: `await sem.acquire()` without the matching `release()` yet.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let limiter = corral::Limiter::bounded(1);
-    /// limiter.try_acquire().unwrap().forget();
-    /// assert_eq!(limiter.available(), 0);
-    /// limiter.release().unwrap();
-    /// assert_eq!(limiter.available(), 1);
-    /// ```
-    pub fn forget(self) {
-        self.limiter.forget_one();
-        std::mem::forget(self);
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        self.limiter.give_back();
-    }
-}
-
-impl fmt::Debug for Permit<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit").finish_non_exhaustive()
-    }
-}
-
-/// A permit from [`Limiter::acquire_owned`]: holds an `Arc` to its limiter, so it can move
-/// into a spawned task. Given back when dropped.
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::Arc;
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let limiter = Arc::new(corral::Limiter::new(1));
-/// let permit = limiter.clone().acquire_owned().await;
-/// assert!(Arc::ptr_eq(permit.limiter(), &limiter));
-/// # }
-/// ```
-#[must_use = "the permit is given back as soon as it is dropped"]
-pub struct OwnedPermit {
-    /// `None` only inside `forget`, so that the drop that follows gives nothing back.
-    limiter: Option<Arc<Limiter>>,
-}
-
-impl OwnedPermit {
-    /// The limiter the permit came from.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let limiter = Arc::new(corral::Limiter::new(2));
-    /// let permit = limiter.clone().acquire_owned().await;
-    /// assert_eq!(permit.limiter().in_use(), 1);
-    /// # }
-    /// ```
-    pub fn limiter(&self) -> &Arc<Limiter> {
-        self.limiter
-            .as_ref()
-            .expect("a permit holds its limiter until it is dropped")
-    }
-
-    /// Keeps the permit taken without a guard; [`Limiter::release`] puts it back.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let limiter = Arc::new(corral::Limiter::bounded(1));
-    /// limiter.clone().acquire_owned().await.forget();
-    /// assert!(limiter.locked());
-    /// limiter.release().unwrap();
-    /// assert!(!limiter.locked());
-    /// # }
-    /// ```
-    pub fn forget(mut self) {
-        if let Some(limiter) = self.limiter.take() {
-            limiter.forget_one();
-        }
-    }
-}
-
-impl Drop for OwnedPermit {
-    fn drop(&mut self) {
-        if let Some(limiter) = &self.limiter {
-            limiter.give_back();
-        }
-    }
-}
-
-impl fmt::Debug for OwnedPermit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedPermit").finish_non_exhaustive()
-    }
-}
-
-/// The future returned by [`Limiter::acquire`]. It joins the queue when first polled.
-///
-/// # Cancel safety
-///
-/// Dropping it leaves no waiter behind, and passes on a permit it was handed but had not
-/// picked up yet.
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let limiter = corral::Limiter::new(1);
-/// let held = limiter.acquire().await;
-/// let mut waiting: corral::Acquire<'_> = limiter.acquire();
-/// assert!(futures::poll!(&mut waiting).is_pending());
-/// assert_eq!(limiter.waiters(), 1);
-/// drop(waiting); // leaves the queue
-/// assert_eq!(limiter.waiters(), 0);
-/// drop(held);
-/// assert_eq!(limiter.available(), 1);
-/// # }
-/// ```
-#[must_use = "futures do nothing unless polled"]
-pub struct Acquire<'a> {
-    limiter: Option<&'a Limiter>,
-    node: usize,
-}
-
-impl<'a> Future for Acquire<'a> {
-    type Output = Permit<'a>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit<'a>> {
-        let this = &mut *self;
-        let limiter = this.limiter.expect("Acquire polled after it resolved");
-        std::task::ready!(limiter.poll_acquire(&mut this.node, cx));
-        this.limiter = None;
-        Poll::Ready(Permit { limiter })
-    }
-}
-
-impl Drop for Acquire<'_> {
-    fn drop(&mut self) {
-        if let (Some(limiter), true) = (self.limiter, self.node != NIL) {
-            limiter.cancel_acquire(self.node);
-        }
-    }
-}
-
-impl fmt::Debug for Acquire<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Acquire")
-            .field("queued", &(self.node != NIL))
-            .finish()
-    }
-}
-
-/// The future returned by [`Limiter::acquire_owned`].
-///
-/// # Cancel safety
-///
-/// As for [`Acquire`].
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::Arc;
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let limiter = Arc::new(corral::Limiter::new(1));
-/// let acquire: corral::AcquireOwned = limiter.clone().acquire_owned();
-/// let permit = acquire.await;
-/// assert!(limiter.locked());
-/// drop(permit);
-/// assert!(!limiter.locked());
-/// # }
-/// ```
-#[must_use = "futures do nothing unless polled"]
-pub struct AcquireOwned {
-    limiter: Option<Arc<Limiter>>,
-    node: usize,
-}
-
-impl Future for AcquireOwned {
-    type Output = OwnedPermit;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OwnedPermit> {
-        let this = &mut *self;
-        let limiter = this
-            .limiter
-            .as_ref()
-            .expect("AcquireOwned polled after it resolved");
-        std::task::ready!(limiter.poll_acquire(&mut this.node, cx));
-        let limiter = this.limiter.take().expect("checked above");
-        Poll::Ready(OwnedPermit {
-            limiter: Some(limiter),
-        })
-    }
-}
-
-impl Drop for AcquireOwned {
-    fn drop(&mut self) {
-        if let (Some(limiter), true) = (&self.limiter, self.node != NIL) {
-            limiter.cancel_acquire(self.node);
-        }
-    }
-}
-
-impl fmt::Debug for AcquireOwned {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AcquireOwned")
-            .field("queued", &(self.node != NIL))
-            .finish()
-    }
-}
