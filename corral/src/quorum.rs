@@ -25,8 +25,8 @@ use crate::set::{Iter, Set};
 /// dropped unpolled and task inputs (running already) are cancelled and drained like losers.
 /// Failures are errors, panics, and cancelled [`Task`](crate::Task) inputs. Inputs that
 /// finish during the same poll count in input order, so exactly `k` successes are returned.
-/// Losers are cancelled and drained as in [`race`], and their outcomes discarded. Use
-/// [`.limit(n)`](Quorum::limit) to run at most `n` at a time (as in [`race`], inputs not
+/// Losers are cancelled and drained as in [`race`](crate::race), and their outcomes discarded. Use
+/// [`.limit(n)`](Quorum::limit) to run at most `n` at a time (as in [`race`](crate::race), inputs not
 /// pulled when the quorum is decided are never pulled).
 ///
 /// asyncio has no equivalent.

@@ -109,7 +109,7 @@ impl<A: Awaitable> fmt::Debug for WaitFor<A> {
 /// `Duration::ZERO` here.
 ///
 /// * **A plain future** is polled in place, in the caller's task (nothing is spawned), exactly
-///   as by [`timeout`]: at the deadline it is dropped, or, if it listens with
+///   as by [`timeout`](crate::timeout()): at the deadline it is dropped, or, if it listens with
 ///   [`cancelled()`](crate::cancelled), handed the request and given the grace period, and
 ///   what it then returns wins. **With a zero timeout it is never polled at all**: the result
 ///   is `Err(Elapsed)` at once.
