@@ -65,7 +65,7 @@ pub struct FetchArgs {
     pub concurrency: u32,
 
     /// Give up on a request after DUR (connect, headers and body): error_kind `timeout`.
-    /// Durations: 250ms, 2s, 1.5s, 1m.
+    /// Durations: 250ms, 2s, 1.5s, 1m; a bare number is seconds (2, 0.5).
     #[arg(short = 't', long, value_name = "DUR", value_parser = duration::parse)]
     pub timeout: Option<Duration>,
 
@@ -165,7 +165,7 @@ mod tests {
             &["corral", "fetch", "-i", "f", "http://a/"],
             &["corral", "fetch", "--quorum", "0", "http://a/"],
             &["corral", "fetch", "-c", "0", "http://a/"],
-            &["corral", "fetch", "-t", "5", "http://a/"],
+            &["corral", "fetch", "-t", "5x", "http://a/"],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");

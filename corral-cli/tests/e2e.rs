@@ -502,7 +502,7 @@ fn quiet_silences_stderr_and_the_summary_is_there_otherwise() {
 #[test]
 fn usage_errors_exit_2() {
     for args in [
-        &["fetch", "-t", "5", "http://a/"][..],
+        &["fetch", "-t", "5x", "http://a/"][..],
         &["fetch", "--any", "--quorum", "2", "http://a/"],
         &["fetch", "-c", "0", "http://a/"],
         &["fetch", "-i", "/nonexistent/corral/urls.txt"],
