@@ -468,6 +468,30 @@ fn csv_and_text_write_one_record_per_input() {
 }
 
 #[test]
+fn text_output_escapes_control_characters_from_the_input() {
+    let s = TestServer::start();
+    // OSC 0 (set the window title), then SGR red, in a URL that is fetched and in a bad line.
+    let fetched = s.url("/get?a=\x1b]0;owned\x07\x1b[31mred");
+    let bad = "\x1b[2Jnot a url\u{9b}";
+    let out = corral()
+        .args(["fetch", "-o", "text", &fetched, bad])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2, "{stdout:?}");
+    assert!(
+        !stdout.contains(['\x1b', '\x07', '\u{9b}']),
+        "raw control characters reach the terminal: {stdout:?}"
+    );
+    assert!(
+        stdout.contains("/get?a=\\x1b]0;owned\\x07\\x1b[31mred"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\\x1b[2Jnot a url\\u{9b}"), "{stdout}");
+}
+
+#[test]
 fn save_writes_each_body_to_a_file_named_by_index() {
     let s = TestServer::start();
     let dir = std::env::temp_dir().join(format!("corral-save-{}", std::process::id()));
