@@ -16,7 +16,8 @@ Exit codes:
   0    the strategy's condition was met (plain fetch: every request succeeded;
        --any: one succeeded; --quorum K: K succeeded; --fail-fast: none failed)
   1    it was not
-  2    usage error (bad flag, bad duration, unreadable input file)
+  2    usage error (bad flag, bad duration, unreadable input file or stdin,
+       no inputs: an input without a single URL)
   124  the deadline (-z) expired before the condition was decided
   130  interrupted (Ctrl-C); every input still gets its record";
 
@@ -50,7 +51,8 @@ pub struct FetchArgs {
     pub urls: Vec<String>,
 
     /// Read URLs from FILE, one per line (`-` for stdin). Blank lines and lines starting with
-    /// `#` are skipped; a bad line becomes an `invalid_input` record naming its line number.
+    /// `#` are skipped, and so is a byte-order mark at the start; a bad line becomes an
+    /// `invalid_input` record naming its line number. An input without a URL exits 2.
     #[arg(
         short = 'i',
         long = "input",

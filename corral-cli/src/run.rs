@@ -206,6 +206,12 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         || (args.input.is_none() && urls.is_empty());
     let stdin_is_terminal = io::stdin().is_terminal();
     let known_total = (!urls.is_empty()).then_some(urls.len() as u64);
+    let source = match &args.input {
+        Some(path) if path.as_path() != std::path::Path::new("-") => {
+            format!("-i {}", path.display())
+        }
+        _ => "stdin".to_owned(),
+    };
     let mut inputs = match &args.input {
         Some(path) => match Inputs::open(path).await {
             Ok(i) => i,
@@ -295,6 +301,21 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     sink.flush();
     sink.progress.finish();
     let wall = started.elapsed();
+
+    // No URL at all is a usage error, not a run that trivially met its condition: a health
+    // check over an empty list must not pass. Nor is an input that fails before its first line
+    // (a directory given as stdin, an I/O error) a run. After Ctrl-C the input may not have
+    // been read, so that stays an interruption.
+    if inputs.count() == 0 && stop.reason != Some(Stop::Interrupted) {
+        match &input_error {
+            Some(e) => eprintln!("corral fetch: cannot read {source}: {e}"),
+            None => eprintln!(
+                "corral fetch: no inputs: {source} has no URLs (blank lines and lines \
+                 starting with # are skipped)"
+            ),
+        }
+        return exit::USAGE;
+    }
 
     if let Some(e) = &input_error {
         if !quiet {

@@ -443,6 +443,97 @@ fn an_input_file_is_read_with_dash_i() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A fresh directory for one test (tests run in parallel threads of one process).
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("corral-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_byte_order_mark_at_the_start_of_the_input_is_ignored() {
+    let s = TestServer::start();
+    let dir = scratch("bom");
+    let text = format!("\u{feff}{}\n{}\n", s.url("/get"), s.url("/status/201"));
+    let file = dir.join("urls.txt");
+    std::fs::write(&file, &text).unwrap();
+    let from_file = fetch(&["-i", file.to_str().unwrap()]);
+    let mut cmd = corral();
+    cmd.args(["fetch", "-o", "jsonl"]).write_stdin(text);
+    let from_stdin = run_cmd(cmd);
+    for r in [from_file, from_stdin] {
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        assert_eq!(r.kinds(), ["ok", "ok"]);
+        let first = r.records.iter().find(|v| v["index"] == 0).unwrap();
+        assert_eq!(first["url"], s.url("/get"), "no mark in the record");
+        assert_eq!(first["line"], 1);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_input_that_is_a_directory_or_unreadable_exits_2() {
+    let dir = scratch("dir-input");
+    let out = corral()
+        .args(["fetch", "-i", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    // A directory as stdin opens, and fails at the first read.
+    let out = StdCommand::new(assert_cmd::cargo::cargo_bin("corral"))
+        .arg("fetch")
+        .stdin(std::fs::File::open(&dir).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("cannot read stdin"), "{stderr}");
+    // A file that opens and cannot be read, even by root: its own memory, at address 0.
+    #[cfg(target_os = "linux")]
+    {
+        let out = corral()
+            .args(["fetch", "-i", "/proc/self/mem"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("cannot read -i /proc/self/mem"), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_empty_input_exits_2_with_no_inputs() {
+    let dir = scratch("empty-input");
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let comments = dir.join("comments.txt");
+    std::fs::write(&comments, "\u{feff}# nothing yet\n\n   \n").unwrap();
+    let mut runs = Vec::new();
+    for file in [&empty, &comments] {
+        let mut cmd = corral();
+        cmd.args(["fetch", "-i", file.to_str().unwrap()]);
+        runs.push(cmd);
+    }
+    for stdin in ["", "# only a comment\n"] {
+        let mut cmd = corral();
+        cmd.args(["fetch", "-o", "csv"]).write_stdin(stdin);
+        runs.push(cmd);
+    }
+    for mut cmd in runs {
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {stderr}");
+        assert!(stderr.contains("no inputs"), "{cmd:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{cmd:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn csv_and_text_write_one_record_per_input() {
     let s = TestServer::start();
