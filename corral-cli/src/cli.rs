@@ -19,7 +19,10 @@ Exit codes:
   2    usage error (bad flag, bad duration, unreadable input file or stdin,
        no inputs: an input without a single URL)
   124  the deadline (-z) expired before the condition was decided
-  130  interrupted (Ctrl-C); every input still gets its record";
+  130  interrupted (Ctrl-C); every input still gets its record
+  141  stdout was closed (e.g. `| head`) before every record was written: the
+       run stopped there (128 + SIGPIPE, as a shell reports a program killed
+       by a closed pipe); a closed stderr only loses the messages";
 
 /// Fetch or health-check many URLs at once, with asyncio's strategies, a concurrency limit,
 /// timeouts and a deadline; or run the embedded httpbin-style server.

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command as StdCommand, Stdio};
+use std::process::{Child, Command as StdCommand, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -634,6 +634,131 @@ fn usage_errors_exit_2() {
     for code in ["124", "130", "usage error"] {
         assert!(text.contains(code), "--help documents exit {code}");
     }
+}
+
+// ---- closed pipes ----
+
+/// The binary with every stdio piped.
+fn spawn(args: &[&str]) -> Child {
+    StdCommand::new(assert_cmd::cargo::cargo_bin("corral"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` (killed by its PID past `limit`), reading its stderr if still piped.
+fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String) {
+    let stderr = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = e.read_to_string(&mut s);
+            s
+        })
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status,
+        stderr.map_or_else(String::new, |h| h.join().unwrap()),
+    )
+}
+
+#[test]
+fn a_closed_stdout_stops_the_run_without_a_panic_and_exits_141() {
+    let s = TestServer::start();
+    // `corral fetch | head -1`, and `2>&1 | head -1` (stderr closed too). Input comes on
+    // stdin so that the second record is surely written after the reader is gone.
+    for close_stderr_too in [false, true] {
+        let mut child = spawn(&["fetch", "-o", "jsonl"]);
+        if close_stderr_too {
+            drop(child.stderr.take());
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}", s.url("/get")).unwrap();
+        stdin.flush().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert!(first.contains("\"index\":0"), "{first}");
+        drop(stdout);
+        let closed = Instant::now();
+        // The /get's record finds the pipe closed; the run stops then, without waiting for
+        // the slow request's record.
+        writeln!(stdin, "{}\n{}", s.url("/get"), s.url("/delay/10")).unwrap();
+        drop(stdin);
+        let (status, stderr) = finish(child, Duration::from_secs(30));
+        assert_ne!(status.code(), Some(101), "a panic: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(status.code(), Some(141), "{stderr}");
+        assert!(
+            closed.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            closed.elapsed()
+        );
+        if !close_stderr_too {
+            assert!(stderr.contains("stopped: stdout was closed"), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_closed_stderr_loses_only_the_messages() {
+    let s = TestServer::start();
+    let mut child = spawn(&[
+        "fetch",
+        "-o",
+        "jsonl",
+        &s.url("/get"),
+        &s.url("/status/204"),
+    ]);
+    drop(child.stdin.take());
+    drop(child.stderr.take());
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let (status, _) = finish(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "not a panic (101): the run went on");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+}
+
+#[test]
+fn demo_stops_without_a_panic_when_stdout_is_closed() {
+    // `corral demo | head -3`, at full speed: the whole demo takes about 12 s.
+    let start = Instant::now();
+    let mut child = spawn(&["demo"]);
+    drop(child.stdin.take());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..3 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+    }
+    drop(stdout);
+    let (status, stderr) = finish(child, Duration::from_secs(60));
+    assert_ne!(status.code(), Some(101), "a panic: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(141), "{stderr}");
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "stops at the first write nobody reads, not at the end: {:?}",
+        start.elapsed()
+    );
 }
 
 // ---- Ctrl-C ----
