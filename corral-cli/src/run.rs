@@ -128,7 +128,7 @@ impl Interrupt {
     fn install() -> io::Result<Self> {
         let fired = Arc::new(AtomicBool::new(false));
         let notify = Arc::new(Notify::new());
-        // Registered here, before any request starts, so that no SIGINT is missed.
+        // Registered here, synchronously, so that no SIGINT after `install` returns is missed.
         #[cfg(unix)]
         let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let (f, n) = (fired.clone(), notify.clone());
@@ -201,6 +201,16 @@ impl<W: Write> Sink<W> {
 
 /// Runs `corral fetch` and returns the exit code.
 pub async fn run(mut args: FetchArgs) -> i32 {
+    // First of all, before opening the input (which can block: a FIFO, a network file system)
+    // and building the client (milliseconds of TLS set-up): a Ctrl-C from now on stops the run
+    // with every record and the summary, instead of killing the process with neither.
+    let interrupt = match Interrupt::install() {
+        Ok(i) => i,
+        Err(e) => {
+            note!("corral fetch: cannot watch for Ctrl-C: {e}");
+            return exit::NOT_MET;
+        }
+    };
     let quiet = args.quiet;
     let urls = std::mem::take(&mut args.urls);
     let reads_stdin = args.input.as_deref() == Some(std::path::Path::new("-"))
@@ -251,13 +261,6 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         Ok(f) => f,
         Err(e) => {
             note!("corral fetch: {e}");
-            return exit::NOT_MET;
-        }
-    };
-    let interrupt = match Interrupt::install() {
-        Ok(i) => i,
-        Err(e) => {
-            note!("corral fetch: cannot watch for Ctrl-C: {e}");
             return exit::NOT_MET;
         }
     };

@@ -836,6 +836,89 @@ fn sigint_cancels_writes_every_record_and_exits_130() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Whether process `pid` has a handler for SIGINT (signal 2: bit 1 of `SigCgt`).
+#[cfg(target_os = "linux")]
+fn catches_sigint(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << 1) != 0)
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn sigint_handler_is_installed_before_the_input_is_opened() {
+    // The input is a FIFO, whose open blocks until a writer comes: the handler must already be
+    // there while it waits (it used to come only after the input and the HTTP client), and a
+    // SIGINT sent the moment the input flows, wherever it lands, still gives every record.
+    let s = TestServer::start();
+    let dir = scratch("sigint-early");
+    let fifo = dir.join("urls");
+    let made = StdCommand::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let mut child = spawn(&[
+        "fetch",
+        "-o",
+        "jsonl",
+        "-c",
+        "2",
+        "-i",
+        fifo.to_str().unwrap(),
+    ]);
+    drop(child.stdin.take());
+    let pid = child.id();
+    let start = Instant::now();
+    while !catches_sigint(pid) {
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no SIGINT handler while the input is being opened");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let lines: Vec<String> = (0..3).map(|_| s.url("/delay/5")).collect();
+    // Written from a thread that nobody waits for, so that the test cannot hang on a FIFO
+    // that is never opened; the signal may then land before or after the input flows.
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let mut w = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        writeln!(w, "{}", lines.join("\n")).unwrap();
+    });
+    let killed = StdCommand::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let (status, stderr) = finish(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let records: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut indices: Vec<u64> = records
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    indices.sort();
+    assert_eq!(indices, [0, 1, 2], "one record per input:\n{stdout}");
+    assert!(
+        records.iter().all(|r| r["error_kind"] == "cancelled"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("corral: 3 inputs"), "the summary: {stderr}");
+    assert!(stderr.contains("stopped: interrupted"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // ---- the server ----
 
 #[test]
