@@ -337,12 +337,12 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         .reason
         .or_else(|| sink.broken.then_some(Stop::BrokenPipe));
     let cancelled = sink.summary.count(ErrorKind::Cancelled);
-    let note = reason.as_ref().map(|r| {
+    let stopped = reason.as_ref().map(|r| {
         let s = if cancelled == 1 { "" } else { "s" };
         format!("{}; {cancelled} input{s} cancelled", r.why())
     });
     if !quiet {
-        let summary = sink.summary.render(wall, note.as_deref());
+        let summary = sink.summary.render(wall, stopped.as_deref());
         note!("{}", summary.trim_end());
     }
     let code = match &reason {
