@@ -16,9 +16,13 @@ Exit codes:
   0    the strategy's condition was met (plain fetch: every request succeeded;
        --any: one succeeded; --quorum K: K succeeded; --fail-fast: none failed)
   1    it was not
-  2    usage error (bad flag, bad duration, unreadable input file)
+  2    usage error (bad flag, bad duration, unreadable input file or stdin,
+       no inputs: an input without a single URL)
   124  the deadline (-z) expired before the condition was decided
-  130  interrupted (Ctrl-C); every input still gets its record";
+  130  interrupted (Ctrl-C); every input still gets its record
+  141  stdout was closed (e.g. `| head`) before every record was written: the
+       run stopped there (128 + SIGPIPE, as a shell reports a program killed
+       by a closed pipe); a closed stderr only loses the messages";
 
 /// Fetch or health-check many URLs at once, with asyncio's strategies, a concurrency limit,
 /// timeouts and a deadline; or run the embedded httpbin-style server.
@@ -50,7 +54,8 @@ pub struct FetchArgs {
     pub urls: Vec<String>,
 
     /// Read URLs from FILE, one per line (`-` for stdin). Blank lines and lines starting with
-    /// `#` are skipped; a bad line becomes an `invalid_input` record naming its line number.
+    /// `#` are skipped, and so is a byte-order mark at the start; a bad line becomes an
+    /// `invalid_input` record naming its line number. An input without a URL exits 2.
     #[arg(
         short = 'i',
         long = "input",
@@ -65,7 +70,7 @@ pub struct FetchArgs {
     pub concurrency: u32,
 
     /// Give up on a request after DUR (connect, headers and body): error_kind `timeout`.
-    /// Durations: 250ms, 2s, 1.5s, 1m.
+    /// Durations: 250ms, 2s, 1.5s, 1m; a bare number is seconds (2, 0.5).
     #[arg(short = 't', long, value_name = "DUR", value_parser = duration::parse)]
     pub timeout: Option<Duration>,
 
@@ -165,7 +170,7 @@ mod tests {
             &["corral", "fetch", "-i", "f", "http://a/"],
             &["corral", "fetch", "--quorum", "0", "http://a/"],
             &["corral", "fetch", "-c", "0", "http://a/"],
-            &["corral", "fetch", "-t", "5", "http://a/"],
+            &["corral", "fetch", "-t", "5x", "http://a/"],
         ] {
             let e = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");

@@ -14,6 +14,15 @@ use crate::fetch::{Fetched, Fetcher, OkStatus, Settings};
 use crate::input::{parse_url, Input};
 use crate::record::Record;
 use crate::serve::{Config, Server};
+use crate::stdio::{note, Stdout};
+
+/// `println!` onto the demo's stdout ([`Stdout`]): never panics, and once a write fails the
+/// rest are skipped and [`run`] stops the scenarios.
+macro_rules! say {
+    ($d:expr, $($arg:tt)*) => {
+        $d.out.line(format_args!($($arg)*))
+    };
+}
 
 /// One demo run: the server, the clients, the time scale.
 struct Demo {
@@ -23,6 +32,7 @@ struct Demo {
     /// Only 2xx is a success (for showing errors).
     strict: Fetcher,
     scale: f64,
+    out: Stdout,
 }
 
 impl Demo {
@@ -88,11 +98,11 @@ fn path_of(url: &str) -> &str {
         .unwrap_or(url)
 }
 
-fn heading(n: u32, title: &str, asyncio: &str, corral: &str) {
-    println!();
-    println!("{n}. {title}");
-    println!("   asyncio: {asyncio}");
-    println!("   corral:  {corral}");
+fn heading(d: &Demo, n: u32, title: &str, asyncio: &str, corral: &str) {
+    say!(d, "");
+    say!(d, "{n}. {title}");
+    say!(d, "   asyncio: {asyncio}");
+    say!(d, "   corral:  {corral}");
 }
 
 /// Runs `corral demo` and returns the exit code.
@@ -101,7 +111,7 @@ pub async fn run(args: DemoArgs) -> i32 {
     let server = match Server::bind(addr, Config::default()).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("corral demo: cannot start the server on loopback: {e}");
+            note!("corral demo: cannot start the server on loopback: {e}");
             return exit::NOT_MET;
         }
     };
@@ -115,7 +125,7 @@ pub async fn run(args: DemoArgs) -> i32 {
     let (any_status, strict) = match (fetcher("100-599"), fetcher("2xx")) {
         (Ok(a), Ok(s)) => (a, s),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("corral demo: {e}");
+            note!("corral demo: {e}");
             return exit::NOT_MET;
         }
     };
@@ -128,25 +138,47 @@ pub async fn run(args: DemoArgs) -> i32 {
         } else {
             1.0
         },
+        out: Stdout::new(),
     };
-    println!(
+    say!(
+        demo,
         "corral demo: the asyncio guides' scenarios, against the embedded server at {}",
         demo.server.url("")
     );
     let t0 = Instant::now();
-    gather_keeps_order(&demo).await;
-    as_completed_streams(&demo).await;
-    first_completed_wins(&demo).await;
-    budget(&demo).await;
-    errors_as_values(&demo).await;
-    limit_of_ten(&demo).await;
-    println!();
-    println!("corral demo: done in {:.2}s", t0.elapsed().as_secs_f64());
-    exit::OK
+    let scenarios = async {
+        gather_keeps_order(&demo).await;
+        as_completed_streams(&demo).await;
+        first_completed_wins(&demo).await;
+        budget(&demo).await;
+        errors_as_values(&demo).await;
+        limit_of_ten(&demo).await;
+        say!(demo, "");
+        say!(
+            demo,
+            "corral demo: done in {:.2}s",
+            t0.elapsed().as_secs_f64()
+        );
+    };
+    // Once nobody reads stdout (`corral demo | head`), stop at once: dropping the scenarios
+    // drops their requests.
+    tokio::select! {
+        () = scenarios => {}
+        () = demo.out.closed() => {}
+    }
+    match demo.out.error() {
+        None => exit::OK,
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::BROKEN_PIPE,
+        Some(e) => {
+            note!("corral demo: cannot write to stdout: {e}");
+            exit::NOT_MET
+        }
+    }
 }
 
 async fn gather_keeps_order(d: &Demo) {
     heading(
+        d,
         1,
         "gather keeps order",
         "await asyncio.gather(get(200, after=0.3s), get(201, after=0.1s), get(400, after=0.2s))",
@@ -158,7 +190,7 @@ async fn gather_keeps_order(d: &Demo) {
         let fut = d.get(&d.any_status, i, &path);
         async move {
             let r = fut.await;
-            println!("   {}  finished: {}", at(t0), show(&r));
+            say!(d, "   {}  finished: {}", at(t0), show(&r));
             r
         }
     };
@@ -169,18 +201,20 @@ async fn gather_keeps_order(d: &Demo) {
                 .iter()
                 .map(|r| r.status.map_or("-".into(), |s| s.to_string()))
                 .collect();
-            println!(
+            say!(
+                d,
                 "   {}  gather returned [{}]: input order, not finishing order",
                 at(t0),
                 statuses.join(", ")
             );
         }
-        Err(f) => println!("   {}  gather failed: {f:?}", at(t0)),
+        Err(f) => say!(d, "   {}  gather failed: {f:?}", at(t0)),
     }
 }
 
 async fn as_completed_streams(d: &Demo) {
     heading(
+        d,
         2,
         "as_completed streams results as they finish",
         "for next in asyncio.as_completed([get(delay=3), get(delay=1), get(delay=2)]): ...",
@@ -193,14 +227,16 @@ async fn as_completed_streams(d: &Demo) {
         .map(|(i, s)| d.get(&d.any_status, i as u64, &format!("/delay/{}", d.secs(s))));
     let mut stream = corral::as_completed(jobs);
     while let Some(done) = stream.next().await {
-        println!(
+        say!(
+            d,
             "   {}  input {}: {}",
             at(t0),
             done.index,
             show_outcome(done.outcome)
         );
     }
-    println!(
+    say!(
+        d,
         "   {}  all three, in the time of the slowest ({:.2}s), not the sum ({:.2}s)",
         at(t0),
         d.scaled(3.0).as_secs_f64(),
@@ -210,6 +246,7 @@ async fn as_completed_streams(d: &Demo) {
 
 async fn first_completed_wins(d: &Demo) {
     heading(
+        d,
         3,
         "the first completed wins, the rest are cancelled",
         "done, pending = await asyncio.wait(tasks, return_when=FIRST_COMPLETED); cancel pending",
@@ -225,12 +262,13 @@ async fn first_completed_wins(d: &Demo) {
     {
         Ok(w) => w,
         Err(e) => {
-            println!("   {e}");
+            say!(d, "   {e}");
             return;
         }
     };
     for (index, task) in waited.done {
-        println!(
+        say!(
+            d,
             "   {}  first: input {index}: {}",
             at(t0),
             show_outcome(task.await)
@@ -240,9 +278,15 @@ async fn first_completed_wins(d: &Demo) {
         task.cancel();
     }
     for (index, task) in waited.pending {
-        println!("   {}  input {index}: {}", at(t0), show_outcome(task.await));
+        say!(
+            d,
+            "   {}  input {index}: {}",
+            at(t0),
+            show_outcome(task.await)
+        );
     }
-    println!(
+    say!(
+        d,
         "   {}  nothing left running: the server has {} request(s) in flight",
         at(t0),
         settle_in_flight(d).await
@@ -263,6 +307,7 @@ async fn settle_in_flight(d: &Demo) -> u64 {
 
 async fn budget(d: &Demo) {
     heading(
+        d,
         4,
         "a 5 s budget over three 2 s requests",
         "async with asyncio.timeout(5): for url in urls: await get(url)",
@@ -275,13 +320,14 @@ async fn budget(d: &Demo) {
             let r = d
                 .get(&d.any_status, i, &format!("/delay/{}", d.secs(2.0)))
                 .await;
-            println!("   {}  request {i}: {}", at(t0), show(&r));
+            say!(d, "   {}  request {i}: {}", at(t0), show(&r));
             finished.set(i + 1);
         }
     };
     match corral::timeout(d.scaled(5.0), one_by_one).await {
-        Ok(()) => println!("   {}  all done within the budget", at(t0)),
-        Err(elapsed) => println!(
+        Ok(()) => say!(d, "   {}  all done within the budget", at(t0)),
+        Err(elapsed) => say!(
+            d,
             "   {}  {elapsed}: request {} was cancelled mid-flight",
             at(t0),
             finished.get()
@@ -290,18 +336,20 @@ async fn budget(d: &Demo) {
     let t1 = Instant::now();
     let together = (0..3).map(|i| d.get(&d.any_status, i, &format!("/delay/{}", d.secs(2.0))));
     match corral::timeout(d.scaled(5.0), corral::gather(together)).await {
-        Ok(Ok(v)) => println!(
+        Ok(Ok(v)) => say!(
+            d,
             "   {}  the same three at once (corral::gather) fit easily: {} done",
             at(t1),
             v.len()
         ),
-        Ok(Err(f)) => println!("   {}  failed: {f:?}", at(t1)),
-        Err(elapsed) => println!("   {}  {elapsed}", at(t1)),
+        Ok(Err(f)) => say!(d, "   {}  failed: {f:?}", at(t1)),
+        Err(elapsed) => say!(d, "   {}  {elapsed}", at(t1)),
     }
 }
 
 async fn errors_as_values(d: &Demo) {
     heading(
+        d,
         5,
         "errors are returned as values",
         "await asyncio.gather(*aws, return_exceptions=True)",
@@ -337,9 +385,10 @@ async fn errors_as_values(d: &Demo) {
             corral::Outcome::Cancelled(_) => "Cancelled",
             corral::Outcome::Panicked(_) => "Panicked",
         };
-        println!("   input {i}: {variant}({})", show_outcome(o));
+        say!(d, "   input {i}: {variant}({})", show_outcome(o));
     }
-    println!(
+    say!(
+        d,
         "   {}  {n} outcomes for {} inputs; nothing raised",
         at(t0),
         paths.len()
@@ -348,6 +397,7 @@ async fn errors_as_values(d: &Demo) {
 
 async fn limit_of_ten(d: &Demo) {
     heading(
+        d,
         6,
         "a limit of 10 over 100 requests",
         "sem = asyncio.Semaphore(10); async with sem: await get(url)  (x100, in a gather)",
@@ -369,7 +419,8 @@ async fn limit_of_ten(d: &Demo) {
     let took = t0.elapsed();
     let stats = d.server.stats();
     match result {
-        Ok(v) => println!(
+        Ok(v) => say!(
+        d,
             "   {}  {} requests of {:.2}s each: {} ok; the server saw at most {} at once ({} requests)",
             at(t0),
             v.len(),
@@ -378,9 +429,10 @@ async fn limit_of_ten(d: &Demo) {
             stats.peak_in_flight,
             stats.requests - before,
         ),
-        Err(f) => println!("   {}  failed: {f:?}", at(t0)),
+        Err(f) => say!(d, "   {}  failed: {f:?}", at(t0)),
     }
-    println!(
+    say!(
+        d,
         "   10 waves of {:.2}s: {:.2}s in all (gather(...).limit(10) does the same without a limiter)",
         d.scaled(0.1).as_secs_f64(),
         took.as_secs_f64()

@@ -1,11 +1,14 @@
-//! Durations on the command line: `250ms`, `2s`, `1.5s`, `1m`, `1h`.
+//! Durations on the command line: `250ms`, `2s`, `1.5s`, `1m`, `1h`, or a bare number of
+//! seconds (`2`, `0.5`).
 
 use std::time::Duration;
 
-/// Parses a duration written as a number and a unit: `ms`, `s`, `m` or `h`.
+/// Parses a duration written as a number and a unit (`ms`, `s`, `m` or `h`), or as a bare
+/// number of seconds.
 ///
-/// The number may have a fraction (`1.5s`). A bare number is refused rather than guessed, so
-/// that `-t 5` cannot silently mean 5 ms or 5 minutes.
+/// The number may have a fraction (`1.5s`, `0.5`). A bare number is seconds because that is
+/// what `timeout(1)`, `curl -m` and `curl --connect-timeout` take, so `-z 2` means what their
+/// users expect.
 ///
 /// # Errors
 ///
@@ -17,9 +20,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{s}` has no unit; write e.g. {s}s or {s}ms"))?;
+        .unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let scale = match unit.trim() {
+        "" => 1.0,
         "ms" => 0.001,
         "s" | "sec" => 1.0,
         "m" | "min" => 60.0,
@@ -75,9 +79,15 @@ mod tests {
     }
 
     #[test]
-    fn bare_numbers_are_refused_with_a_hint() {
-        let e = parse("5").unwrap_err();
-        assert!(e.contains("no unit") && e.contains("5s"), "{e}");
+    fn a_bare_number_is_seconds_as_in_timeout_and_curl() {
+        assert_eq!(parse("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse("0"), Ok(Duration::ZERO));
+        assert_eq!(parse(" 30 "), Ok(Duration::from_secs(30)));
+        assert_eq!(parse("1.25"), Ok(Duration::from_millis(1250)));
+        assert!(parse(".").unwrap_err().contains("no number"));
+        assert!(parse("1.2.3").unwrap_err().contains("not a number"));
+        assert!(parse("1e400").is_err());
     }
 
     #[test]

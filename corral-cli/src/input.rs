@@ -2,9 +2,10 @@
 //!
 //! Reading is lazy: the next line is read only when the run has room for another request, so
 //! ten million lines cost no more memory than ten. Blank lines and lines starting with `#` are
-//! skipped and do not count as inputs. A line that is not a usable URL still counts: it becomes
-//! an input whose `url` is an error naming its line number, and the run writes an
-//! `invalid_input` record for it and goes on.
+//! skipped and do not count as inputs. A UTF-8 byte-order mark at the very start of a file or
+//! of stdin is dropped (editors on Windows write one). A line that is not a usable URL still
+//! counts: it becomes an input whose `url` is an error naming its line number, and the run
+//! writes an `invalid_input` record for it and goes on.
 
 use std::io;
 use std::path::Path;
@@ -14,6 +15,9 @@ use url::Url;
 
 /// Longest line kept; the rest of a longer line is read and dropped, and the line is bad.
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// The UTF-8 byte-order mark, dropped at the start of the input.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// One input: a URL to fetch, or a bad line to report.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,12 +75,18 @@ impl Inputs {
     ///
     /// # Errors
     ///
-    /// The file cannot be opened.
+    /// The file cannot be opened, or is a directory (which Linux opens, and fails to read).
     pub async fn open(path: &Path) -> io::Result<Self> {
         if path == Path::new("-") {
             return Ok(Self::from_reader(tokio::io::stdin()));
         }
         let file = tokio::fs::File::open(path).await?;
+        if file.metadata().await?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory; give a file of URLs, one per line",
+            ));
+        }
         Ok(Self::from_reader(file))
     }
 
@@ -102,6 +112,9 @@ impl Inputs {
                     let Some(truncated) = read_line(reader, &mut self.buf).await? else {
                         return Ok(None);
                     };
+                    if self.line == 0 && self.buf.starts_with(BOM) {
+                        self.buf.drain(..BOM.len());
+                    }
                     match std::str::from_utf8(&self.buf) {
                         Ok(s) if truncated => {
                             (s.to_owned(), Some(format!("longer than {MAX_LINE} bytes")))
@@ -278,6 +291,30 @@ mod tests {
         assert!(all(lines("\n\n# only comments\n")).await.is_empty());
         let v = all(lines("http://a/")).await;
         assert_eq!(v.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_byte_order_mark_at_the_start_is_dropped_and_only_there() {
+        let v = all(lines("\u{feff}http://a/\n\u{feff}http://b/\n")).await;
+        assert_eq!(v[0].text, "http://a/");
+        assert!(v[0].url.is_ok(), "{:?}", v[0].url);
+        assert!(
+            v[1].url.is_err(),
+            "a mark past the start is part of the line"
+        );
+        // before a comment or a blank line, too
+        let v = all(lines("\u{feff}# urls\nhttp://a/\n")).await;
+        assert_eq!((v.len(), v[0].line), (1, 2));
+        assert!(all(lines("\u{feff}\n")).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_directory_is_refused_when_opened() {
+        let e = Inputs::open(Path::new(env!("CARGO_MANIFEST_DIR")))
+            .await
+            .err()
+            .expect("a directory is not an input file");
+        assert_eq!(e.kind(), io::ErrorKind::IsADirectory);
     }
 
     #[tokio::test]

@@ -4,7 +4,8 @@
 //! One module per concern, in the order a run goes through them: [`cli`] (flags), [`input`]
 //! (streamed lines), [`fetch`] (the shared HTTP client and error kinds), [`run`] (the
 //! strategies, each a thin use of a `corral` combinator), [`output`] (records), [`summary`]
-//! and [`progress`] (stderr); plus [`serve`] (the test server) and [`demo`].
+//! and [`progress`] (stderr); plus [`serve`] (the test server) and [`demo`]. [`stdio`] writes
+//! to stdout and stderr without panicking when a pipe is closed.
 
 use clap::Parser;
 
@@ -18,6 +19,7 @@ pub mod progress;
 pub mod record;
 pub mod run;
 pub mod serve;
+pub mod stdio;
 pub mod summary;
 
 /// The exit codes; see [`cli::EXIT_CODES`].
@@ -32,6 +34,13 @@ pub mod exit {
     pub const DEADLINE: i32 = 124;
     /// Interrupted by Ctrl-C.
     pub const INTERRUPTED: i32 = 130;
+    /// Stdout was closed (`| head`) before everything was written: the command stopped there.
+    ///
+    /// 128 + SIGPIPE (13), which is what a shell reports for a program that a closed pipe
+    /// killed (`yes | head -1` with `set -o pipefail`), so scripts that already handle that case
+    /// handle this one. Rust ignores SIGPIPE, so corral sees the failed write instead of dying,
+    /// stops cleanly (no panic, no partial line on stderr), and exits with the same status.
+    pub const BROKEN_PIPE: i32 = 141;
 }
 
 /// Parses the command line, runs the command, and returns the process exit code.
@@ -50,7 +59,7 @@ pub fn main() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("corral: cannot start the async runtime: {e}");
+            stdio::note!("corral: cannot start the async runtime: {e}");
             return exit::NOT_MET;
         }
     };

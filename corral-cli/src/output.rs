@@ -1,6 +1,8 @@
 //! The records on stdout: `text` for people, `jsonl` and `csv` for programs. One record per
 //! input, written as soon as the run hands it out.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use clap::ValueEnum;
@@ -11,7 +13,8 @@ use crate::record::{elapsed_ms, Record};
 /// The record format, `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Aligned columns: index, status or error kind, time, bytes, URL, error.
+    /// Aligned columns: index, status or error kind, time, bytes, URL, error; control
+    /// characters from the input are shown escaped (`\x1b`).
     Text,
     /// One JSON object per line.
     Jsonl,
@@ -97,7 +100,8 @@ impl<W: Write> Printer<W> {
     }
 }
 
-/// One record as an aligned line for people.
+/// One record as an aligned line for people. The URL and the error, which carry the input's
+/// text, go through [`visible`], so the input cannot drive the terminal.
 pub fn text_line(r: &Record) -> String {
     let what = match (r.ok, r.error_kind, r.status) {
         (true, _, Some(s)) => s.to_string(),
@@ -116,13 +120,42 @@ pub fn text_line(r: &Record) -> String {
         what,
         time,
         bytes(r.bytes),
-        r.url
+        visible(&r.url)
     );
     if let Some(e) = &r.error {
         line.push_str("  ");
-        line.push_str(e);
+        line.push_str(&visible(e));
     }
     line
+}
+
+/// `s` with every character that would act on a terminal instead of showing written as an
+/// escape: C0 and C1 controls and DEL as `\x1b`, `\t`, `\n`, `\r` or `\u{9b}`, and the
+/// bidirectional overrides and isolates as `\u{202e}`. Those come from the input: an ESC
+/// sequence in a URL could otherwise retitle or recolour the terminal, and a bidi override
+/// could make the line read as something else.
+pub fn visible(s: &str) -> Cow<'_, str> {
+    let acts =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.contains(acts) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x80 && acts(c) => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if acts(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A byte count for people: `512B`, `1.5KiB`, `3.0MiB`.
@@ -237,5 +270,31 @@ mod tests {
         );
         assert!(lines[0].contains("2.0KiB") && lines[0].ends_with("http://a/x"));
         assert!(lines[1].contains("invalid_input") && lines[1].ends_with("\"sorry\""));
+    }
+
+    #[test]
+    fn text_escapes_control_characters_from_the_input() {
+        let url = "http://a/\x1b]0;owned\x07\x1b[31mred\u{9b}2J\u{202e}txt.exe\x7f\tx\r\n";
+        let r = Record::failed(
+            0,
+            1,
+            url.into(),
+            ErrorKind::InvalidInput,
+            format!("line 1: not a URL: {url}"),
+        );
+        let line = text_line(&r);
+        let shown =
+            "http://a/\\x1b]0;owned\\x07\\x1b[31mred\\u{9b}2J\\u{202e}txt.exe\\x7f\\tx\\r\\n";
+        assert!(
+            line.contains(&format!("  {shown}  line 1: not a URL: {shown}")),
+            "{line}"
+        );
+        assert!(!line.contains(|c: char| c.is_control()), "{line:?}");
+        // Printable text, ASCII or not, is left alone.
+        assert_eq!(
+            visible("http://ex.org/caf\u{e9}?q=a b"),
+            "http://ex.org/caf\u{e9}?q=a b"
+        );
+        assert!(matches!(visible("http://a/"), Cow::Borrowed(_)));
     }
 }

@@ -32,6 +32,7 @@ use crate::input::Inputs;
 use crate::output::{Format, Printer};
 use crate::progress::Progress;
 use crate::record::{ErrorKind, Record};
+use crate::stdio::note;
 use crate::summary::Summary;
 
 /// What counts as done, and when to stop early.
@@ -127,7 +128,7 @@ impl Interrupt {
     fn install() -> io::Result<Self> {
         let fired = Arc::new(AtomicBool::new(false));
         let notify = Arc::new(Notify::new());
-        // Registered here, before any request starts, so that no SIGINT is missed.
+        // Registered here, synchronously, so that no SIGINT after `install` returns is missed.
         #[cfg(unix)]
         let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let (f, n) = (fired.clone(), notify.clone());
@@ -142,7 +143,7 @@ impl Interrupt {
             let _ = signal.recv().await;
             #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
-            eprintln!("corral: interrupted again; exiting without the remaining records");
+            note!("corral: interrupted again; exiting without the remaining records");
             std::process::exit(exit::INTERRUPTED);
         });
         Ok(Interrupt { fired, notify })
@@ -200,24 +201,40 @@ impl<W: Write> Sink<W> {
 
 /// Runs `corral fetch` and returns the exit code.
 pub async fn run(mut args: FetchArgs) -> i32 {
+    // First of all, before opening the input (which can block: a FIFO, a network file system)
+    // and building the client (milliseconds of TLS set-up): a Ctrl-C from now on stops the run
+    // with every record and the summary, instead of killing the process with neither.
+    let interrupt = match Interrupt::install() {
+        Ok(i) => i,
+        Err(e) => {
+            note!("corral fetch: cannot watch for Ctrl-C: {e}");
+            return exit::NOT_MET;
+        }
+    };
     let quiet = args.quiet;
     let urls = std::mem::take(&mut args.urls);
     let reads_stdin = args.input.as_deref() == Some(std::path::Path::new("-"))
         || (args.input.is_none() && urls.is_empty());
     let stdin_is_terminal = io::stdin().is_terminal();
     let known_total = (!urls.is_empty()).then_some(urls.len() as u64);
+    let source = match &args.input {
+        Some(path) if path.as_path() != std::path::Path::new("-") => {
+            format!("-i {}", path.display())
+        }
+        _ => "stdin".to_owned(),
+    };
     let mut inputs = match &args.input {
         Some(path) => match Inputs::open(path).await {
             Ok(i) => i,
             Err(e) => {
-                eprintln!("corral fetch: cannot read -i {}: {e}", path.display());
+                note!("corral fetch: cannot read -i {}: {e}", path.display());
                 return exit::USAGE;
             }
         },
         None if !urls.is_empty() => Inputs::from_args(urls),
         None if !stdin_is_terminal => Inputs::from_reader(tokio::io::stdin()),
         None => {
-            eprintln!(
+            note!(
                 "corral fetch: no URLs: give them as arguments, with -i FILE, or on stdin \
                  (see corral fetch --help)"
             );
@@ -226,7 +243,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     };
     if let Some(dir) = &args.save {
         if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!(
+            note!(
                 "corral fetch: cannot create --save directory {}: {e}",
                 dir.display()
             );
@@ -243,14 +260,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     }) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("corral fetch: {e}");
-            return exit::NOT_MET;
-        }
-    };
-    let interrupt = match Interrupt::install() {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("corral fetch: cannot watch for Ctrl-C: {e}");
+            note!("corral fetch: {e}");
             return exit::NOT_MET;
         }
     };
@@ -296,27 +306,49 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     sink.progress.finish();
     let wall = started.elapsed();
 
+    // No URL at all is a usage error, not a run that trivially met its condition: a health
+    // check over an empty list must not pass. Nor is an input that fails before its first line
+    // (a directory given as stdin, an I/O error) a run. After Ctrl-C the input may not have
+    // been read, so that stays an interruption.
+    if inputs.count() == 0 && stop.reason != Some(Stop::Interrupted) {
+        match &input_error {
+            Some(e) => note!("corral fetch: cannot read {source}: {e}"),
+            None => note!(
+                "corral fetch: no inputs: {source} has no URLs (blank lines and lines \
+                 starting with # are skipped)"
+            ),
+        }
+        return exit::USAGE;
+    }
+
     if let Some(e) = &input_error {
         if !quiet {
-            eprintln!(
+            note!(
                 "corral fetch: reading the input failed after {} inputs: {e}",
                 inputs.count()
             );
         }
     }
     if let Some(e) = &sink.error {
-        eprintln!("corral fetch: cannot write records: {e}");
+        note!("corral fetch: cannot write records: {e}");
     }
+    // Stdout can also turn out closed at the last flush, after the run ended by itself.
+    let reason = stop
+        .reason
+        .or_else(|| sink.broken.then_some(Stop::BrokenPipe));
     let cancelled = sink.summary.count(ErrorKind::Cancelled);
-    let note = stop.reason.as_ref().map(|r| {
+    let stopped = reason.as_ref().map(|r| {
         let s = if cancelled == 1 { "" } else { "s" };
         format!("{}; {cancelled} input{s} cancelled", r.why())
     });
     if !quiet {
-        eprint!("{}", sink.summary.render(wall, note.as_deref()));
+        let summary = sink.summary.render(wall, stopped.as_deref());
+        note!("{}", summary.trim_end());
     }
-    let code = match &stop.reason {
+    let code = match &reason {
         Some(Stop::Interrupted) => exit::INTERRUPTED,
+        // Records were lost, whatever else happened (the user's Ctrl-C aside).
+        _ if sink.broken => exit::BROKEN_PIPE,
         Some(Stop::Deadline(_)) if cancelled > 0 => exit::DEADLINE,
         Some(Stop::Decided { met, .. }) => {
             if *met {
@@ -441,6 +473,10 @@ async fn drive<W: Write>(
             Some(item) => item,
             None => {
                 sink.flush();
+                if sink.broken && reason.is_none() {
+                    // Nobody reads the records any more: stop now, not after the next one.
+                    continue;
+                }
                 tokio::select! {
                     item = completions.next() => item,
                     _ = interrupt.notify.notified(), if reason.is_none() => continue,

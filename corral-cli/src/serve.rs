@@ -54,6 +54,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use crate::cli::ServeArgs;
+use crate::stdio::note;
 
 /// What the endpoints may cost.
 #[derive(Debug, Clone)]
@@ -180,9 +181,10 @@ pub async fn run(args: ServeArgs) -> i32 {
     let server = match Server::bind(SocketAddr::new(args.bind, args.port), config).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!(
+            note!(
                 "corral serve: cannot listen on {}:{}: {e} (try another --port, or --port 0)",
-                args.bind, args.port
+                args.bind,
+                args.port
             );
             return crate::exit::NOT_MET;
         }

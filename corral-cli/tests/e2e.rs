@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command as StdCommand, Stdio};
+use std::process::{Child, Command as StdCommand, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -443,6 +443,97 @@ fn an_input_file_is_read_with_dash_i() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A fresh directory for one test (tests run in parallel threads of one process).
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("corral-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_byte_order_mark_at_the_start_of_the_input_is_ignored() {
+    let s = TestServer::start();
+    let dir = scratch("bom");
+    let text = format!("\u{feff}{}\n{}\n", s.url("/get"), s.url("/status/201"));
+    let file = dir.join("urls.txt");
+    std::fs::write(&file, &text).unwrap();
+    let from_file = fetch(&["-i", file.to_str().unwrap()]);
+    let mut cmd = corral();
+    cmd.args(["fetch", "-o", "jsonl"]).write_stdin(text);
+    let from_stdin = run_cmd(cmd);
+    for r in [from_file, from_stdin] {
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        assert_eq!(r.kinds(), ["ok", "ok"]);
+        let first = r.records.iter().find(|v| v["index"] == 0).unwrap();
+        assert_eq!(first["url"], s.url("/get"), "no mark in the record");
+        assert_eq!(first["line"], 1);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_input_that_is_a_directory_or_unreadable_exits_2() {
+    let dir = scratch("dir-input");
+    let out = corral()
+        .args(["fetch", "-i", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    // A directory as stdin opens, and fails at the first read.
+    let out = StdCommand::new(assert_cmd::cargo::cargo_bin("corral"))
+        .arg("fetch")
+        .stdin(std::fs::File::open(&dir).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("cannot read stdin"), "{stderr}");
+    // A file that opens and cannot be read, even by root: its own memory, at address 0.
+    #[cfg(target_os = "linux")]
+    {
+        let out = corral()
+            .args(["fetch", "-i", "/proc/self/mem"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("cannot read -i /proc/self/mem"), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_empty_input_exits_2_with_no_inputs() {
+    let dir = scratch("empty-input");
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let comments = dir.join("comments.txt");
+    std::fs::write(&comments, "\u{feff}# nothing yet\n\n   \n").unwrap();
+    let mut runs = Vec::new();
+    for file in [&empty, &comments] {
+        let mut cmd = corral();
+        cmd.args(["fetch", "-i", file.to_str().unwrap()]);
+        runs.push(cmd);
+    }
+    for stdin in ["", "# only a comment\n"] {
+        let mut cmd = corral();
+        cmd.args(["fetch", "-o", "csv"]).write_stdin(stdin);
+        runs.push(cmd);
+    }
+    for mut cmd in runs {
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {stderr}");
+        assert!(stderr.contains("no inputs"), "{cmd:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{cmd:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn csv_and_text_write_one_record_per_input() {
     let s = TestServer::start();
@@ -465,6 +556,30 @@ fn csv_and_text_write_one_record_per_input() {
             assert!(stdout.starts_with("index,url,ok,status,error_kind,error,elapsed_ms"));
         }
     }
+}
+
+#[test]
+fn text_output_escapes_control_characters_from_the_input() {
+    let s = TestServer::start();
+    // OSC 0 (set the window title), then SGR red, in a URL that is fetched and in a bad line.
+    let fetched = s.url("/get?a=\x1b]0;owned\x07\x1b[31mred");
+    let bad = "\x1b[2Jnot a url\u{9b}";
+    let out = corral()
+        .args(["fetch", "-o", "text", &fetched, bad])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2, "{stdout:?}");
+    assert!(
+        !stdout.contains(['\x1b', '\x07', '\u{9b}']),
+        "raw control characters reach the terminal: {stdout:?}"
+    );
+    assert!(
+        stdout.contains("/get?a=\\x1b]0;owned\\x07\\x1b[31mred"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\\x1b[2Jnot a url\\u{9b}"), "{stdout}");
 }
 
 #[test]
@@ -502,7 +617,7 @@ fn quiet_silences_stderr_and_the_summary_is_there_otherwise() {
 #[test]
 fn usage_errors_exit_2() {
     for args in [
-        &["fetch", "-t", "5", "http://a/"][..],
+        &["fetch", "-t", "5x", "http://a/"][..],
         &["fetch", "--any", "--quorum", "2", "http://a/"],
         &["fetch", "-c", "0", "http://a/"],
         &["fetch", "-i", "/nonexistent/corral/urls.txt"],
@@ -519,6 +634,131 @@ fn usage_errors_exit_2() {
     for code in ["124", "130", "usage error"] {
         assert!(text.contains(code), "--help documents exit {code}");
     }
+}
+
+// ---- closed pipes ----
+
+/// The binary with every stdio piped.
+fn spawn(args: &[&str]) -> Child {
+    StdCommand::new(assert_cmd::cargo::cargo_bin("corral"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` (killed by its PID past `limit`), reading its stderr if still piped.
+fn finish(mut child: Child, limit: Duration) -> (ExitStatus, String) {
+    let stderr = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = e.read_to_string(&mut s);
+            s
+        })
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status,
+        stderr.map_or_else(String::new, |h| h.join().unwrap()),
+    )
+}
+
+#[test]
+fn a_closed_stdout_stops_the_run_without_a_panic_and_exits_141() {
+    let s = TestServer::start();
+    // `corral fetch | head -1`, and `2>&1 | head -1` (stderr closed too). Input comes on
+    // stdin so that the second record is surely written after the reader is gone.
+    for close_stderr_too in [false, true] {
+        let mut child = spawn(&["fetch", "-o", "jsonl"]);
+        if close_stderr_too {
+            drop(child.stderr.take());
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}", s.url("/get")).unwrap();
+        stdin.flush().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert!(first.contains("\"index\":0"), "{first}");
+        drop(stdout);
+        let closed = Instant::now();
+        // The /get's record finds the pipe closed; the run stops then, without waiting for
+        // the slow request's record.
+        writeln!(stdin, "{}\n{}", s.url("/get"), s.url("/delay/10")).unwrap();
+        drop(stdin);
+        let (status, stderr) = finish(child, Duration::from_secs(30));
+        assert_ne!(status.code(), Some(101), "a panic: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(status.code(), Some(141), "{stderr}");
+        assert!(
+            closed.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            closed.elapsed()
+        );
+        if !close_stderr_too {
+            assert!(stderr.contains("stopped: stdout was closed"), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_closed_stderr_loses_only_the_messages() {
+    let s = TestServer::start();
+    let mut child = spawn(&[
+        "fetch",
+        "-o",
+        "jsonl",
+        &s.url("/get"),
+        &s.url("/status/204"),
+    ]);
+    drop(child.stdin.take());
+    drop(child.stderr.take());
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let (status, _) = finish(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "not a panic (101): the run went on");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+}
+
+#[test]
+fn demo_stops_without_a_panic_when_stdout_is_closed() {
+    // `corral demo | head -3`, at full speed: the whole demo takes about 12 s.
+    let start = Instant::now();
+    let mut child = spawn(&["demo"]);
+    drop(child.stdin.take());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..3 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+    }
+    drop(stdout);
+    let (status, stderr) = finish(child, Duration::from_secs(60));
+    assert_ne!(status.code(), Some(101), "a panic: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(141), "{stderr}");
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "stops at the first write nobody reads, not at the end: {:?}",
+        start.elapsed()
+    );
 }
 
 // ---- Ctrl-C ----
@@ -593,6 +833,89 @@ fn sigint_cancels_writes_every_record_and_exits_130() {
         "the 4 running requests are cancelled and recorded"
     );
     assert!(stderr.contains("interrupted"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Whether process `pid` has a handler for SIGINT (signal 2: bit 1 of `SigCgt`).
+#[cfg(target_os = "linux")]
+fn catches_sigint(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << 1) != 0)
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn sigint_handler_is_installed_before_the_input_is_opened() {
+    // The input is a FIFO, whose open blocks until a writer comes: the handler must already be
+    // there while it waits (it used to come only after the input and the HTTP client), and a
+    // SIGINT sent the moment the input flows, wherever it lands, still gives every record.
+    let s = TestServer::start();
+    let dir = scratch("sigint-early");
+    let fifo = dir.join("urls");
+    let made = StdCommand::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let mut child = spawn(&[
+        "fetch",
+        "-o",
+        "jsonl",
+        "-c",
+        "2",
+        "-i",
+        fifo.to_str().unwrap(),
+    ]);
+    drop(child.stdin.take());
+    let pid = child.id();
+    let start = Instant::now();
+    while !catches_sigint(pid) {
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no SIGINT handler while the input is being opened");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let lines: Vec<String> = (0..3).map(|_| s.url("/delay/5")).collect();
+    // Written from a thread that nobody waits for, so that the test cannot hang on a FIFO
+    // that is never opened; the signal may then land before or after the input flows.
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let mut w = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        writeln!(w, "{}", lines.join("\n")).unwrap();
+    });
+    let killed = StdCommand::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let (status, stderr) = finish(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let records: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut indices: Vec<u64> = records
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    indices.sort();
+    assert_eq!(indices, [0, 1, 2], "one record per input:\n{stdout}");
+    assert!(
+        records.iter().all(|r| r["error_kind"] == "cancelled"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("corral: 3 inputs"), "the summary: {stderr}");
+    assert!(stderr.contains("stopped: interrupted"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
