@@ -82,8 +82,8 @@ mod wait_for;
 
 pub use as_completed::{
     as_completed, as_completed_keyed, as_completed_stream, as_completed_stream_keyed, AsCompleted,
-    AsCompletedIter, AsCompletedKeyed, AsCompletedStream, AsCompletedStreamKeyed, Completed, Timed,
-    Untimed,
+    AsCompletedIter, AsCompletedKeyed, AsCompletedStream, AsCompletedStreamKeyed, Completed,
+    NextCompleted, Timed, Untimed,
 };
 pub use awaitable::Awaitable;
 pub use cancel::{cancelled, is_cancel_requested, CancelListener, CancelRequest, DEFAULT_GRACE};

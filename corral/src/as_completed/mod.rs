@@ -24,7 +24,7 @@ use crate::awaitable::Awaitable;
 use crate::outcome::{IntoOutcome, Outcome};
 use crate::set::{Done, Iter, Keyed, Source, Streamed, StreamedKeyed};
 
-pub use stream::AsCompleted;
+pub use stream::{AsCompleted, NextCompleted};
 pub use timed::{Timed, Untimed};
 
 type Ok_<A> = <<A as Awaitable>::Output as IntoOutcome>::Ok;

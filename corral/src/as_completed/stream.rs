@@ -2,12 +2,13 @@
 //! has no timeout (see `timed` for what a timeout adds).
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_core::{FusedStream, Stream};
+use futures_core::{FusedFuture, FusedStream, Stream};
 use tokio::time::Instant;
 
 use crate::awaitable::Awaitable;
@@ -350,6 +351,54 @@ where
     pub fn cancel_all(&mut self) {
         self.set.stop_all();
         self.timer.set(None);
+    }
+
+    /// The next item, in completion order; `None` once every input is done. After
+    /// [`timeout`](AsCompleted::timeout), items are `Result`s, and the stream ends with one
+    /// `Err(Elapsed)` if it has to wait past the deadline. The same as `StreamExt::next` from
+    /// `futures`, with no trait to import.
+    ///
+    /// asyncio: `for fut in as_completed(aws): result = await fut`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut done = corral::as_completed((0..3u8).map(|i| async move { Ok::<_, ()>(i) }));
+    /// let mut seen = 0;
+    /// while let Some(item) = done.next().await {
+    ///     assert_eq!(item.outcome.into_result(), Ok(item.index as u8));
+    ///     seen += 1;
+    /// }
+    /// assert_eq!(seen, 3);
+    /// # }
+    /// ```
+    pub fn next(&mut self) -> NextCompleted<'_, Self>
+    where
+        Self: Stream,
+    {
+        NextCompleted(self)
+    }
+}
+
+/// The future of [`AsCompleted::next`]: the stream's next item. `Unpin` and fused, like the
+/// future of `StreamExt::next`, so that it works where that one does (`select!`, `poll!`).
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct NextCompleted<'a, S: ?Sized>(&'a mut S);
+
+impl<S: Stream + Unpin + ?Sized> Future for NextCompleted<'_, S> {
+    type Output = Option<S::Item>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut *self.0).poll_next(cx)
+    }
+}
+
+impl<S: FusedStream + Unpin + ?Sized> FusedFuture for NextCompleted<'_, S> {
+    fn is_terminated(&self) -> bool {
+        self.0.is_terminated()
     }
 }
 
