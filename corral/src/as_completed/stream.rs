@@ -374,6 +374,8 @@ where
     /// assert_eq!(seen, 3);
     /// # }
     /// ```
+    // Named as `StreamExt::next` on purpose: code written with `futures` reads the same.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> NextCompleted<'_, Self>
     where
         Self: Stream,
