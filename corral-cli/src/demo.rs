@@ -5,7 +5,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use crate::cli::DemoArgs;

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use corral::{Outcome, ReturnWhen};
-use futures_util::StreamExt;
 use tokio::time::{sleep, Instant};
 
 /// A job that takes `secs` seconds and returns `value` (asyncio's `after(dt, v)`).
