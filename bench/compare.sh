@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the library benchmark on both sides and prints one table of ratios:
-#   Rust: cargo bench -p corral --bench coord (criterion) and --bench alloc (bytes per task);
+#   Rust: cargo bench -p tokio-corral --bench coord (criterion) and --bench alloc (bytes per task);
 #   Python: bench/asyncio_coord.py on the default loop and on uvloop.
 # Installs what it needs into bench/.venv (uvloop, aiohttp, matplotlib), then writes
 # bench/out/{asyncio.json,rust_meta.json,report.md} and the plot bench/coord.png.
@@ -39,12 +39,12 @@ fi
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 if [ "$SKIP_RUST" = 0 ]; then
-  echo "== cargo bench -p corral --bench coord (load before: $(load))" >&2
+  echo "== cargo bench -p tokio-corral --bench coord (load before: $(load))" >&2
   before="$(load)"
-  cargo bench -p corral --bench coord -- ${FILTER:+"$FILTER"}
+  cargo bench -p tokio-corral --bench coord -- ${FILTER:+"$FILTER"}
   after="$(load)"
-  echo "== cargo bench -p corral --bench alloc" >&2
-  cargo bench -p corral --bench alloc -- ${FILTER:+"$FILTER"}
+  echo "== cargo bench -p tokio-corral --bench alloc" >&2
+  cargo bench -p tokio-corral --bench alloc -- ${FILTER:+"$FILTER"}
   printf '{"nproc": %s, "loadavg_before": "%s", "loadavg_after": "%s", "date": "%s"}\n' \
     "$(nproc)" "$before" "$after" "$(date -u +%FT%TZ)" > "$OUT/rust_meta.json"
 fi

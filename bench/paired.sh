@@ -55,7 +55,7 @@ if [ -z "$PYTHON" ]; then
 fi
 
 echo "== building the paired and alloc benches (load: $(load))" >&2
-BINS="$(cargo bench -p corral --bench paired --bench alloc --no-run --message-format=json \
+BINS="$(cargo bench -p tokio-corral --bench paired --bench alloc --no-run --message-format=json \
   | "$PYTHON" -c '
 import json, sys
 for line in sys.stdin:

@@ -12,7 +12,7 @@ range, the median times, and the load average before and after each pair.
     bench/paired_asyncio.py --bin PATH [--n 100000] [--rounds 10] [--warmup 1]
                             [--loops asyncio,uvloop] [--filter SUBSTR] [--json FILE]
 
-bench/paired.sh finds the binary (`cargo bench -p corral --bench paired --no-run`) and runs this.
+bench/paired.sh finds the binary (`cargo bench -p tokio-corral --bench paired --no-run`) and runs this.
 
 Spawned corral cases are paired with asyncio's Task cases (create_task, then gather, wait,
 as_completed; TaskGroup): like for like. In-place corral cases poll their futures in the
@@ -102,7 +102,7 @@ def main():
         sys.exit("paired_asyncio.py: --n and --rounds must be at least 1")
     if not os.access(args.bin, os.X_OK):
         sys.exit(f"paired_asyncio.py: {args.bin} is not an executable: build it with "
-                 "`cargo bench -p corral --bench paired --no-run` (bench/paired.sh does)")
+                 "`cargo bench -p tokio-corral --bench paired --no-run` (bench/paired.sh does)")
     loops = args.loops.split(",") if args.loops else ["asyncio"] + (["uvloop"] if has_uvloop(args.python) else [])
     if "uvloop" in loops and not has_uvloop(args.python):
         sys.exit(f"paired_asyncio.py: {args.python} cannot import uvloop: pip install uvloop, or --loops asyncio")

@@ -7,7 +7,7 @@ ratio before the change": the same case, the same machine, interleaved in one ru
     bench/paired_builds.py OLD_PAIRED_BIN NEW_PAIRED_BIN [--n 100000] [--rounds 10]
                            [--filter SUBSTR] [--json FILE]
 
-Build each binary with `cargo bench -p corral --bench paired --no-run` at its commit (a
+Build each binary with `cargo bench -p tokio-corral --bench paired --no-run` at its commit (a
 worktree each, with their own CARGO_TARGET_DIR) and pass the printed executables.
 """
 import argparse

@@ -18,7 +18,7 @@ def main():
     args = ap.parse_args()
     data = bd.criterion()
     if not data:
-        sys.exit("no criterion results under target/criterion: run `cargo bench -p corral --bench coord`")
+        sys.exit("no criterion results under target/criterion: run `cargo bench -p tokio-corral --bench coord`")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -167,7 +167,7 @@ def main():
     if data:
         library(data)
     else:
-        print("(no criterion results: run `cargo bench -p corral --bench coord`)\n")
+        print("(no criterion results: run `cargo bench -p tokio-corral --bench coord`)\n")
     if py:
         print(f"asyncio run: load average {py.get('loadavg')}\n")
         asyncio_table(data, py)

@@ -1,7 +1,7 @@
 //! Bytes per task: every case of the `coord` bench run once under a counting global allocator,
 //! each in a fresh child process, at N = 10,000 and 100,000.
 //!
-//! `cargo bench -p corral --bench alloc` prints one table: bytes allocated per task, allocations
+//! `cargo bench -p tokio-corral --bench alloc` prints one table: bytes allocated per task, allocations
 //! per task, peak live heap per task (above what was live before the run), and the child's peak
 //! RSS (VmHWM), then each corral case next to its bar (`common::bar`: TaskGroup next to
 //! JoinSet, spawned gather-like cases next to `Vec<JoinHandle>`). It also writes the rows to `target/alloc.json` for `bench/report.py`.

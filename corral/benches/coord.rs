@@ -2,8 +2,8 @@
 //! same work, N = 1,000, 10,000 and 100,000 trivial tasks, on a tokio multi-thread runtime with
 //! 2 workers.
 //!
-//! `cargo bench -p corral --bench coord` (a few minutes on 2 cores); a filter picks cases, e.g.
-//! `cargo bench -p corral --bench coord -- 'spawned/'`. Results land in `target/criterion/<mode>/<case>/<N>/`;
+//! `cargo bench -p tokio-corral --bench coord` (a few minutes on 2 cores); a filter picks cases, e.g.
+//! `cargo bench -p tokio-corral --bench coord -- 'spawned/'`. Results land in `target/criterion/<mode>/<case>/<N>/`;
 //! `bench/report.py` turns them into the tables of BENCHMARKS.md and `bench/plot.py` into the plot.
 
 use std::time::Duration;

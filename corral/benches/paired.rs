@@ -10,11 +10,11 @@
 //! not from two medians taken minutes apart.
 //!
 //! ```sh
-//! cargo bench -p corral --bench paired                       # N = 100,000, 30 rounds
-//! cargo bench -p corral --bench paired -- --n 1000 --rounds 3 --filter taskgroup
-//! cargo bench -p corral --bench paired -- --json "$PWD/bench/out/paired_peers.json"
-//! cargo bench -p corral --bench paired -- --list             # the case ids
-//! cargo bench -p corral --bench paired -- --case spawned/corral_gather --n 1000 --once
+//! cargo bench -p tokio-corral --bench paired                       # N = 100,000, 30 rounds
+//! cargo bench -p tokio-corral --bench paired -- --n 1000 --rounds 3 --filter taskgroup
+//! cargo bench -p tokio-corral --bench paired -- --json "$PWD/bench/out/paired_peers.json"
+//! cargo bench -p tokio-corral --bench paired -- --list             # the case ids
+//! cargo bench -p tokio-corral --bench paired -- --case spawned/corral_gather --n 1000 --once
 //! ```
 //!
 //! (cargo runs a bench from `corral/`, so give `--json` an absolute path; `bench/paired.sh`

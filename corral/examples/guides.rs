@@ -1,7 +1,7 @@
 //! The scenarios of the asyncio guides, replayed with corral on tokio's paused clock: the delays
 //! are simulated, so the times printed are exact virtual times and the example ends at once.
 //!
-//! Run: `cargo run -p corral --example guides`
+//! Run: `cargo run -p tokio-corral --example guides`
 
 use std::time::Duration;
 

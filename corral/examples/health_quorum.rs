@@ -6,7 +6,7 @@
 //! The delays run on tokio's paused clock, so the times printed are exact virtual times and
 //! the example ends at once.
 //!
-//! Run: `cargo run -p corral --example health_quorum`
+//! Run: `cargo run -p tokio-corral --example health_quorum`
 
 use std::time::Duration;
 

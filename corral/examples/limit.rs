@@ -5,7 +5,7 @@
 //! The delays run on tokio's paused clock, so the times printed are exact virtual times and
 //! the example ends at once.
 //!
-//! Run: `cargo run -p corral --example limit`
+//! Run: `cargo run -p tokio-corral --example limit`
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! A task group: the first failure cancels the rest, every failure is reported, and the tree
 //! of running groups can be printed while it runs.
 //!
-//! Run with `cargo run -p corral --example task_group`.
+//! Run with `cargo run -p tokio-corral --example task_group`.
 
 use std::time::Duration;
 

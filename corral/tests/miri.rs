@@ -1,7 +1,7 @@
 //! A suite for Miri: every `unsafe` path of the library, reached through the public API.
 //!
-//! It is an ordinary test file too (`cargo test -p corral --test miri`), but it is written for
-//! `cargo +nightly miri test -p corral --test miri`: every test runs on a current-thread runtime
+//! It is an ordinary test file too (`cargo test -p tokio-corral --test miri`), but it is written for
+//! `cargo +nightly miri test -p tokio-corral --test miri`: every test runs on a current-thread runtime
 //! with tokio's paused clock and short virtual times, uses a handful of inputs, and asserts
 //! values, outcome kinds and order, so that Miri checks the library's raw pointers, pinning,
 //! `MaybeUninit` slots, hand-made wakers and `UnsafeCell` hand-offs while real work goes

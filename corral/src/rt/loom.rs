@@ -1,5 +1,5 @@
 //! loom models of the core's concurrent parts, run by `.ci/run` as
-//! `RUSTFLAGS="--cfg loom" cargo test -p corral --lib --release rt::loom`. Under `--cfg loom`
+//! `RUSTFLAGS="--cfg loom" cargo test -p tokio-corral --lib --release rt::loom`. Under `--cfg loom`
 //! the core's atomics and mutexes are loom's (see `rt/sync.rs`), so each model explores every
 //! interleaving of the real code up to a preemption bound; a lost wake-up shows as a deadlock,
 //! a double queueing as a failed assertion.
