@@ -96,7 +96,7 @@ pub use limit::{Acquire, AcquireOwned, Limiter, OwnedPermit, Permit, ReleaseErro
 pub use outcome::{infallible, Cancelled, Failure, IntoOutcome, Outcome, Panic};
 pub use quorum::{quorum, Quorum, QuorumError};
 pub use race::{any, race, Any, AnyError, InputFailure, Race, RaceError, Winner};
-pub use shield::{shield, Finished, Shieldable, Shielded};
+pub use shield::{shield, Finished, Shieldable, Shielded, ShieldedFuture};
 pub use task::{
     current_task, spawn, spawn_named, Builder, Join, Task, TaskFuture, TaskId, TaskRef,
 };

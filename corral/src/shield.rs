@@ -1,11 +1,12 @@
 //! [`shield`]: work that outlives whoever waits for it, with its outcome kept for later.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::awaitable::Awaitable;
 use crate::outcome::{IntoOutcome, Outcome};
 use crate::task::{spawn, Task, TaskId, TaskRef};
 
@@ -419,14 +420,55 @@ impl<T, E> Drop for Shielded<T, E> {
     }
 }
 
-impl<T: Clone, E: Clone> Future for Shielded<T, E> {
+impl<T: Clone, E: Clone> IntoFuture for Shielded<T, E> {
+    type Output = Outcome<T, E>;
+    type IntoFuture = ShieldedFuture<T, E>;
+
+    /// Waits for a copy of the outcome (see [`ShieldedFuture`]).
+    fn into_future(self) -> ShieldedFuture<T, E> {
+        ShieldedFuture { shielded: self }
+    }
+}
+
+/// A `Shielded` is waited on like a task handle: combinators read the outcome of shielded
+/// work that has already finished without polling anything, so
+/// `wait_for(Duration::ZERO, shielded)` returns it, as asyncio's `wait_for(shield(t), 0)`
+/// does once `t` is done. Waiting never stops the work: a waiter that gives up (a timeout, a
+/// combinator that stops early) is dropped, and the shielded work runs on.
+impl<T: Clone, E: Clone> Awaitable for Shielded<T, E> {
+    type Output = Outcome<T, E>;
+    type Future = ShieldedFuture<T, E>;
+
+    fn into_awaitable(self) -> ShieldedFuture<T, E> {
+        self.into_future()
+    }
+
+    fn ready_output(&mut self) -> Option<Outcome<T, E>> {
+        self.try_outcome()
+    }
+
+    fn ready_output_of(fut: Pin<&mut ShieldedFuture<T, E>>) -> Option<Outcome<T, E>> {
+        fut.shielded.try_outcome()
+    }
+}
+
+/// The future of `shielded.await` (see [`Shielded`]): a copy of the outcome, once the work
+/// has finished. Dropping it stops nothing.
+///
+/// # Panics
+///
+/// Panics if the outcome was moved out with [`take_outcome`](Shielded::take_outcome).
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct ShieldedFuture<T, E> {
+    shielded: Shielded<T, E>,
+}
+
+impl<T: Clone, E: Clone> Future for ShieldedFuture<T, E> {
     type Output = Outcome<T, E>;
 
-    /// # Panics
-    ///
-    /// Panics if the outcome was moved out with [`take_outcome`](Shielded::take_outcome).
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T, E>> {
-        let this = &mut *self;
+        let this = &mut self.shielded;
         if this.shared.poll_finished(&mut this.key, cx).is_pending() {
             return Poll::Pending;
         }

@@ -968,7 +968,7 @@ async fn wait_wait_for_timeout_and_shield_waiters_dropped_mid_way() {
 
     // A shield's waiter goes; the inner keeps running, and its outcome stays.
     let s = corral::shield(after(30, 5u32));
-    poll_then_drop(s.clone(), 2).await;
+    poll_then_drop(s.clone().into_future(), 2).await;
     assert!(!s.is_finished());
     assert_eq!(s.await, Outcome::Ok(5));
 }

@@ -4,6 +4,7 @@ mod common;
 use common::*;
 
 use std::convert::Infallible;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +60,7 @@ async fn cancelled_inner_means_cancelled_outer_6_3() {
 async fn dropping_the_waiter_leaves_the_inner_running_6_4() {
     let t0 = Instant::now();
     let s = shield(after(ms(300), "done"));
-    let mut waiter = Box::pin(s.clone());
+    let mut waiter = Box::pin(s.clone().into_future());
     assert!(futures::poll!(waiter.as_mut()).is_pending());
     sleep(ms(100)).await;
     drop(waiter); // asyncio: outer.cancel()
@@ -165,6 +166,35 @@ async fn zero_wait_for_on_a_shield_times_out_and_the_task_goes_on_6_9() {
     assert_eq!(t0.elapsed(), ms(10));
 }
 
+/// asyncio: `wait_for(shield(t), 0)` returns `t`'s result once `t` is done (the outer future is
+/// done with it). A zero timeout never polls, so the shield must be read without polling.
+#[tokio::test(start_paused = true)]
+async fn zero_wait_for_on_a_finished_shield_returns_its_outcome() {
+    // Shielding a task that has already finished.
+    let done = corral::spawn(async { Ok::<_, Infallible>(42) });
+    yield_now().await;
+    assert!(done.is_finished());
+    let s = shield(done);
+    assert_eq!(
+        wait_for(Duration::ZERO, s.clone()).await,
+        Ok(Outcome::Ok(42))
+    );
+    // Shielded work that finished after it was shielded, read by every clone.
+    let s = shield(after(ms(10), "done"));
+    sleep(ms(10)).await;
+    yield_now().await;
+    assert!(s.is_finished());
+    assert_eq!(
+        wait_for(Duration::ZERO, s.clone()).await,
+        Ok(Outcome::Ok("done"))
+    );
+    assert_eq!(wait_for(Duration::ZERO, s).await, Ok(Outcome::Ok("done")));
+    // A timeout scope polls once, and agrees.
+    let s = shield(after(ms(10), 7));
+    sleep(ms(20)).await;
+    assert_eq!(timeout(Duration::ZERO, s).await, Ok(Outcome::Ok(7)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn wait_for_none_on_a_shield_waits_6_10() {
     let t0 = Instant::now();
@@ -224,7 +254,7 @@ async fn every_waiter_is_woken_whichever_polled_last() {
         async move { Ok::<_, Infallible>(s.await) }
     });
     // A third waiter polls last, then is dropped.
-    let mut w3 = Box::pin(s.clone());
+    let mut w3 = Box::pin(s.clone().into_future());
     sleep(ms(10)).await;
     assert!(futures::poll!(w3.as_mut()).is_pending());
     drop(w3);
@@ -251,7 +281,7 @@ async fn shielded_task_keeps_running_after_the_last_handle_is_dropped_then_finis
             Ok::<_, Infallible>(())
         }
     });
-    let mut waiter = Box::pin(s.clone());
+    let mut waiter = Box::pin(s.clone().into_future());
     assert!(futures::poll!(waiter.as_mut()).is_pending());
     drop(waiter);
     drop(s);

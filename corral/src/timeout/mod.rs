@@ -30,7 +30,7 @@ mod deadline;
 mod engine;
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -239,8 +239,8 @@ impl<F> fmt::Debug for Timeout<F> {
 /// assert!(never.is_ok());
 /// # }
 /// ```
-pub fn timeout<F: Future>(d: impl Into<Option<Duration>>, fut: F) -> Timeout<F> {
-    Timeout::new(fut, instant_after(d.into()))
+pub fn timeout<F: IntoFuture>(d: impl Into<Option<Duration>>, fut: F) -> Timeout<F::IntoFuture> {
+    Timeout::new(fut.into_future(), instant_after(d.into()))
 }
 
 /// Runs `fut` in place with a deadline at `when` (`None`: never): `Ok(output)`, or
@@ -263,8 +263,11 @@ pub fn timeout<F: Future>(d: impl Into<Option<Duration>>, fut: F) -> Timeout<F> 
 /// assert_eq!(Instant::now(), at);
 /// # }
 /// ```
-pub fn timeout_at<F: Future>(when: impl Into<Option<Instant>>, fut: F) -> Timeout<F> {
-    Timeout::new(fut, when.into())
+pub fn timeout_at<F: IntoFuture>(
+    when: impl Into<Option<Instant>>,
+    fut: F,
+) -> Timeout<F::IntoFuture> {
+    Timeout::new(fut.into_future(), when.into())
 }
 
 /// Like [`timeout`], for a body that needs its own [`Deadline`]: `body` is called at once with
