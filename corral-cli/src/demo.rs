@@ -18,7 +18,7 @@ use crate::stdio::{note, Stdout};
 /// `println!` onto the demo's stdout ([`Stdout`]): never panics, and once a write fails the
 /// rest are skipped and [`run`] stops the scenarios.
 macro_rules! say {
-    ($d:expr, $($arg:tt)*) => {
+    ($d:expr_2021, $($arg:tt)*) => {
         $d.out.line(format_args!($($arg)*))
     };
 }
@@ -44,7 +44,12 @@ impl Demo {
         Duration::from_secs_f64(secs * self.scale)
     }
 
-    fn get(&self, fetcher: &Fetcher, index: u64, path: &str) -> impl Future<Output = Fetched> {
+    fn get(
+        &self,
+        fetcher: &Fetcher,
+        index: u64,
+        path: &str,
+    ) -> impl Future<Output = Fetched> + use<> {
         let text = if path.starts_with('/') {
             self.server.url(path)
         } else {

@@ -141,7 +141,7 @@ impl Fetcher {
 
     /// The future that fetches one input and outputs its record. A bad input fails at once
     /// with `invalid_input`, without a request.
-    pub fn fetch(&self, input: Input) -> impl Future<Output = Fetched> + Send + 'static {
+    pub fn fetch(&self, input: Input) -> impl Future<Output = Fetched> + Send + 'static + use<> {
         let this = self.clone();
         async move {
             let url = match input.url {

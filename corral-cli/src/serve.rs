@@ -522,7 +522,7 @@ pub fn pick_status(spec: &str, rng: &mut impl Rng) -> Result<StatusCode, String>
     if total <= 0.0 {
         return Err("the weights add up to zero".into());
     }
-    let mut x = rng.gen::<f64>() * total;
+    let mut x = rng.r#gen::<f64>() * total;
     for &(code, weight) in &choices {
         if x < weight {
             return Ok(code);

@@ -38,31 +38,39 @@ fn grew(size: usize) {
 // SAFETY: every call is forwarded to `System` unchanged; the counters only observe.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            grew(layout.size());
+        unsafe {
+            let p = System.alloc(layout);
+            if !p.is_null() {
+                grew(layout.size());
+            }
+            p
         }
-        p
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc_zeroed(layout);
-        if !p.is_null() {
-            grew(layout.size());
+        unsafe {
+            let p = System.alloc_zeroed(layout);
+            if !p.is_null() {
+                grew(layout.size());
+            }
+            p
         }
-        p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Relaxed);
+        unsafe {
+            System.dealloc(ptr, layout);
+            LIVE.fetch_sub(layout.size(), Relaxed);
+        }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            // a realloc counts as a new allocation of the new size, and frees the old one
-            LIVE.fetch_sub(layout.size(), Relaxed);
-            grew(new_size);
+        unsafe {
+            let p = System.realloc(ptr, layout, new_size);
+            if !p.is_null() {
+                // a realloc counts as a new allocation of the new size, and frees the old one
+                LIVE.fetch_sub(layout.size(), Relaxed);
+                grew(new_size);
+            }
+            p
         }
-        p
     }
 }
 

@@ -7,6 +7,11 @@ use std::pin::Pin;
 use crate::outcome::Outcome;
 use crate::task::{Join, Task, TaskFuture};
 
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be awaited by corral's combinators",
+    label = "not a future whose output is a `Result`, nor a corral task handle",
+    note = "pass futures that return `Result<T, E>` (wrap others in `corral::infallible`), or `corral::Task` handles from `corral::spawn`"
+)]
 /// Anything a corral combinator can wait for: any `Future` (polled in place, in the caller's
 /// task), and a [`Task`] handle (the work runs elsewhere; the combinator waits for its outcome).
 ///
@@ -32,11 +37,6 @@ use crate::task::{Join, Task, TaskFuture};
 /// assert_eq!(spawned.unwrap(), vec![1]);
 /// # }
 /// ```
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be awaited by corral's combinators",
-    label = "not a future whose output is a `Result`, nor a corral task handle",
-    note = "pass futures that return `Result<T, E>` (wrap others in `corral::infallible`), or `corral::Task` handles from `corral::spawn`"
-)]
 pub trait Awaitable: Sized {
     /// What waiting produces.
     type Output;

@@ -638,6 +638,11 @@ impl<E: fmt::Debug + fmt::Display + 'static> std::error::Error for Failure<E> {
     }
 }
 
+#[diagnostic::on_unimplemented(
+    message = "corral needs a future that returns `Result<T, E>` (or an `Outcome`), not `{Self}`",
+    label = "this future's output is `{Self}`",
+    note = "return `Ok::<_, std::convert::Infallible>(value)`, or wrap the future: `corral::infallible(fut)`"
+)]
 /// Output types corral knows how to read as an [`Outcome`]: `Result<T, E>` (the usual future
 /// output) and `Outcome<T, E>` itself (what a [`Task`](crate::Task) resolves to).
 ///
@@ -674,11 +679,6 @@ impl<E: fmt::Debug + fmt::Display + 'static> std::error::Error for Failure<E> {
 /// assert_eq!(counts.unwrap(), [1, 1]);
 /// # }
 /// ```
-#[diagnostic::on_unimplemented(
-    message = "corral needs a future that returns `Result<T, E>` (or an `Outcome`), not `{Self}`",
-    label = "this future's output is `{Self}`",
-    note = "return `Ok::<_, std::convert::Infallible>(value)`, or wrap the future: `corral::infallible(fut)`"
-)]
 pub trait IntoOutcome {
     /// The success type.
     type Ok;

@@ -455,6 +455,19 @@ impl<T: Clone, E: Clone> Awaitable for Shielded<T, E> {
 /// The future of `shielded.await` (see [`Shielded`]): a copy of the outcome, once the work
 /// has finished. Dropping it stops nothing.
 ///
+/// # Examples
+///
+/// ```
+/// use std::future::IntoFuture;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let work = corral::shield(async { Ok::<_, ()>(7) });
+/// let waiter: corral::ShieldedFuture<i32, ()> = work.clone().into_future();
+/// assert_eq!(waiter.await, corral::Outcome::Ok(7));
+/// assert_eq!(work.await, corral::Outcome::Ok(7)); // every clone gets a copy
+/// # }
+/// ```
+///
 /// # Panics
 ///
 /// Panics if the outcome was moved out with [`take_outcome`](Shielded::take_outcome).

@@ -335,11 +335,11 @@ async fn random_groups_keep_every_error_respect_limits_and_end_on_time() {
     }));
     let failures_seen = AtomicU64::new(0);
     for case in 0..CASES {
-        let mut gen = Gen {
+        let mut r#gen = Gen {
             rng: SmallRng::seed_from_u64(case),
             next_id: 0,
         };
-        let spec = gen.spec(0);
+        let spec = r#gen.spec(0);
         let predicted = sim(&spec);
         let env = Env::default();
         let t0 = Instant::now();

@@ -361,7 +361,7 @@ impl Drop for Alive {
 type Res = Result<(), String>;
 
 macro_rules! ensure {
-    ($cond:expr, $($arg:tt)+) => {
+    ($cond:expr_2021, $($arg:tt)+) => {
         if !$cond {
             return Err(format!($($arg)+));
         }
@@ -811,7 +811,7 @@ enum Inputs {
 
 /// Expands `$body` once for plain futures and once for task handles.
 macro_rules! with_inputs {
-    ($inputs:expr, |$v:ident| $body:expr) => {
+    ($inputs:expr_2021, |$v:ident| $body:expr_2021) => {
         match $inputs {
             Inputs::InPlace($v) => $body,
             Inputs::Tasks($v) => $body,
@@ -1515,7 +1515,7 @@ async fn op_as_completed(mut g: Gen, cx: Cx) -> Res {
         let ins = inputs(&a.plan, &cx);
         let ids: Vec<u32> = a.plan.specs.iter().map(|s| s.id).collect();
         macro_rules! build {
-            ($s:expr) => {{
+            ($s:expr_2021) => {{
                 let s = $s;
                 let s = match a.plan.limit {
                     Some(l) => s.limit(l),
@@ -2722,7 +2722,7 @@ fn run_op(kind: Kind, mut g: Gen, cx: Cx, inner: &'static [Kind]) -> OpFut {
             } else {
                 Some(g.tiny())
             };
-            let seed = g.rng.gen();
+            let seed = g.rng.r#gen();
             let pause = g.rng.gen_range(0..4);
             let abort = g.chance(0.3);
             let drv = g.drop_point();

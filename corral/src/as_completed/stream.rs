@@ -374,8 +374,7 @@ where
     /// assert_eq!(seen, 3);
     /// # }
     /// ```
-    // Named as `StreamExt::next` on purpose: code written with `futures` reads the same.
-    #[allow(clippy::should_implement_trait)]
+    #[allow(clippy::should_implement_trait)] // named as `StreamExt::next`, on purpose
     pub fn next(&mut self) -> NextCompleted<'_, Self>
     where
         Self: Stream,
@@ -386,6 +385,18 @@ where
 
 /// The future of [`AsCompleted::next`]: the stream's next item. `Unpin` and fused, like the
 /// future of `StreamExt::next`, so that it works where that one does (`select!`, `poll!`).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut done = corral::as_completed([async { Ok::<_, ()>(1) }]);
+/// let next: corral::NextCompleted<'_, _> = done.next();
+/// assert_eq!(next.await.unwrap().outcome, corral::Outcome::Ok(1));
+/// assert!(done.next().await.is_none());
+/// # }
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct NextCompleted<'a, S: ?Sized>(&'a mut S);
