@@ -71,9 +71,12 @@ mod as_completed;
 mod awaitable;
 mod gather;
 mod group;
+mod keyed;
 mod limit;
 mod quorum;
 mod race;
+mod rate;
+mod retry;
 mod set;
 mod shield;
 mod timeout;
@@ -92,10 +95,16 @@ pub use group::{
     group_tree, Child, ChildInfo, ChildState, GroupError, GroupFailure, Member, Reported,
     SpawnError, Spawner, TaskGroup,
 };
+pub use keyed::{KeyedAcquire, KeyedLimiter, KeyedPermit};
 pub use limit::{Acquire, AcquireOwned, Limiter, OwnedPermit, Permit, ReleaseError};
 pub use outcome::{infallible, Cancelled, Failure, IntoOutcome, Outcome, Panic};
 pub use quorum::{quorum, Quorum, QuorumError};
 pub use race::{any, race, Any, AnyError, InputFailure, Race, RaceError, Winner};
+pub use rate::{ParseRateError, Rate, RateLimiter, UntilReady};
+pub use retry::{
+    retry, Backoff, Delays, GaveUp, Jitter, Retried, Retry, RetryBudget, RetryError, RetryPolicy,
+    RetryReport,
+};
 pub use shield::{shield, Finished, Shieldable, Shielded, ShieldedFuture};
 pub use task::{
     current_task, spawn, spawn_named, Builder, Join, Task, TaskFuture, TaskId, TaskRef,
