@@ -150,7 +150,9 @@ async fn full_jitter_delays_stay_within_zero_and_the_exponential_ceiling() {
     let base = ms(100);
     let cap = ms(1_000);
     let calls = gaps_of(
-        Backoff::exponential(base).max_delay(cap).jitter(Jitter::Full),
+        Backoff::exponential(base)
+            .max_delay(cap)
+            .jitter(Jitter::Full),
         300,
         6,
     )
@@ -185,14 +187,20 @@ async fn equal_jitter_delays_stay_in_the_upper_half_of_the_ceiling() {
     for gaps in &calls {
         for (n, gap) in gaps.iter().enumerate() {
             let ceiling = base * 2u32.pow(n as u32);
-            assert!(*gap >= ceiling / 2 && *gap <= ceiling + TICK, "{n}: {gap:?}");
+            assert!(
+                *gap >= ceiling / 2 && *gap <= ceiling + TICK,
+                "{n}: {gap:?}"
+            );
             if *gap < ceiling * 3 / 4 {
                 below_three_quarters += 1;
             }
         }
     }
     // Half of the draws fall in the lower half of the random part.
-    assert!((300..500).contains(&below_three_quarters), "{below_three_quarters}");
+    assert!(
+        (300..500).contains(&below_three_quarters),
+        "{below_three_quarters}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -286,7 +294,10 @@ async fn the_budget_caps_extra_attempts_at_the_promised_share_over_10000_calls()
     let budget = RetryBudget::new(0.2, 0, secs(10));
     let (extra, _) = extra_attempts_under(&budget, Duration::ZERO).await;
     assert!(extra <= 2_000, "{extra}");
-    assert!(extra >= 1_990, "the budget lets the promised share through: {extra}");
+    assert!(
+        extra >= 1_990,
+        "the budget lets the promised share through: {extra}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -329,7 +340,10 @@ async fn a_deadline_cuts_retries_short_without_sleeping_past_it() {
     let start = Instant::now();
     let scope = corral::timeout(secs(1), corral::retry(policy, || op.attempt()));
     let deadline = scope.deadline();
-    let err = scope.await.expect("the retry gave up before the deadline").unwrap_err();
+    let err = scope
+        .await
+        .expect("the retry gave up before the deadline")
+        .unwrap_err();
     // Attempts 0-100, 400-500, 800-900; the next would start at 1.2 s, past the deadline.
     assert_eq!(op.starts(), [ms(0), ms(400), ms(800)]);
     assert_eq!(err.reason(), GaveUp::Deadline);
@@ -342,7 +356,9 @@ async fn a_deadline_cuts_retries_short_without_sleeping_past_it() {
 async fn no_attempt_is_started_that_cannot_finish_before_the_deadline() {
     // Each attempt takes 400 ms: after two (at 800 ms), a third could not end by 1 s.
     let op = Flaky::new(u32::MAX, ms(400));
-    let policy = RetryPolicy::new().max_attempts(100).backoff(Backoff::none());
+    let policy = RetryPolicy::new()
+        .max_attempts(100)
+        .backoff(Backoff::none());
     let start = Instant::now();
     let r = corral::timeout(secs(1), corral::retry(policy, || op.attempt())).await;
     let err = r.unwrap().unwrap_err();
@@ -387,7 +403,9 @@ async fn retries_in_gather_see_the_enclosing_deadline() {
         .max_attempts(100)
         .backoff(Backoff::constant(ms(250)));
     let ops: Vec<_> = (0..3).map(|_| Flaky::new(u32::MAX, ms(100))).collect();
-    let calls = ops.iter().map(|op| corral::retry(policy.clone(), || op.attempt()));
+    let calls = ops
+        .iter()
+        .map(|op| corral::retry(policy.clone(), || op.attempt()));
     let r = corral::timeout(secs(1), corral::gather_settled(calls)).await;
     let outcomes = r.expect("every retry gave up before the deadline");
     for o in outcomes {
@@ -402,9 +420,12 @@ async fn retries_in_gather_see_the_enclosing_deadline() {
 async fn a_retry_is_a_future_returning_result_for_gather_and_task_groups() {
     let policy = RetryPolicy::new().backoff(Backoff::constant(ms(10)));
     let ops: Vec<_> = (0..3).map(|i| Flaky::new(i, ms(1))).collect();
-    let attempts = corral::gather(ops.iter().map(|op| corral::retry(policy.clone(), || op.attempt())))
-        .await
-        .unwrap();
+    let attempts = corral::gather(
+        ops.iter()
+            .map(|op| corral::retry(policy.clone(), || op.attempt())),
+    )
+    .await
+    .unwrap();
     assert_eq!(attempts, [1, 2, 3]);
 
     // In a TaskGroup: each child retries on its own; the group sees a plain Result.
