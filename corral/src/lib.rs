@@ -4,7 +4,9 @@
 //! [`gather`], [`wait`] with [`ReturnWhen`], [`as_completed`], [`wait_for`], [`timeout`]
 //! scopes, [`shield`], [`TaskGroup`], [`Limiter`] (asyncio's `Semaphore`), and also
 //! [`race`], [`any`] and [`quorum`]. Names follow asyncio; the semantics are stated exactly,
-//! and tightened where asyncio leaves work running or loses errors.
+//! and tightened where asyncio leaves work running or loses errors. Beyond asyncio, it has the
+//! policies that asyncio code writes as loops by hand: [`retry`], [`RateLimiter`] and
+//! [`KeyedLimiter`], each a future or a guard that composes with every combinator.
 //!
 //! | asyncio | corral |
 //! |---|---|
@@ -20,6 +22,9 @@
 //! | `Semaphore`, `BoundedSemaphore` | [`Limiter`] |
 //! | `current_task()` | [`current_task`] |
 //! | `except CancelledError:` | [`cancelled()`] |
+//! | hand-written retry loop | [`retry`] + [`RetryPolicy`] ([`Backoff`], [`Jitter`], [`RetryBudget`]) |
+//! | hand-written rate loop | [`RateLimiter`] + [`Rate`] |
+//! | hand-written dict of `Semaphore`s | [`KeyedLimiter`] (at most N per key) |
 //!
 //! ## One outcome type
 //!
