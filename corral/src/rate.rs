@@ -132,7 +132,10 @@ impl Rate {
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/s", 1.0 / self.interval.as_secs_f64())
+        // Three decimals at most: 3/s is kept as an interval of 333,333,334 ns.
+        let per_sec = format!("{:.3}", 1.0 / self.interval.as_secs_f64());
+        let per_sec = per_sec.trim_end_matches('0').trim_end_matches('.');
+        write!(f, "{per_sec}/s")
     }
 }
 

@@ -229,6 +229,9 @@ fn rates_parse_from_the_commands_forms() {
         "10/h".parse::<Rate>().unwrap().interval(),
         Duration::from_secs(360)
     );
+    assert_eq!(Rate::per_second(3).to_string(), "3/s");
+    assert_eq!("3000/min".parse::<Rate>().unwrap().to_string(), "50/s");
+    assert_eq!("0.5/s".parse::<Rate>().unwrap().to_string(), "0.5/s");
     for bad in ["", "0", "-1/s", "ten", "5/fortnight", "inf", "NaN/s"] {
         assert!(bad.parse::<Rate>().is_err(), "{bad:?} parsed");
     }

@@ -487,3 +487,22 @@ async fn max_attempts_zero_still_runs_once() {
         .unwrap_err();
     assert_eq!(err.attempts(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_delay_hint_is_honoured_over_a_short_constant_backoff_up_to_10_s() {
+    let start = Instant::now();
+    let hints = [secs(2), secs(30)];
+    let calls = AtomicU32::new(0);
+    let policy = RetryPolicy::new()
+        .max_attempts(3)
+        .backoff(Backoff::constant(ms(10)))
+        .delay_hint(|hint: &Duration| Some(*hint));
+    let err = corral::retry(policy, || {
+        let n = calls.fetch_add(1, Ordering::SeqCst) as usize;
+        async move { Err::<(), _>(hints[n.min(1)]) }
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.attempts(), 3);
+    assert_eq!(start.elapsed(), secs(2) + secs(10)); // 2 s, then 30 s capped at 10 s
+}

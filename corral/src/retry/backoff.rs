@@ -91,7 +91,8 @@ impl Backoff {
         }
     }
 
-    /// The same delay before every retry, without jitter.
+    /// The same delay before every retry, without jitter. The cap (which also caps a
+    /// [delay hint](crate::RetryPolicy::delay_hint)) stays at 10 s, or `delay` if longer.
     ///
     /// # Examples
     ///
@@ -104,12 +105,13 @@ impl Backoff {
         Backoff {
             base: delay,
             factor: 1.0,
-            cap: delay,
+            cap: delay.max(Duration::from_secs(10)),
             jitter: Jitter::None,
         }
     }
 
-    /// No delay at all: retry at once.
+    /// No delay at all: retry at once (a [delay hint](crate::RetryPolicy::delay_hint) is
+    /// still honoured, up to 10 s).
     ///
     /// # Examples
     ///
@@ -177,8 +179,9 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let b = corral::Backoff::constant(Duration::from_millis(20));
-    /// assert_eq!(b.cap(), Duration::from_millis(20));
+    /// let b = corral::Backoff::exponential(Duration::from_millis(20));
+    /// assert_eq!(b.cap(), Duration::from_secs(10));
+    /// assert_eq!(b.max_delay(Duration::from_secs(1)).cap(), Duration::from_secs(1));
     /// ```
     pub fn cap(&self) -> Duration {
         self.cap
