@@ -4,7 +4,9 @@
 //! [`gather`], [`wait`] with [`ReturnWhen`], [`as_completed`], [`wait_for`], [`timeout`]
 //! scopes, [`shield`], [`TaskGroup`], [`Limiter`] (asyncio's `Semaphore`), and also
 //! [`race`], [`any`] and [`quorum`]. Names follow asyncio; the semantics are stated exactly,
-//! and tightened where asyncio leaves work running or loses errors.
+//! and tightened where asyncio leaves work running or loses errors. Beyond asyncio, it has the
+//! policies that asyncio code writes as loops by hand: [`retry`], [`RateLimiter`] and
+//! [`KeyedLimiter`], each a future or a guard that composes with every combinator.
 //!
 //! | asyncio | corral |
 //! |---|---|
@@ -20,6 +22,9 @@
 //! | `Semaphore`, `BoundedSemaphore` | [`Limiter`] |
 //! | `current_task()` | [`current_task`] |
 //! | `except CancelledError:` | [`cancelled()`] |
+//! | hand-written retry loop | [`retry`] + [`RetryPolicy`] ([`Backoff`], [`Jitter`], [`RetryBudget`]) |
+//! | hand-written rate loop | [`RateLimiter`] + [`Rate`] |
+//! | hand-written dict of `Semaphore`s | [`KeyedLimiter`] (at most N per key) |
 //!
 //! ## One outcome type
 //!
@@ -71,9 +76,12 @@ mod as_completed;
 mod awaitable;
 mod gather;
 mod group;
+mod keyed;
 mod limit;
 mod quorum;
 mod race;
+mod rate;
+mod retry;
 mod set;
 mod shield;
 mod timeout;
@@ -92,10 +100,16 @@ pub use group::{
     group_tree, Child, ChildInfo, ChildState, GroupError, GroupFailure, Member, Reported,
     SpawnError, Spawner, TaskGroup,
 };
+pub use keyed::{KeyedAcquire, KeyedLimiter, KeyedPermit};
 pub use limit::{Acquire, AcquireOwned, Limiter, OwnedPermit, Permit, ReleaseError};
 pub use outcome::{infallible, Cancelled, Failure, IntoOutcome, Outcome, Panic};
 pub use quorum::{quorum, Quorum, QuorumError};
 pub use race::{any, race, Any, AnyError, InputFailure, Race, RaceError, Winner};
+pub use rate::{ParseRateError, Rate, RateLimiter, UntilReady};
+pub use retry::{
+    retry, Backoff, Delays, GaveUp, Jitter, Retried, Retry, RetryBudget, RetryError, RetryPolicy,
+    RetryReport,
+};
 pub use shield::{shield, Finished, Shieldable, Shielded, ShieldedFuture};
 pub use task::{
     current_task, spawn, spawn_named, Builder, Join, Task, TaskFuture, TaskId, TaskRef,

@@ -211,6 +211,32 @@ impl Limiter {
         }
     }
 
+    /// Takes a permit that owns a reference to the limiter, if one is free and nobody is
+    /// waiting for one, without waiting. Otherwise the same as
+    /// [`try_acquire`](Limiter::try_acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let limiter = Arc::new(corral::Limiter::new(1));
+    /// let p: corral::OwnedPermit = limiter.try_acquire_owned().unwrap();
+    /// assert!(limiter.try_acquire_owned().is_none());
+    /// drop(p);
+    /// assert_eq!(limiter.available(), 1);
+    /// ```
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedPermit> {
+        let mut st = self.lock();
+        if st.available > 0 && st.waiters() == 0 {
+            st.available -= 1;
+            Some(OwnedPermit {
+                limiter: Some(self.clone()),
+            })
+        } else {
+            None
+        }
+    }
+
     /// Puts back one permit taken out with [`Permit::forget`]. If none was, a plain limiter
     /// adds a permit (its total grows by one) and a [bounded](Limiter::bounded) one refuses.
     /// The permit goes to the oldest waiter if there is one.

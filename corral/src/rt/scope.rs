@@ -327,6 +327,23 @@ impl Scope {
         false
     }
 
+    /// The earliest deadline of this scope and of every scope it is nested in, if any. It
+    /// looks through boundaries (a group inside a timeout is stopped when the timeout fires,
+    /// by its owner relaying the request), but not past a task's root: a spawned task does
+    /// not inherit its spawner's scopes. Policies such as `retry` read it so as not to start
+    /// work they cannot finish in time.
+    pub(crate) fn enclosing_deadline(&self) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        let mut s = Some(self);
+        while let Some(scope) = s {
+            if let Some(d) = scope.payload.deadline() {
+                earliest = Some(earliest.map_or(d, |e| e.min(d)));
+            }
+            s = scope.payload.parent().map(|p| &**p);
+        }
+        earliest
+    }
+
     /// Records this scope's deadline, for [`outer_doomed`](Self::outer_doomed).
     pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
         self.payload.set_deadline(deadline);
