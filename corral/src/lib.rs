@@ -64,6 +64,24 @@
 //! [`wait`] hands back). A [`Task`] handle aborts its task when dropped. [`gather`] cancels and
 //! drains the siblings of a failure before returning it; [`TaskGroup`] and [`any`] keep every
 //! error, not just the first.
+//!
+//! ## Ties: what finishes at the deadline counts as finished
+//!
+//! When a deadline arrives while corral waits ([`wait`]'s and [`as_completed`]'s timeouts,
+//! [`wait_for`], [`timeout`] scopes), work that finishes at that same instant counts as
+//! finished: corral yields to the scheduler once before it decides, so that a task woken by
+//! the same timer tick runs first. The rule holds whether the waiter runs in the runtime's main
+//! future or in a spawned task, and whether the work is a plain future or a task
+//! (`tests/ties.rs` runs every combination). asyncio decides such ties by the order in which
+//! its timers were armed; corral does not depend on that order. Work that needs more steps
+//! after the instant is not finished.
+//!
+//! A deadline that has already passed when the waiting begins is not a tie. A [`timeout`]
+//! scope with a zero or past deadline fires at the body's first suspension point, and
+//! `wait_for(Duration::ZERO, x)` never starts a plain future and returns only an outcome that
+//! was already there (a finished task's, or finished [`shield`]ed work's), as in asyncio.
+//! [`wait`] and [`as_completed`] treat a zero timeout as a deadline that arrives at once: what
+//! finishes at that instant comes out.
 
 #![warn(missing_docs)]
 

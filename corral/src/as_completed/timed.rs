@@ -56,12 +56,16 @@ pub(super) struct Timer {
     pub(super) deadline: Option<Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
     pub(super) expired: bool,
+    /// The deadline passed and the stream yielded to the scheduler once, so that inputs
+    /// finishing at that very instant come out before the timeout does (the tie rule).
+    settling: bool,
 }
 
 impl Timer {
     pub(super) fn set(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
         self.expired = false;
+        self.settling = false;
         match (deadline, &mut self.sleep) {
             (Some(d), Some(sleep)) => sleep.as_mut().reset(d),
             (None, sleep) => *sleep = None,
@@ -77,6 +81,11 @@ impl Timer {
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
         if sleep.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        if !std::mem::replace(&mut self.settling, true) {
+            // Yield once: what finishes at the deadline is polled before the stream ends.
+            cx.waker().wake_by_ref();
             return false;
         }
         self.expired = true;

@@ -52,6 +52,10 @@ pin_project_lite::pin_project! {
         mode: Mode,
         // wait_for with a zero timeout: expire before the first poll of the body.
         pub(crate) expire_first: bool,
+        // The deadline was seen to pass, and the scope yielded to the scheduler once, so that
+        // work finishing at that very instant (a task woken by the same timer tick) is polled
+        // first: what finishes at the deadline counts as finished, wherever the scope runs.
+        settling: bool,
         sleep: Option<Pin<Box<Sleep>>>,
         armed_for: Option<Instant>,
         grace_timer: GraceTimer,
@@ -74,6 +78,7 @@ impl<F> Core<F> {
             grace: DEFAULT_GRACE,
             mode: Mode::Watching,
             expire_first: false,
+            settling: false,
             sleep: None,
             armed_for: None,
             grace_timer: GraceTimer::default(),
@@ -169,12 +174,15 @@ impl<F: Future> Future for Core<F> {
         }
 
         if *this.mode == Mode::Watching {
-            let due = match deadline.when() {
+            // `waited`: the scope armed a timer for this deadline, so the deadline arrived
+            // while it waited (a tie is possible). A deadline already past when the scope
+            // first saw it (zero, or rescheduled into the past) fires at once, as in asyncio.
+            let (due, waited) = match deadline.when() {
                 None => {
                     *this.sleep = None;
-                    false
+                    (false, false)
                 }
-                Some(when) if when <= Instant::now() => true,
+                Some(when) if when <= Instant::now() => (true, *this.armed_for == Some(when)),
                 Some(when) => {
                     let sleep = this
                         .sleep
@@ -183,9 +191,15 @@ impl<F: Future> Future for Core<F> {
                         sleep.as_mut().reset(when);
                         *this.armed_for = Some(when);
                     }
-                    sleep.as_mut().poll(cx).is_ready()
+                    (sleep.as_mut().poll(cx).is_ready(), true)
                 }
             };
+            if due && waited && !std::mem::replace(this.settling, true) {
+                // The tie rule (see the crate docs): yield once, then decide. The body is
+                // polled again first on the next poll, after the tasks this tick woke.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             if due {
                 *this.sleep = None;
                 deadline.set_expiring();
