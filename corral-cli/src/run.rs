@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use crate::cli::FetchArgs;
 use crate::duration::human;
 use crate::exit;
+use crate::fdlimit;
 use crate::fetch::{Fetcher, Settings};
 use crate::input::Inputs;
 use crate::output::{Format, Printer};
@@ -250,7 +251,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
             return exit::USAGE;
         }
     }
-    let concurrency = args.concurrency as usize;
+    let concurrency = fitting_concurrency(&args);
     let fetcher = match Fetcher::new(Settings {
         timeout: args.timeout,
         connect_timeout: args.connect_timeout,
@@ -364,6 +365,30 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         return exit::NOT_MET;
     }
     code
+}
+
+/// `-c`, lowered to what the open-file limit allows (each request holds a socket, and a file
+/// with `--save`), with a note on stderr when it had to be.
+fn fitting_concurrency(args: &FetchArgs) -> usize {
+    let per_request = 1 + u64::from(args.save.is_some());
+    let limit = fdlimit::raise();
+    let fit = limit.fitting(per_request);
+    let asked = u64::from(args.concurrency);
+    if asked <= fit {
+        return asked as usize;
+    }
+    if !args.quiet {
+        let hard = limit
+            .hard
+            .map_or_else(|| "unlimited".to_owned(), |h| h.to_string());
+        note!(
+            "corral fetch: -c {asked} needs about {} open files, but the limit is {} (hard \
+             limit {hard}; see ulimit -n): running at most {fit} requests at once instead",
+            asked * per_request + fdlimit::RESERVE,
+            limit.soft.unwrap_or(0),
+        );
+    }
+    fit as usize
 }
 
 /// How to run: the strategy and the stream's settings.

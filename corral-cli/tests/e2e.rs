@@ -919,6 +919,68 @@ fn sigint_handler_is_installed_before_the_input_is_opened() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+// ---- open files ----
+
+/// `corral fetch -o jsonl ARGS` under `ulimit` (a shell's), e.g. `-S -n 64`.
+fn fetch_under_ulimit(ulimit: &str, args: &[&str]) -> Run {
+    let mut cmd = Command::new("sh");
+    cmd.timeout(Duration::from_secs(30))
+        .arg("-c")
+        .arg(format!(
+            "ulimit {ulimit} && exec \"$0\" fetch -o jsonl \"$@\""
+        ))
+        .arg(assert_cmd::cargo::cargo_bin("corral"))
+        .args(args);
+    run_cmd(cmd)
+}
+
+/// The hard limit on open files of this process (inherited by the children).
+fn hard_fd_limit() -> u64 {
+    let out = StdCommand::new("sh")
+        .args(["-c", "ulimit -H -n"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX)
+}
+
+#[test]
+fn the_soft_open_file_limit_is_raised_so_that_c_fits() {
+    if hard_fd_limit() < 1024 {
+        eprintln!("skipped: the hard limit on open files is below 1024");
+        return;
+    }
+    let s = TestServer::start();
+    let urls: Vec<String> = (0..200).map(|_| s.url("/delay/0.5")).collect();
+    let mut args = vec!["-c", "200"];
+    args.extend(urls.iter().map(String::as_str));
+    // 200 sockets at once under a soft limit of 64: only if the limit is raised.
+    let r = fetch_under_ulimit("-S -n 64", &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.kinds(), vec!["ok"; 200]);
+    assert!(!r.stderr.contains("open files"), "{}", r.stderr);
+}
+
+#[test]
+fn a_concurrency_beyond_the_hard_limit_is_lowered_and_said_once() {
+    let s = TestServer::start();
+    let urls: Vec<String> = (0..200).map(|_| s.url("/delay/0.1")).collect();
+    let mut args = vec!["-c", "200"];
+    args.extend(urls.iter().map(String::as_str));
+    let r = fetch_under_ulimit("-n 100", &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.kinds(),
+        vec!["ok"; 200],
+        "no request fails for want of a descriptor"
+    );
+    assert_eq!(r.stderr.matches("open files").count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("running at most 36"), "{}", r.stderr);
+}
+
 // ---- the server ----
 
 #[test]
