@@ -111,14 +111,45 @@ pub struct FetchArgs {
     #[arg(short = 'o', long, value_name = "FORMAT", value_enum)]
     pub output: Option<Format>,
 
-    /// Save each response body to DIR/INDEX (INDEX is the record's index). DIR is created if
-    /// missing.
+    /// Save the body of each successful response to DIR/INDEX (INDEX is the record's index).
+    /// DIR is created if missing. Only new files are written: an existing DIR/INDEX, or a
+    /// symbolic link there, is not touched, and that record fails with `body`.
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
+
+    /// With --save, also save the bodies of failed responses (a status not in --ok-status, a
+    /// body cut short or cut by --max-body, a request cancelled while running), as far as
+    /// they arrived.
+    #[arg(long, requires = "save")]
+    pub save_errors: bool,
+
+    /// Read at most BYTES of each body (suffixes K, M, G: powers of 1024); a longer body is
+    /// cut there and its record fails with `body`.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub max_body: Option<u64>,
 
     /// Quiet: no progress bar and no summary on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// Parses a byte count: `1000`, `64K`, `10M`, `1G` (powers of 1024; `KiB`, `MiB`, `GiB` too).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => return Err(format!("`{text}` is not a byte count (1000, 64K, 10M, 1G)")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("`{text}` is not a byte count (1000, 64K, 10M, 1G)"))
 }
 
 /// Flags of `corral serve`.
@@ -189,5 +220,17 @@ mod tests {
         assert_eq!(f.concurrency, 50);
         assert_eq!(f.ok_status, OkStatus::default());
         assert!(f.output.is_none() && f.timeout.is_none() && !f.keep_order);
+        assert!(f.max_body.is_none() && !f.save_errors);
+    }
+
+    #[test]
+    fn byte_counts_take_binary_suffixes() {
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("64K"), Ok(64 << 10));
+        assert_eq!(parse_bytes("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_bytes("1g"), Ok(1 << 30));
+        for bad in ["", "K", "1.5M", "10T", "-1", "99999999999999999999G"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -258,6 +258,8 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         pool_per_host: concurrency,
         ok_status: args.ok_status.clone(),
         save: args.save.clone(),
+        save_errors: args.save_errors,
+        max_body: args.max_body,
     }) {
         Ok(f) => f,
         Err(e) => {

@@ -919,6 +919,84 @@ fn sigint_handler_is_installed_before_the_input_is_opened() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+// ---- --save and --max-body ----
+
+#[test]
+fn save_does_not_follow_a_symlink_planted_at_its_file_name() {
+    let s = TestServer::start();
+    let dir = scratch("save-symlink");
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let save = dir.join("out");
+    std::fs::create_dir(&save).unwrap();
+    std::os::unix::fs::symlink(&victim, save.join("0")).unwrap();
+    let r = fetch(&[
+        "--save",
+        save.to_str().unwrap(),
+        &s.url("/bytes/100"),
+        &s.url("/bytes/200"),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.kinds(), ["body", "ok"]);
+    let rec = r.records.iter().find(|v| v["index"] == 0).unwrap();
+    assert!(
+        rec["error"].as_str().unwrap().contains("already exists"),
+        "{rec}"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    assert_eq!(std::fs::read(save.join("1")).unwrap().len(), 200);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn max_body_cuts_the_body_with_a_body_error() {
+    let s = TestServer::start();
+    let r = fetch(&[
+        "--max-body",
+        "1K",
+        &s.url("/bytes/10000"),
+        &s.url("/bytes/1024"),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.kinds(), ["body", "ok"]);
+    let cut = r.records.iter().find(|v| v["index"] == 0).unwrap();
+    assert_eq!(cut["bytes"], 1024, "{cut}");
+    assert_eq!(cut["status"], 200, "{cut}");
+    assert!(
+        cut["error"].as_str().unwrap().contains("--max-body"),
+        "{cut}"
+    );
+}
+
+#[test]
+fn save_keeps_failed_responses_only_with_save_errors() {
+    let s = TestServer::start();
+    let dir = scratch("save-errors");
+    let urls = [
+        s.url("/get"),
+        s.url("/status/500"),
+        s.url("/bytes/5000"),
+        s.url("/truncated"),
+    ];
+    let (plain, errors) = (dir.join("plain"), dir.join("errors"));
+    let mut args = vec!["--max-body", "4000", "--save", plain.to_str().unwrap()];
+    args.extend(urls.iter().map(String::as_str));
+    let r = fetch(&args);
+    assert_eq!(r.kinds(), ["ok", "status", "body", "body"], "{}", r.stdout);
+    assert!(plain.join("0").exists());
+    for i in ["1", "2", "3"] {
+        assert!(!plain.join(i).exists(), "failed response {i} saved");
+    }
+    args[3] = errors.to_str().unwrap();
+    args.insert(0, "--save-errors");
+    let r = fetch(&args);
+    assert_eq!(r.kinds(), ["ok", "status", "body", "body"], "{}", r.stdout);
+    assert!(errors.join("1").exists());
+    assert_eq!(std::fs::read(errors.join("2")).unwrap().len(), 4000);
+    assert!(!std::fs::read(errors.join("3")).unwrap().is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // ---- open files ----
 
 /// `corral fetch -o jsonl ARGS` under `ulimit` (a shell's), e.g. `-S -n 64`.
