@@ -8,6 +8,7 @@
 use std::error::Error as _;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,6 +109,27 @@ pub struct Settings {
     pub max_body: Option<u64>,
 }
 
+/// What has arrived of a request so far, shared with the run: when the request is cancelled
+/// while running, its future is dropped with the record it was filling in, and the run makes
+/// the cancelled record from this instead.
+#[derive(Debug, Default)]
+pub struct Partial {
+    status: AtomicU16,
+    bytes: AtomicU64,
+}
+
+impl Partial {
+    /// The status, if the response's head had arrived.
+    pub fn status(&self) -> Option<u16> {
+        Some(self.status.load(Ordering::Relaxed)).filter(|&s| s != 0)
+    }
+
+    /// Body bytes received.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
 /// A body being saved to `DIR/INDEX`. The file is created anew (`create_new`, which also
 /// refuses to follow a symbolic link planted at that name), and removed again when the request
 /// does not succeed, whether it fails or its future is dropped, unless `--save-errors` asks to
@@ -203,8 +225,13 @@ impl Fetcher {
     }
 
     /// The future that fetches one input and outputs its record. A bad input fails at once
-    /// with `invalid_input`, without a request.
-    pub fn fetch(&self, input: Input) -> impl Future<Output = Fetched> + Send + 'static {
+    /// with `invalid_input`, without a request. What has arrived is also kept in `partial`, for
+    /// the record of a request cancelled while running.
+    pub fn fetch(
+        &self,
+        input: Input,
+        partial: Arc<Partial>,
+    ) -> impl Future<Output = Fetched> + Send + 'static {
         let this = self.clone();
         async move {
             let url = match input.url {
@@ -232,7 +259,7 @@ impl Fetcher {
                 line: input.line,
             };
             let start = Instant::now();
-            let result = this.request(url, input.index, &mut record).await;
+            let result = this.request(url, input.index, &mut record, &partial).await;
             record.elapsed_ms = start.elapsed();
             match result {
                 Ok(()) => {
@@ -253,6 +280,7 @@ impl Fetcher {
         url: url::Url,
         index: u64,
         record: &mut Record,
+        partial: &Partial,
     ) -> Result<(), (ErrorKind, String)> {
         let mut response = self
             .client
@@ -262,6 +290,7 @@ impl Fetcher {
             .map_err(|e| self.describe(&e))?;
         let status = response.status().as_u16();
         record.status = Some(status);
+        partial.status.store(status, Ordering::Relaxed);
         let status_ok = self.settings.ok_status.contains(status);
         let mut saved = match &self.settings.save {
             Some(dir) if status_ok || self.settings.save_errors => {
@@ -281,6 +310,7 @@ impl Fetcher {
                         chunk
                     };
                     record.bytes += chunk.len() as u64;
+                    partial.bytes.store(record.bytes, Ordering::Relaxed);
                     if let Some(f) = &mut saved {
                         f.write(&chunk).await?;
                     }

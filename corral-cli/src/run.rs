@@ -28,7 +28,7 @@ use crate::cli::FetchArgs;
 use crate::duration::human;
 use crate::exit;
 use crate::fdlimit;
-use crate::fetch::{Fetcher, Settings};
+use crate::fetch::{Fetcher, Partial, Settings};
 use crate::input::Inputs;
 use crate::output::{Format, Printer};
 use crate::progress::Progress;
@@ -417,6 +417,8 @@ struct Pulled {
     started: bool,
     /// Why the input is bad, if it is.
     invalid: Option<String>,
+    /// What had arrived, for a request cancelled while running.
+    partial: Arc<Partial>,
 }
 
 /// The run proper: one `as_completed` stream over the inputs, stopped when the strategy
@@ -438,14 +440,16 @@ async fn drive<W: Write>(
     let requests = futures_util::stream::unfold(inputs, move |inputs| async move {
         match inputs.next().await {
             Ok(Some(input)) => {
+                let partial = Arc::new(Partial::default());
                 let key = Pulled {
                     url: input.text.clone(),
                     line: input.line,
                     at: Instant::now(),
                     started: !stopping_ref.get(),
                     invalid: input.url.as_ref().err().cloned(),
+                    partial: partial.clone(),
                 };
-                Some(((key, fetcher.fetch(input)), inputs))
+                Some(((key, fetcher.fetch(input, partial)), inputs))
             }
             Ok(None) => {
                 done_ref.set(true);
@@ -547,8 +551,8 @@ async fn drive<W: Write>(
     }
 }
 
-/// The record of an input that came out cancelled: stopped while running, never started, or a
-/// bad line that never got to fail.
+/// The record of an input that came out cancelled: stopped while running (with what had
+/// arrived: the status, the body bytes), never started, or a bad line that never got to fail.
 fn cancelled_record(index: u64, key: Pulled, why: &str) -> Record {
     if let Some(bad) = key.invalid {
         return Record::failed(index, key.line, key.url, ErrorKind::InvalidInput, bad);
@@ -566,11 +570,11 @@ fn cancelled_record(index: u64, key: Pulled, why: &str) -> Record {
         index,
         url: key.url,
         ok: false,
-        status: None,
+        status: key.partial.status(),
         error_kind: Some(ErrorKind::Cancelled),
         error: Some(format!("cancelled while running: {why}")),
         elapsed_ms: key.at.elapsed(),
-        bytes: 0,
+        bytes: key.partial.bytes(),
         attempts: 1,
         line: key.line,
     }

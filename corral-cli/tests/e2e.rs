@@ -919,6 +919,20 @@ fn sigint_handler_is_installed_before_the_input_is_opened() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+// ---- -k throughput, stops on endless input, what a cancelled record keeps ----
+
+#[test]
+fn a_record_cancelled_while_running_keeps_the_status_and_bytes_that_arrived() {
+    let s = TestServer::start();
+    // 100 bytes a second for 100 s: the head and some of the body arrive before the deadline.
+    let r = fetch(&["-z", "1.5s", &s.url("/slow/100?bytes=10000")]);
+    assert_eq!(r.code, 124, "{}", r.stderr);
+    let rec = &r.records[0];
+    assert_eq!(rec["error_kind"], "cancelled", "{rec}");
+    assert_eq!(rec["status"], 200, "{rec}");
+    assert!(rec["bytes"].as_u64().unwrap() > 0, "{rec}");
+}
+
 // ---- --save and --max-body ----
 
 #[test]
