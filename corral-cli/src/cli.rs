@@ -84,9 +84,18 @@ pub struct FetchArgs {
     pub deadline: Option<Duration>,
 
     /// Write records in input order (gather), still streaming: a record is written as soon as
-    /// all earlier ones are out. The default is completion order (as_completed).
+    /// all earlier ones are out. The default is completion order (as_completed). -c requests
+    /// stay in flight while finished records wait behind a slow one, up to --reorder-buffer.
     #[arg(short = 'k', long, conflicts_with_all = ["any", "quorum"])]
     pub keep_order: bool,
+
+    /// With -k, the most inputs held from the oldest one not yet written to the newest started
+    /// (running, or finished and waiting for it): when that many are held, a new request starts
+    /// only as the oldest is written. Raised to -c if smaller. About 200 bytes each, plus the
+    /// URL.
+    #[arg(long, value_name = "N", default_value_t = 10_000, requires = "keep_order",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub reorder_buffer: u64,
 
     /// Stop at the first success (mirrors): the rest are cancelled. Exit 0 if one succeeded.
     #[arg(long, conflicts_with_all = ["quorum", "fail_fast"])]
@@ -220,6 +229,7 @@ mod tests {
         assert_eq!(f.concurrency, 50);
         assert_eq!(f.ok_status, OkStatus::default());
         assert!(f.output.is_none() && f.timeout.is_none() && !f.keep_order);
+        assert_eq!(f.reorder_buffer, 10_000);
         assert!(f.max_body.is_none() && !f.save_errors);
     }
 

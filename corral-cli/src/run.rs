@@ -4,8 +4,11 @@
 //!
 //! * the inputs are a stream of request futures, pulled only when there is room, so the
 //!   concurrency limit (`.limit(c)`) also bounds memory, whatever the input's length;
-//! * completion order by default; input order with `-k` (`.ordered()`: the streaming form of
-//!   `gather`, a record is out as soon as all earlier ones are);
+//! * completion order by default. With `-k`, input order: the stream still runs in completion
+//!   order, and the run holds finished records back in a reorder buffer of its own until every
+//!   earlier one is out. (The library's `.ordered()` would count those waiting records against
+//!   the limit, so one slow request would hold the whole run to it; here `-c` counts only
+//!   requests in flight, and `--reorder-buffer` bounds the rest.)
 //! * `--any`, `--quorum K` and `--fail-fast` only decide *when to stop*; stopping (Ctrl-C
 //!   too) is the stream's `cancel_all()`: the running requests are dropped and come out as
 //!   cancelled items, and the inputs not pulled yet come out too, never started;
@@ -15,6 +18,7 @@
 //! So there is exactly one record per input, whatever ends the run.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -295,7 +299,9 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         Plan {
             strategy,
             concurrency,
-            ordered: args.keep_order,
+            reorder: args
+                .keep_order
+                .then_some(args.reorder_buffer.max(concurrency as u64)),
             deadline,
             // After Ctrl-C, do not wait for someone to type the rest of the input.
             interactive_input: reads_stdin && stdin_is_terminal,
@@ -397,7 +403,9 @@ fn fitting_concurrency(args: &FetchArgs) -> usize {
 struct Plan {
     strategy: Strategy,
     concurrency: usize,
-    ordered: bool,
+    /// With `-k`: the most inputs held from the oldest one not yet written to the newest
+    /// started (`--reorder-buffer`, at least the concurrency).
+    reorder: Option<u64>,
     deadline: Option<(Instant, Duration)>,
     interactive_input: bool,
 }
@@ -421,6 +429,44 @@ struct Pulled {
     partial: Arc<Partial>,
 }
 
+/// `-k`'s reorder buffer: finished records wait here until every earlier one is written.
+/// Indexed from the next record to write; it never holds more than the window the input
+/// stream keeps to (`Plan::reorder`), because no input is pulled beyond it.
+struct Reorder {
+    /// The index of `waiting[0]`: the next record to write.
+    next: u64,
+    waiting: VecDeque<Option<Record>>,
+    held: usize,
+}
+
+impl Reorder {
+    fn new() -> Self {
+        Reorder {
+            next: 0,
+            waiting: VecDeque::new(),
+            held: 0,
+        }
+    }
+
+    fn insert(&mut self, r: Record) {
+        let at = (r.index - self.next) as usize;
+        if self.waiting.len() <= at {
+            self.waiting.resize_with(at + 1, || None);
+        }
+        self.waiting[at] = Some(r);
+        self.held += 1;
+    }
+
+    /// The next record in input order, if it has finished.
+    fn pop(&mut self) -> Option<Record> {
+        let r = self.waiting.front_mut()?.take()?;
+        self.waiting.pop_front();
+        self.next += 1;
+        self.held -= 1;
+        Some(r)
+    }
+}
+
 /// The run proper: one `as_completed` stream over the inputs, stopped when the strategy
 /// decides, the deadline expires, or Ctrl-C comes.
 async fn drive<W: Write>(
@@ -433,11 +479,22 @@ async fn drive<W: Write>(
     let stopping = Cell::new(false);
     let input_done = Cell::new(false);
     let input_error: RefCell<Option<io::Error>> = RefCell::new(None);
+    // -k: records written so far, and a wake-up for the input stream waiting for room.
+    let written = Cell::new(0u64);
+    let room = Notify::new();
     let (stopping_ref, done_ref, error_ref) = (&stopping, &input_done, &input_error);
+    let (written_ref, room_ref) = (&written, &room);
+    let window = plan.reorder;
 
     // The inputs as a stream of (key, request future); the library pulls from it only when it
     // has room, so reading is as lazy as the limit.
     let requests = futures_util::stream::unfold(inputs, move |inputs| async move {
+        if let Some(window) = window {
+            // -k: no further than `window` inputs past the oldest one not yet written.
+            while inputs.count() - written_ref.get() >= window {
+                room_ref.notified().await;
+            }
+        }
         match inputs.next().await {
             Ok(Some(input)) => {
                 let partial = Arc::new(Partial::default());
@@ -463,25 +520,28 @@ async fn drive<W: Write>(
         }
     });
 
-    let mut completions = corral::as_completed_stream_keyed(requests).limit(plan.concurrency);
-    if plan.ordered {
-        completions = completions.ordered();
-    }
-    let mut completions = completions.timeout_at(plan.deadline.map_or_else(Instant::now, |d| d.0));
+    let mut completions = corral::as_completed_stream_keyed(requests)
+        .limit(plan.concurrency)
+        .timeout_at(plan.deadline.map_or_else(Instant::now, |d| d.0));
     if plan.deadline.is_none() {
         completions.reschedule(None);
     }
+    let mut reorder = plan.reorder.map(|_| Reorder::new());
 
     let mut reason: Option<Stop> = None;
     loop {
         if reason.is_none() {
+            let held = reorder.as_ref().map_or(0, |r| r.held);
             let why = if interrupt.fired() {
                 Some(Stop::Interrupted)
             } else if sink.broken {
                 Some(Stop::BrokenPipe)
             } else {
-                plan.strategy
-                    .decide(&sink.summary, completions.remaining(), input_done.get())
+                plan.strategy.decide(
+                    &sink.summary,
+                    completions.remaining() + held,
+                    input_done.get(),
+                )
             };
             if let Some(why) = why {
                 stopping.set(true);
@@ -542,9 +602,28 @@ async fn drive<W: Write>(
                 r
             }
         };
-        sink.emit(&record, completions.running());
+        let running = completions.running();
+        match &mut reorder {
+            None => sink.emit(&record, running),
+            Some(reorder) => {
+                reorder.insert(record);
+                let before = reorder.next;
+                while let Some(r) = reorder.pop() {
+                    sink.emit(&r, running);
+                }
+                if reorder.next > before {
+                    written.set(reorder.next);
+                    room.notify_one();
+                }
+            }
+        }
     }
     drop(completions);
+    debug_assert!(
+        reorder.as_ref().is_none_or(|r| r.held == 0),
+        "every input pulled has come out, so none waits for an earlier one"
+    );
+
     Ended {
         reason,
         input_error: input_error.into_inner(),

@@ -921,6 +921,78 @@ fn sigint_handler_is_installed_before_the_input_is_opened() {
 
 // ---- -k throughput, stops on endless input, what a cancelled record keeps ----
 
+/// Runs `corral fetch -o jsonl ARGS` on `urls` (a file in the scratch directory `name`), and
+/// returns the server's request count at the moment the first record line came out, then the
+/// whole run.
+fn requests_before_the_first_record(
+    name: &str,
+    s: &TestServer,
+    args: &[&str],
+    urls: &[String],
+) -> (u64, Run) {
+    let dir = scratch(name);
+    let file = dir.join("urls.txt");
+    std::fs::write(&file, urls.join("\n")).unwrap();
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("corral"))
+        .args(["fetch", "-o", "jsonl", "-i", file.to_str().unwrap()])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let seen = s.stats().requests;
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let (status, stderr) = finish(child, Duration::from_secs(30));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = first + &rest;
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        records: stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+        stdout,
+        stderr,
+        took: Duration::ZERO,
+    };
+    (seen, run)
+}
+
+#[test]
+fn keep_order_keeps_c_requests_in_flight_behind_a_slow_one() {
+    // The first input is slow; with -k its record comes first, so every other record waits
+    // for it. They must not hold their -c slots while they wait: all 500 run meanwhile.
+    let s = TestServer::start();
+    let mut urls = vec![s.url("/delay/4")];
+    urls.extend((0..500).map(|_| s.url("/get")));
+    let (seen, r) = requests_before_the_first_record("k-in-flight", &s, &["-k", "-c", "10"], &urls);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.indices(), (0..501).collect::<Vec<_>>(), "input order");
+    assert_eq!(
+        seen, 501,
+        "every request ran while the slow first one held up the records"
+    );
+}
+
+#[test]
+fn keep_order_reorder_buffer_bounds_the_records_held() {
+    // With --reorder-buffer 100, no more than 100 inputs from the slow first one on are held,
+    // so the rest wait for its record.
+    let s = TestServer::start();
+    let mut urls = vec![s.url("/delay/4")];
+    urls.extend((0..500).map(|_| s.url("/get")));
+    let args = ["-k", "-c", "10", "--reorder-buffer", "100"];
+    let (seen, r) = requests_before_the_first_record("k-bounded", &s, &args, &urls);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.indices(), (0..501).collect::<Vec<_>>(), "input order");
+    // 100 held before the first record; a flush can come a little after the next ones start.
+    assert!((100..=250).contains(&seen), "{seen} requests before it");
+}
+
 #[test]
 fn a_record_cancelled_while_running_keeps_the_status_and_bytes_that_arrived() {
     let s = TestServer::start();
