@@ -18,8 +18,10 @@ Exit codes:
   1    it was not
   2    usage error (bad flag, bad duration, unreadable input file or stdin,
        no inputs: an input without a single URL)
-  124  the deadline (-z) expired before the condition was decided
-  130  interrupted (Ctrl-C); every input still gets its record
+  124  the deadline (-z) expired before the condition was decided (inputs were
+       cancelled, or lines of a pipe left unread)
+  130  interrupted (Ctrl-C); every input read gets its record (a pipe or a
+       terminal is not read further after a stop; a file is)
   141  stdout was closed (e.g. `| head`) before every record was written: the
        run stopped there (128 + SIGPIPE, as a shell reports a program killed
        by a closed pipe); a closed stderr only loses the messages";
@@ -79,14 +81,25 @@ pub struct FetchArgs {
     pub connect_timeout: Option<Duration>,
 
     /// Stop the whole run after DUR: requests still running and inputs not started are
-    /// recorded as `cancelled`, and the exit code is 124.
+    /// recorded as `cancelled`, and the exit code is 124. The run ends within about 0.1 s of
+    /// DUR, plus the time to write the records of an input file's remaining lines (over a
+    /// million a second); a pipe or a terminal is not read further.
     #[arg(short = 'z', long, value_name = "DUR", value_parser = duration::parse)]
     pub deadline: Option<Duration>,
 
     /// Write records in input order (gather), still streaming: a record is written as soon as
-    /// all earlier ones are out. The default is completion order (as_completed).
+    /// all earlier ones are out. The default is completion order (as_completed). -c requests
+    /// stay in flight while finished records wait behind a slow one, up to --reorder-buffer.
     #[arg(short = 'k', long, conflicts_with_all = ["any", "quorum"])]
     pub keep_order: bool,
+
+    /// With -k, the most inputs held from the oldest one not yet written to the newest started
+    /// (running, or finished and waiting for it): when that many are held, a new request starts
+    /// only as the oldest is written. Raised to -c if smaller. About 200 bytes each, plus the
+    /// URL.
+    #[arg(long, value_name = "N", default_value_t = 10_000, requires = "keep_order",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub reorder_buffer: u64,
 
     /// Stop at the first success (mirrors): the rest are cancelled. Exit 0 if one succeeded.
     #[arg(long, conflicts_with_all = ["quorum", "fail_fast"])]
@@ -111,14 +124,45 @@ pub struct FetchArgs {
     #[arg(short = 'o', long, value_name = "FORMAT", value_enum)]
     pub output: Option<Format>,
 
-    /// Save each response body to DIR/INDEX (INDEX is the record's index). DIR is created if
-    /// missing.
+    /// Save the body of each successful response to DIR/INDEX (INDEX is the record's index).
+    /// DIR is created if missing. Only new files are written: an existing DIR/INDEX, or a
+    /// symbolic link there, is not touched, and that record fails with `body`.
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
+
+    /// With --save, also save the bodies of failed responses (a status not in --ok-status, a
+    /// body cut short or cut by --max-body, a request cancelled while running), as far as
+    /// they arrived.
+    #[arg(long, requires = "save")]
+    pub save_errors: bool,
+
+    /// Read at most BYTES of each body (suffixes K, M, G: powers of 1024); a longer body is
+    /// cut there and its record fails with `body`.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub max_body: Option<u64>,
 
     /// Quiet: no progress bar and no summary on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// Parses a byte count: `1000`, `64K`, `10M`, `1G` (powers of 1024; `KiB`, `MiB`, `GiB` too).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => return Err(format!("`{text}` is not a byte count (1000, 64K, 10M, 1G)")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("`{text}` is not a byte count (1000, 64K, 10M, 1G)"))
 }
 
 /// Flags of `corral serve`.
@@ -189,5 +233,18 @@ mod tests {
         assert_eq!(f.concurrency, 50);
         assert_eq!(f.ok_status, OkStatus::default());
         assert!(f.output.is_none() && f.timeout.is_none() && !f.keep_order);
+        assert_eq!(f.reorder_buffer, 10_000);
+        assert!(f.max_body.is_none() && !f.save_errors);
+    }
+
+    #[test]
+    fn byte_counts_take_binary_suffixes() {
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("64K"), Ok(64 << 10));
+        assert_eq!(parse_bytes("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_bytes("1g"), Ok(1 << 30));
+        for bad in ["", "K", "1.5M", "10T", "-1", "99999999999999999999G"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -55,12 +55,13 @@ impl Demo {
         } else {
             path.to_owned()
         };
-        fetcher.fetch(Input {
+        let input = Input {
             index,
             line: index + 1,
             url: parse_url(&text),
             text,
-        })
+        };
+        fetcher.fetch(input, Default::default())
     }
 }
 

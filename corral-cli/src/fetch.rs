@@ -7,7 +7,8 @@
 
 use std::error::Error as _;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -101,6 +102,90 @@ pub struct Settings {
     pub ok_status: OkStatus,
     /// Where to save each body, as a file named by the input's index.
     pub save: Option<PathBuf>,
+    /// Save the bodies of failed responses too (`--save-errors`), as far as they arrived.
+    pub save_errors: bool,
+    /// Read at most this many body bytes (`--max-body`); a longer body is cut there and the
+    /// request fails with `body`.
+    pub max_body: Option<u64>,
+}
+
+/// What has arrived of a request so far, shared with the run: when the request is cancelled
+/// while running, its future is dropped with the record it was filling in, and the run makes
+/// the cancelled record from this instead.
+#[derive(Debug, Default)]
+pub struct Partial {
+    status: AtomicU16,
+    bytes: AtomicU64,
+}
+
+impl Partial {
+    /// The status, if the response's head had arrived.
+    pub fn status(&self) -> Option<u16> {
+        Some(self.status.load(Ordering::Relaxed)).filter(|&s| s != 0)
+    }
+
+    /// Body bytes received.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// A body being saved to `DIR/INDEX`. The file is created anew (`create_new`, which also
+/// refuses to follow a symbolic link planted at that name), and removed again when the request
+/// does not succeed, whether it fails or its future is dropped, unless `--save-errors` asks to
+/// keep it.
+struct Saved {
+    file: tokio::fs::File,
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Saved {
+    async fn create(dir: &Path, index: u64, keep: bool) -> Result<Self, (ErrorKind, String)> {
+        let path = dir.join(index.to_string());
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+            .map_err(|e| {
+                let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    "it already exists (--save writes only new files, and follows no link; \
+                     remove it or save into an empty directory)"
+                        .to_owned()
+                } else {
+                    e.to_string()
+                };
+                (
+                    ErrorKind::Body,
+                    format!("cannot save the body to {}: {why}", path.display()),
+                )
+            })?;
+        Ok(Saved { file, path, keep })
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), (ErrorKind, String)> {
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(|e| (ErrorKind::Body, format!("cannot save the body: {e}")))
+    }
+
+    /// The body is complete: flush it and keep the file.
+    async fn finish(mut self) -> Result<(), (ErrorKind, String)> {
+        let flushed = self.file.flush().await;
+        self.keep = true;
+        flushed.map_err(|e| (ErrorKind::Body, format!("cannot save the body: {e}")))
+    }
+}
+
+impl Drop for Saved {
+    fn drop(&mut self) {
+        if !self.keep {
+            // A failed or cancelled request's body is not kept unless --save-errors asked.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// The result of one request: `Ok(record)` for a success, `Err(record)` for any failure.
@@ -140,8 +225,13 @@ impl Fetcher {
     }
 
     /// The future that fetches one input and outputs its record. A bad input fails at once
-    /// with `invalid_input`, without a request.
-    pub fn fetch(&self, input: Input) -> impl Future<Output = Fetched> + Send + 'static + use<> {
+    /// with `invalid_input`, without a request. What has arrived is also kept in `partial`, for
+    /// the record of a request cancelled while running.
+    pub fn fetch(
+        &self,
+        input: Input,
+        partial: Arc<Partial>,
+    ) -> impl Future<Output = Fetched> + Send + 'static + use<> {
         let this = self.clone();
         async move {
             let url = match input.url {
@@ -169,7 +259,7 @@ impl Fetcher {
                 line: input.line,
             };
             let start = Instant::now();
-            let result = this.request(url, input.index, &mut record).await;
+            let result = this.request(url, input.index, &mut record, &partial).await;
             record.elapsed_ms = start.elapsed();
             match result {
                 Ok(()) => {
@@ -190,6 +280,7 @@ impl Fetcher {
         url: url::Url,
         index: u64,
         record: &mut Record,
+        partial: &Partial,
     ) -> Result<(), (ErrorKind, String)> {
         let mut response = self
             .client
@@ -199,22 +290,38 @@ impl Fetcher {
             .map_err(|e| self.describe(&e))?;
         let status = response.status().as_u16();
         record.status = Some(status);
-        let mut file = match &self.settings.save {
-            Some(dir) => Some(
-                tokio::fs::File::create(dir.join(index.to_string()))
-                    .await
-                    .map_err(|e| (ErrorKind::Body, format!("cannot save the body: {e}")))?,
-            ),
-            None => None,
+        partial.status.store(status, Ordering::Relaxed);
+        let status_ok = self.settings.ok_status.contains(status);
+        let mut saved = match &self.settings.save {
+            Some(dir) if status_ok || self.settings.save_errors => {
+                Some(Saved::create(dir, index, self.settings.save_errors).await?)
+            }
+            _ => None,
         };
+        let max = self.settings.max_body.unwrap_or(u64::MAX);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
+                    let room = max - record.bytes;
+                    let cut = chunk.len() as u64 > room;
+                    let chunk = if cut {
+                        chunk.slice(..room as usize)
+                    } else {
+                        chunk
+                    };
                     record.bytes += chunk.len() as u64;
-                    if let Some(f) = &mut file {
-                        f.write_all(&chunk)
-                            .await
-                            .map_err(|e| (ErrorKind::Body, format!("cannot save the body: {e}")))?;
+                    partial.bytes.store(record.bytes, Ordering::Relaxed);
+                    if let Some(f) = &mut saved {
+                        f.write(&chunk).await?;
+                    }
+                    if cut {
+                        if let Some(f) = saved.take().filter(|f| f.keep) {
+                            f.finish().await?;
+                        }
+                        return Err((
+                            ErrorKind::Body,
+                            format!("the body is longer than --max-body {max}: cut there"),
+                        ));
                     }
                 }
                 Ok(None) => break,
@@ -225,6 +332,9 @@ impl Fetcher {
                     } else {
                         ErrorKind::Body
                     };
+                    if let Some(f) = saved.take().filter(|f| f.keep) {
+                        f.finish().await?;
+                    }
                     return Err((
                         kind,
                         format!("body cut short after {} bytes: {message}", record.bytes),
@@ -232,12 +342,10 @@ impl Fetcher {
                 }
             }
         }
-        if let Some(f) = &mut file {
-            f.flush()
-                .await
-                .map_err(|e| (ErrorKind::Body, format!("cannot save the body: {e}")))?;
+        if let Some(f) = saved {
+            f.finish().await?;
         }
-        if self.settings.ok_status.contains(status) {
+        if status_ok {
             Ok(())
         } else {
             Err((

@@ -44,8 +44,13 @@ pub struct Inputs {
     index: u64,
     /// Lines (or arguments) read so far.
     line: u64,
+    /// The line being read; kept across calls, so that a `next` dropped half-way loses nothing.
     buf: Vec<u8>,
+    /// Whether the line being read was longer than [`MAX_LINE`].
+    truncated: bool,
     what: &'static str,
+    /// The rest can be read without waiting for anyone: arguments, or a regular file.
+    bounded: bool,
 }
 
 impl Inputs {
@@ -56,19 +61,30 @@ impl Inputs {
             index: 0,
             line: 0,
             buf: Vec::new(),
+            truncated: false,
             what: "argument",
+            bounded: true,
         }
     }
 
-    /// Inputs from a reader, one URL per line.
-    pub fn from_reader(reader: impl AsyncRead + Unpin + Send + 'static) -> Self {
+    /// Inputs from a reader, one URL per line. `bounded` says whether its end comes without
+    /// waiting for anyone (a regular file), unlike a pipe or a terminal; see
+    /// [`Inputs::is_bounded`].
+    pub fn from_reader(reader: impl AsyncRead + Unpin + Send + 'static, bounded: bool) -> Self {
         Inputs {
             source: Source::Lines(Box::new(BufReader::with_capacity(64 * 1024, reader))),
             index: 0,
             line: 0,
             buf: Vec::new(),
+            truncated: false,
             what: "line",
+            bounded,
         }
+    }
+
+    /// Inputs from stdin; bounded if stdin is a regular file (`< urls.txt`).
+    pub fn stdin() -> Self {
+        Self::from_reader(tokio::io::stdin(), stdin_is_regular_file())
     }
 
     /// Inputs from the file at `path`, or from stdin if `path` is `-`.
@@ -78,16 +94,29 @@ impl Inputs {
     /// The file cannot be opened, or is a directory (which Linux opens, and fails to read).
     pub async fn open(path: &Path) -> io::Result<Self> {
         if path == Path::new("-") {
-            return Ok(Self::from_reader(tokio::io::stdin()));
+            return Ok(Self::stdin());
         }
         let file = tokio::fs::File::open(path).await?;
-        if file.metadata().await?.is_dir() {
+        let meta = file.metadata().await?;
+        if meta.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::IsADirectory,
                 "is a directory; give a file of URLs, one per line",
             ));
         }
-        Ok(Self::from_reader(file))
+        Ok(Self::from_reader(file, meta.is_file()))
+    }
+
+    /// True if the rest of the input can be read to its end without waiting for anyone: URL
+    /// arguments or a regular file. False for a pipe, a FIFO or a terminal, whose end may
+    /// never come (`yes URL | corral fetch --any`): after a stop, those are not read further.
+    pub fn is_bounded(&self) -> bool {
+        self.bounded
+    }
+
+    /// Lines (or arguments) read so far, blank and comment lines included.
+    pub fn lines_read(&self) -> u64 {
+        self.line
     }
 
     /// Inputs handed out so far.
@@ -101,64 +130,128 @@ impl Inputs {
     ///
     /// Reading the file or stdin failed; the inputs end there.
     pub async fn next(&mut self) -> io::Result<Option<Input>> {
+        let Some((index, text, bad)) = self.next_line().await? else {
+            return Ok(None);
+        };
+        let url = match bad {
+            Some(why) => Err(why),
+            None => parse_url(&text),
+        }
+        .map_err(|why| format!("{} {}: {why}", self.what, self.line));
+        Ok(Some(Input {
+            index,
+            line: self.line,
+            text,
+            url,
+        }))
+    }
+
+    /// The next input, for a record only: it will not be fetched (the run has stopped), so
+    /// its URL is not parsed, only its scheme checked, which makes it several times cheaper
+    /// than [`Inputs::next`]. `bad` is set as `next` would set `url`'s error for an input
+    /// that is not valid UTF-8, too long, or not an http or https URL at all; an input with
+    /// such a scheme but a bad URL after it passes here.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Inputs::next`].
+    pub async fn next_unfetched(&mut self) -> io::Result<Option<Unfetched>> {
+        let Some((index, text, bad)) = self.next_line().await? else {
+            return Ok(None);
+        };
+        let bad = match bad {
+            Some(why) => Some(why),
+            None if has_http_scheme(&text) => None,
+            None => parse_url(&text).err(),
+        }
+        .map(|why| format!("{} {}: {why}", self.what, self.line));
+        Ok(Some(Unfetched {
+            index,
+            line: self.line,
+            text,
+            bad,
+        }))
+    }
+
+    /// The next input's index, trimmed text, and what is wrong with it before its URL is
+    /// parsed (not UTF-8, too long).
+    async fn next_line(&mut self) -> io::Result<Option<(u64, String, Option<String>)>> {
         loop {
             let (text, bad) = match &mut self.source {
                 Source::Args(args) => match args.next() {
-                    Some(a) => (a, None),
+                    Some(a) if a.trim().len() == a.len() => (a, None),
+                    Some(a) => (a.trim().to_owned(), None),
                     None => return Ok(None),
                 },
                 Source::Lines(reader) => {
-                    self.buf.clear();
-                    let Some(truncated) = read_line(reader, &mut self.buf).await? else {
+                    // The line so far stays in `buf` if this future is dropped; it is taken
+                    // (and `buf` cleared) only once the line is complete.
+                    if !read_line(reader, &mut self.buf, &mut self.truncated).await? {
                         return Ok(None);
-                    };
+                    }
+                    let truncated = std::mem::take(&mut self.truncated);
                     if self.line == 0 && self.buf.starts_with(BOM) {
                         self.buf.drain(..BOM.len());
                     }
-                    match std::str::from_utf8(&self.buf) {
-                        Ok(s) if truncated => {
-                            (s.to_owned(), Some(format!("longer than {MAX_LINE} bytes")))
-                        }
-                        Ok(s) => (s.to_owned(), None),
+                    let text = match std::str::from_utf8(&self.buf) {
+                        Ok(s) if truncated => (
+                            s.trim().to_owned(),
+                            Some(format!("longer than {MAX_LINE} bytes")),
+                        ),
+                        Ok(s) => (s.trim().to_owned(), None),
                         Err(_) => (
-                            String::from_utf8_lossy(&self.buf).into_owned(),
+                            String::from_utf8_lossy(&self.buf).trim().to_owned(),
                             Some("not valid UTF-8".to_owned()),
                         ),
-                    }
+                    };
+                    self.buf.clear();
+                    text
                 }
             };
             self.line += 1;
-            let trimmed = text.trim();
             // Only files skip blank and comment lines: every argument is an input.
             let is_file = matches!(self.source, Source::Lines(_));
-            if is_file && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            if is_file && (text.is_empty() || text.starts_with('#')) {
                 continue;
             }
             let index = self.index;
             self.index += 1;
-            let url = match bad {
-                Some(why) => Err(why),
-                None => parse_url(trimmed),
-            }
-            .map_err(|why| format!("{} {}: {why}", self.what, self.line));
-            return Ok(Some(Input {
-                index,
-                line: self.line,
-                text: trimmed.to_owned(),
-                url,
-            }));
+            return Ok(Some((index, text, bad)));
         }
     }
 }
 
-/// Reads one line (without its `\n`) into `buf`, keeping at most [`MAX_LINE`] bytes. Returns
-/// `None` at the end of input, else whether the line was cut.
+/// An input that will not be fetched, from [`Inputs::next_unfetched`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfetched {
+    /// 0-based position among the inputs.
+    pub index: u64,
+    /// 1-based line number in the input file, or position among the URL arguments.
+    pub line: u64,
+    /// The input's text, trimmed.
+    pub text: String,
+    /// What is wrong with the input, if [`Inputs::next_unfetched`] saw it (the message names
+    /// the line).
+    pub bad: Option<String>,
+}
+
+/// True if `text` starts with `http://` or `https://`, in any case.
+fn has_http_scheme(text: &str) -> bool {
+    let starts = |p: &str| {
+        text.get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    };
+    starts("http://") || starts("https://")
+}
+
+/// Reads the rest of one line (without its `\n`) onto `buf`, keeping at most [`MAX_LINE`]
+/// bytes and setting `truncated` if there were more. Returns false at the end of input with
+/// nothing read. Cancel safe: what was read stays in `buf` and `truncated` for the next call.
 async fn read_line<R: AsyncBufRead + Unpin + ?Sized>(
     reader: &mut R,
     buf: &mut Vec<u8>,
-) -> io::Result<Option<bool>> {
-    let mut read_any = false;
-    let mut truncated = false;
+    truncated: &mut bool,
+) -> io::Result<bool> {
     loop {
         let available = match reader.fill_buf().await {
             Ok(b) => b,
@@ -166,23 +259,34 @@ async fn read_line<R: AsyncBufRead + Unpin + ?Sized>(
             Err(e) => return Err(e),
         };
         if available.is_empty() {
-            return Ok(read_any.then_some(truncated));
+            return Ok(!buf.is_empty() || *truncated);
         }
-        read_any = true;
         let (chunk, used, done) = match available.iter().position(|&b| b == b'\n') {
             Some(i) => (&available[..i], i + 1, true),
             None => (available, available.len(), false),
         };
         let room = MAX_LINE - buf.len();
         if chunk.len() > room {
-            truncated = true;
+            *truncated = true;
         }
         buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
         reader.consume(used);
         if done {
-            return Ok(Some(truncated));
+            return Ok(true);
         }
     }
+}
+
+/// True if stdin is a regular file (`corral fetch < urls.txt`), not a pipe or a terminal.
+fn stdin_is_regular_file() -> bool {
+    use std::os::fd::AsFd;
+    // A duplicate of fd 0, so that dropping the `File` does not close stdin.
+    io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.is_file())
 }
 
 /// Parses one input as an http or https URL.
@@ -220,7 +324,7 @@ mod tests {
     }
 
     fn lines(text: &'static str) -> Inputs {
-        Inputs::from_reader(text.as_bytes())
+        Inputs::from_reader(text.as_bytes(), true)
     }
 
     #[tokio::test]
@@ -269,7 +373,7 @@ mod tests {
     #[tokio::test]
     async fn invalid_utf8_is_a_bad_line_not_the_end() {
         let bytes: &'static [u8] = b"http://a/\n\xff\xfe\nhttp://b/\n";
-        let v = all(Inputs::from_reader(bytes)).await;
+        let v = all(Inputs::from_reader(bytes, true)).await;
         assert_eq!(v.len(), 3);
         assert_eq!(v[1].url.as_ref().unwrap_err(), "line 2: not valid UTF-8");
         assert!(v[2].url.is_ok());
@@ -278,7 +382,11 @@ mod tests {
     #[tokio::test]
     async fn an_overlong_line_is_bad_and_reading_goes_on() {
         let long = format!("http://a/{}\nhttp://b/\n", "x".repeat(MAX_LINE * 2));
-        let v = all(Inputs::from_reader(std::io::Cursor::new(long.into_bytes()))).await;
+        let v = all(Inputs::from_reader(
+            std::io::Cursor::new(long.into_bytes()),
+            true,
+        ))
+        .await;
         assert_eq!(v.len(), 2);
         assert!(v[0].text.len() <= MAX_LINE);
         assert!(v[0].url.as_ref().unwrap_err().contains("longer than"));
@@ -329,6 +437,23 @@ mod tests {
         assert_eq!(v[1].line, 2);
         assert!(v[1].url.as_ref().unwrap_err().starts_with("argument 2: "));
         assert!(v[2].url.as_ref().unwrap_err().starts_with("argument 3: "));
+    }
+
+    #[tokio::test]
+    async fn unfetched_inputs_check_only_the_scheme() {
+        let mut i = lines("http://a/\n\nexample.com\nHTTPS://b/\nhttp://[::1\nftp://c/\n");
+        let mut v = Vec::new();
+        while let Some(u) = i.next_unfetched().await.unwrap() {
+            v.push((u.index, u.line, u.bad));
+        }
+        assert_eq!(v.len(), 5);
+        assert_eq!(v[0], (0, 1, None));
+        let bad = v[1].2.as_deref().unwrap();
+        assert!(bad.starts_with("line 3: not a URL (no scheme)"), "{bad}");
+        assert_eq!(v[2], (2, 4, None));
+        assert_eq!(v[3].2, None, "the scheme is right; the rest is not checked");
+        let ftp = v[4].2.as_deref().unwrap();
+        assert!(ftp.starts_with("line 6: unsupported scheme `ftp`"), "{ftp}");
     }
 
     #[test]

@@ -5,13 +5,15 @@
 //! (streamed lines), [`fetch`] (the shared HTTP client and error kinds), [`run`] (the
 //! strategies, each a thin use of a `corral` combinator), [`output`] (records), [`summary`]
 //! and [`progress`] (stderr); plus [`serve`] (the test server) and [`demo`]. [`stdio`] writes
-//! to stdout and stderr without panicking when a pipe is closed.
+//! to stdout and stderr without panicking when a pipe is closed, and [`fdlimit`] raises the
+//! open-file limit at start.
 
 use clap::Parser;
 
 pub mod cli;
 pub mod demo;
 pub mod duration;
+pub mod fdlimit;
 pub mod fetch;
 pub mod input;
 pub mod output;
@@ -53,6 +55,8 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    // Before anything opens a file: as many descriptors as the hard limit allows.
+    fdlimit::raise();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,17 +4,25 @@
 //!
 //! * the inputs are a stream of request futures, pulled only when there is room, so the
 //!   concurrency limit (`.limit(c)`) also bounds memory, whatever the input's length;
-//! * completion order by default; input order with `-k` (`.ordered()`: the streaming form of
-//!   `gather`, a record is out as soon as all earlier ones are);
+//! * completion order by default. With `-k`, input order: the stream still runs in completion
+//!   order, and the run holds finished records back in a reorder buffer of its own until every
+//!   earlier one is out. (The library's `.ordered()` would count those waiting records against
+//!   the limit, so one slow request would hold the whole run to it; here `-c` counts only
+//!   requests in flight, and `--reorder-buffer` bounds the rest.)
 //! * `--any`, `--quorum K` and `--fail-fast` only decide *when to stop*; stopping (Ctrl-C
-//!   too) is the stream's `cancel_all()`: the running requests are dropped and come out as
-//!   cancelled items, and the inputs not pulled yet come out too, never started;
+//!   too) is the stream's `cancel_rest()`: the running requests are dropped and come out as
+//!   cancelled items, and no more inputs are pulled;
 //! * the deadline is the stream's `timeout_at()`: when it has to wait past it, it says so,
 //!   and the run stops the same way.
 //!
-//! So there is exactly one record per input, whatever ends the run.
+//! After a stop, the rest of an input that has an end (arguments, a regular file) is read and
+//! recorded as not started, without going through the stream, so that a million lines take
+//! about a second; a pipe or a terminal is not read further, and the summary says where
+//! reading stopped. So there is exactly one record per input read, and every line of a file
+//! is an input read, whatever ends the run.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,7 +35,8 @@ use tokio::time::Instant;
 use crate::cli::FetchArgs;
 use crate::duration::human;
 use crate::exit;
-use crate::fetch::{Fetcher, Settings};
+use crate::fdlimit;
+use crate::fetch::{Fetcher, Partial, Settings};
 use crate::input::Inputs;
 use crate::output::{Format, Printer};
 use crate::progress::Progress;
@@ -213,8 +222,6 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     };
     let quiet = args.quiet;
     let urls = std::mem::take(&mut args.urls);
-    let reads_stdin = args.input.as_deref() == Some(std::path::Path::new("-"))
-        || (args.input.is_none() && urls.is_empty());
     let stdin_is_terminal = io::stdin().is_terminal();
     let known_total = (!urls.is_empty()).then_some(urls.len() as u64);
     let source = match &args.input {
@@ -232,7 +239,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
             }
         },
         None if !urls.is_empty() => Inputs::from_args(urls),
-        None if !stdin_is_terminal => Inputs::from_reader(tokio::io::stdin()),
+        None if !stdin_is_terminal => Inputs::stdin(),
         None => {
             note!(
                 "corral fetch: no URLs: give them as arguments, with -i FILE, or on stdin \
@@ -250,13 +257,15 @@ pub async fn run(mut args: FetchArgs) -> i32 {
             return exit::USAGE;
         }
     }
-    let concurrency = args.concurrency as usize;
+    let concurrency = fitting_concurrency(&args);
     let fetcher = match Fetcher::new(Settings {
         timeout: args.timeout,
         connect_timeout: args.connect_timeout,
         pool_per_host: concurrency,
         ok_status: args.ok_status.clone(),
         save: args.save.clone(),
+        save_errors: args.save_errors,
+        max_body: args.max_body,
     }) {
         Ok(f) => f,
         Err(e) => {
@@ -292,10 +301,10 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         Plan {
             strategy,
             concurrency,
-            ordered: args.keep_order,
+            reorder: args
+                .keep_order
+                .then_some(args.reorder_buffer.max(concurrency as u64)),
             deadline,
-            // After Ctrl-C, do not wait for someone to type the rest of the input.
-            interactive_input: reads_stdin && stdin_is_terminal,
         },
         &interrupt,
     )
@@ -339,7 +348,13 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     let cancelled = sink.summary.count(ErrorKind::Cancelled);
     let stopped = reason.as_ref().map(|r| {
         let s = if cancelled == 1 { "" } else { "s" };
-        format!("{}; {cancelled} input{s} cancelled", r.why())
+        let mut note = format!("{}; {cancelled} input{s} cancelled", r.why());
+        if let Some(line) = stop.unread_after {
+            note.push_str(&format!(
+                "; {source} was not read past line {line}: the lines after it have no record"
+            ));
+        }
+        note
     });
     if !quiet {
         let summary = sink.summary.render(wall, stopped.as_deref());
@@ -349,7 +364,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         Some(Stop::Interrupted) => exit::INTERRUPTED,
         // Records were lost, whatever else happened (the user's Ctrl-C aside).
         _ if sink.broken => exit::BROKEN_PIPE,
-        Some(Stop::Deadline(_)) if cancelled > 0 => exit::DEADLINE,
+        Some(Stop::Deadline(_)) if cancelled > 0 || stop.unread_after.is_some() => exit::DEADLINE,
         Some(Stop::Decided { met, .. }) => {
             if *met {
                 exit::OK
@@ -366,18 +381,45 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     code
 }
 
+/// `-c`, lowered to what the open-file limit allows (each request holds a socket, and a file
+/// with `--save`), with a note on stderr when it had to be.
+fn fitting_concurrency(args: &FetchArgs) -> usize {
+    let per_request = 1 + u64::from(args.save.is_some());
+    let limit = fdlimit::raise();
+    let fit = limit.fitting(per_request);
+    let asked = u64::from(args.concurrency);
+    if asked <= fit {
+        return asked as usize;
+    }
+    if !args.quiet {
+        let hard = limit
+            .hard
+            .map_or_else(|| "unlimited".to_owned(), |h| h.to_string());
+        note!(
+            "corral fetch: -c {asked} needs about {} open files, but the limit is {} (hard \
+             limit {hard}; see ulimit -n): running at most {fit} requests at once instead",
+            asked * per_request + fdlimit::RESERVE,
+            limit.soft.unwrap_or(0),
+        );
+    }
+    fit as usize
+}
+
 /// How to run: the strategy and the stream's settings.
 struct Plan {
     strategy: Strategy,
     concurrency: usize,
-    ordered: bool,
+    /// With `-k`: the most inputs held from the oldest one not yet written to the newest
+    /// started (`--reorder-buffer`, at least the concurrency).
+    reorder: Option<u64>,
     deadline: Option<(Instant, Duration)>,
-    interactive_input: bool,
 }
 
 struct Ended {
     reason: Option<Stop>,
     input_error: Option<io::Error>,
+    /// After a stop, a pipe or terminal is not read further: the last line read.
+    unread_after: Option<u64>,
 }
 
 /// What the run keeps about each input pulled into the stream (the stream's key), to record
@@ -386,14 +428,53 @@ struct Pulled {
     url: String,
     line: u64,
     at: Instant,
-    /// False if pulled only to be recorded, after the run was stopped.
-    started: bool,
     /// Why the input is bad, if it is.
     invalid: Option<String>,
+    /// What had arrived, for a request cancelled while running.
+    partial: Arc<Partial>,
+}
+
+/// `-k`'s reorder buffer: finished records wait here until every earlier one is written.
+/// Indexed from the next record to write; it never holds more than the window the input
+/// stream keeps to (`Plan::reorder`), because no input is pulled beyond it.
+struct Reorder {
+    /// The index of `waiting[0]`: the next record to write.
+    next: u64,
+    waiting: VecDeque<Option<Record>>,
+    held: usize,
+}
+
+impl Reorder {
+    fn new() -> Self {
+        Reorder {
+            next: 0,
+            waiting: VecDeque::new(),
+            held: 0,
+        }
+    }
+
+    fn insert(&mut self, r: Record) {
+        let at = (r.index - self.next) as usize;
+        if self.waiting.len() <= at {
+            self.waiting.resize_with(at + 1, || None);
+        }
+        self.waiting[at] = Some(r);
+        self.held += 1;
+    }
+
+    /// The next record in input order, if it has finished.
+    fn pop(&mut self) -> Option<Record> {
+        let r = self.waiting.front_mut()?.take()?;
+        self.waiting.pop_front();
+        self.next += 1;
+        self.held -= 1;
+        Some(r)
+    }
 }
 
 /// The run proper: one `as_completed` stream over the inputs, stopped when the strategy
-/// decides, the deadline expires, or Ctrl-C comes.
+/// decides, the deadline expires, or Ctrl-C comes; then the rest of a bounded input, recorded
+/// as not started.
 async fn drive<W: Write>(
     inputs: &mut Inputs,
     fetcher: &Fetcher,
@@ -401,24 +482,34 @@ async fn drive<W: Write>(
     plan: Plan,
     interrupt: &Interrupt,
 ) -> Ended {
-    let stopping = Cell::new(false);
     let input_done = Cell::new(false);
     let input_error: RefCell<Option<io::Error>> = RefCell::new(None);
-    let (stopping_ref, done_ref, error_ref) = (&stopping, &input_done, &input_error);
+    // -k: records written so far, and a wake-up for the input stream waiting for room.
+    let written = Cell::new(0u64);
+    let room = Notify::new();
+    let (done_ref, error_ref, written_ref, room_ref) = (&input_done, &input_error, &written, &room);
+    let window = plan.reorder;
 
     // The inputs as a stream of (key, request future); the library pulls from it only when it
     // has room, so reading is as lazy as the limit.
-    let requests = futures_util::stream::unfold(inputs, move |inputs| async move {
+    let requests = futures_util::stream::unfold(&mut *inputs, move |inputs| async move {
+        if let Some(window) = window {
+            // -k: no further than `window` inputs past the oldest one not yet written.
+            while inputs.count() - written_ref.get() >= window {
+                room_ref.notified().await;
+            }
+        }
         match inputs.next().await {
             Ok(Some(input)) => {
+                let partial = Arc::new(Partial::default());
                 let key = Pulled {
                     url: input.text.clone(),
                     line: input.line,
                     at: Instant::now(),
-                    started: !stopping_ref.get(),
                     invalid: input.url.as_ref().err().cloned(),
+                    partial: partial.clone(),
                 };
-                Some(((key, fetcher.fetch(input)), inputs))
+                Some(((key, fetcher.fetch(input, partial)), inputs))
             }
             Ok(None) => {
                 done_ref.set(true);
@@ -432,38 +523,37 @@ async fn drive<W: Write>(
         }
     });
 
-    let mut completions = corral::as_completed_stream_keyed(requests).limit(plan.concurrency);
-    if plan.ordered {
-        completions = completions.ordered();
-    }
-    let mut completions = completions.timeout_at(plan.deadline.map_or_else(Instant::now, |d| d.0));
+    let mut completions = corral::as_completed_stream_keyed(requests)
+        .limit(plan.concurrency)
+        .timeout_at(plan.deadline.map_or_else(Instant::now, |d| d.0));
     if plan.deadline.is_none() {
         completions.reschedule(None);
     }
+    let mut reorder = plan.reorder.map(|_| Reorder::new());
 
     let mut reason: Option<Stop> = None;
     loop {
         if reason.is_none() {
+            let held = reorder.as_ref().map_or(0, |r| r.held);
             let why = if interrupt.fired() {
                 Some(Stop::Interrupted)
             } else if sink.broken {
                 Some(Stop::BrokenPipe)
+            } else if let Some((_, d)) = plan.deadline.filter(|(at, _)| Instant::now() >= *at) {
+                // Checked here too: the stream's timeout fires only when it has to wait, and
+                // an input whose records are always ready (bad lines) never makes it wait.
+                Some(Stop::Deadline(d))
             } else {
-                plan.strategy
-                    .decide(&sink.summary, completions.remaining(), input_done.get())
+                plan.strategy.decide(
+                    &sink.summary,
+                    completions.remaining() + held,
+                    input_done.get(),
+                )
             };
             if let Some(why) = why {
-                stopping.set(true);
-                // Every input gets its record: `cancel_all` also pulls and hands out the
-                // inputs not started yet, never starting them. Not when nobody reads the
-                // records, or when the rest of the input would have to be typed.
-                let partial =
-                    why == Stop::BrokenPipe || (why == Stop::Interrupted && plan.interactive_input);
-                if partial {
-                    completions.cancel_rest();
-                } else {
-                    completions.cancel_all();
-                }
+                // Running requests come out cancelled; nothing more is pulled. The rest of the
+                // input is dealt with after the stream, below.
+                completions.cancel_rest();
                 reason = Some(why);
             }
         }
@@ -489,8 +579,7 @@ async fn drive<W: Write>(
             Some(Err(corral::Elapsed { .. })) => {
                 // The deadline passed while requests were running: stop, and drain.
                 let d = plan.deadline.map_or(Duration::ZERO, |d| d.1);
-                stopping.set(true);
-                completions.cancel_all();
+                completions.cancel_rest();
                 reason.get_or_insert(Stop::Deadline(d));
                 continue;
             }
@@ -511,39 +600,99 @@ async fn drive<W: Write>(
                 r
             }
         };
-        sink.emit(&record, completions.running());
+        let running = completions.running();
+        match &mut reorder {
+            None => sink.emit(&record, running),
+            Some(reorder) => {
+                reorder.insert(record);
+                let before = reorder.next;
+                while let Some(r) = reorder.pop() {
+                    sink.emit(&r, running);
+                }
+                if reorder.next > before {
+                    written.set(reorder.next);
+                    room.notify_one();
+                }
+            }
+        }
     }
     drop(completions);
+    debug_assert!(
+        reorder.as_ref().is_none_or(|r| r.held == 0),
+        "every input pulled has come out, so none waits for an earlier one"
+    );
+
+    // After a stop, the inputs not pulled yet: recorded as not started if the input has an
+    // end, left unread if it may have none (a pipe, a terminal). Not at all when nobody reads
+    // the records.
+    let mut unread_after = None;
+    if let Some(why) = &reason {
+        if !input_done.get() && *why != Stop::BrokenPipe {
+            if inputs.is_bounded() {
+                if let Err(e) = record_the_rest(inputs, sink, &why.why()).await {
+                    *input_error.borrow_mut() = Some(e);
+                }
+            } else {
+                unread_after = Some(inputs.lines_read());
+            }
+        }
+    }
     Ended {
         reason,
         input_error: input_error.into_inner(),
+        unread_after,
     }
 }
 
-/// The record of an input that came out cancelled: stopped while running, never started, or a
-/// bad line that never got to fail.
+/// Writes a "not started" record (or an `invalid_input` one, for a line that is not an http
+/// or https URL) for every input left after a stop, straight from the input to the output: no
+/// URL parsing beyond the scheme, no request future, no stream.
+async fn record_the_rest<W: Write>(
+    inputs: &mut Inputs,
+    sink: &mut Sink<W>,
+    why: &str,
+) -> io::Result<()> {
+    let error = format!("not started: {why}");
+    while let Some(input) = inputs.next_unfetched().await? {
+        let record = match input.bad {
+            Some(bad) => Record::failed(
+                input.index,
+                input.line,
+                input.text,
+                ErrorKind::InvalidInput,
+                bad,
+            ),
+            None => Record::failed(
+                input.index,
+                input.line,
+                input.text,
+                ErrorKind::Cancelled,
+                error.clone(),
+            ),
+        };
+        sink.emit(&record, 0);
+        if sink.broken {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The record of an input that came out cancelled, stopped while running (with what had
+/// arrived: the status, the body bytes), or a bad line that never got to fail.
 fn cancelled_record(index: u64, key: Pulled, why: &str) -> Record {
     if let Some(bad) = key.invalid {
         return Record::failed(index, key.line, key.url, ErrorKind::InvalidInput, bad);
-    }
-    if !key.started {
-        return Record::failed(
-            index,
-            key.line,
-            key.url,
-            ErrorKind::Cancelled,
-            format!("not started: {why}"),
-        );
     }
     Record {
         index,
         url: key.url,
         ok: false,
-        status: None,
+        status: key.partial.status(),
         error_kind: Some(ErrorKind::Cancelled),
         error: Some(format!("cancelled while running: {why}")),
         elapsed_ms: key.at.elapsed(),
-        bytes: 0,
+        bytes: key.partial.bytes(),
         attempts: 1,
         line: key.line,
     }
