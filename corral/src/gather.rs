@@ -3,10 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::awaitable::Awaitable;
 use crate::outcome::{Failure, IntoOutcome, Outcome};
+use crate::rate::RateLimiter;
 use crate::rt::Outputs;
 use crate::set::{Iter, Set};
 
@@ -134,6 +136,41 @@ where
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
         self.set.set_limit(n);
+        self
+    }
+
+    /// Starts each input only when `limiter` gives it a slot, so inputs start at most at its
+    /// [`Rate`](crate::Rate) (after a burst). Composes with [`limit`](Gather::limit): an input
+    /// waits for room under the limit first, then for its slot. Give one limiter (an
+    /// `Arc<RateLimiter>`, or a `RateLimiter` to use here alone) to several combinators to
+    /// hold their inputs to one rate together; waiters are served first come, first served.
+    ///
+    /// The rate gates *starts*: a [`Task`](crate::Task) handle is running already when given,
+    /// and only its turn to be waited for is gated. A slot is taken only when the iterator
+    /// may still hold an input (its `size_hint` is not `(_, Some(0))`), so an exact iterator
+    /// wastes none; once the combinator stops (a failure), it leaves the limiter's queue.
+    ///
+    /// asyncio: hand-written loop (an `await limiter.acquire()` in every coroutine).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use corral::{Rate, RateLimiter};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = Instant::now();
+    /// let v = corral::gather((0..5).map(|i| async move { Ok::<_, ()>(i) }))
+    ///     .rate(RateLimiter::new(Rate::per_second(10), 1))
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(v, [0, 1, 2, 3, 4]);
+    /// assert_eq!(start.elapsed(), Duration::from_millis(400)); // one start every 100 ms
+    /// # }
+    /// ```
+    pub fn rate(mut self, limiter: impl Into<Arc<RateLimiter>>) -> Self {
+        self.set.set_rate(limiter.into());
         self
     }
 }
@@ -271,6 +308,29 @@ where
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
         self.set.set_limit(n);
+        self
+    }
+
+    /// Starts each input only when `limiter` gives it a slot; see [`Gather::rate`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use corral::{Rate, RateLimiter};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = Instant::now();
+    /// let v = corral::gather_settled((0..4).map(|i| async move { Err::<(), _>(i) }))
+    ///     .rate(RateLimiter::new(Rate::per_second(2), 2))
+    ///     .await;
+    /// assert_eq!(v.len(), 4);
+    /// assert_eq!(start.elapsed(), Duration::from_secs(1)); // a burst of 2, then 2 a second
+    /// # }
+    /// ```
+    pub fn rate(mut self, limiter: impl Into<Arc<RateLimiter>>) -> Self {
+        self.set.set_rate(limiter.into());
         self
     }
 }

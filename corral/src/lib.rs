@@ -92,8 +92,10 @@ mod task;
 
 mod as_completed;
 mod awaitable;
+mod breaker;
 mod gather;
 mod group;
+mod hedge;
 mod keyed;
 mod limit;
 mod quorum;
@@ -112,12 +114,14 @@ pub use as_completed::{
     NextCompleted, Timed, Untimed,
 };
 pub use awaitable::Awaitable;
+pub use breaker::{BreakerError, BreakerOpen, BreakerPermit, BreakerState, CircuitBreaker};
 pub use cancel::{cancelled, is_cancel_requested, CancelListener, CancelRequest, DEFAULT_GRACE};
 pub use gather::{gather, gather_settled, Gather, GatherSettled};
 pub use group::{
     group_tree, Child, ChildInfo, ChildState, GroupError, GroupFailure, Member, Reported,
-    SpawnError, Spawner, TaskGroup,
+    SpawnError, Spawner, StartError, TaskGroup, TaskStatus,
 };
+pub use hedge::{hedge, Hedge, HedgeError, HedgePolicy, Hedged, LatencyTracker};
 pub use keyed::{KeyedAcquire, KeyedLimiter, KeyedPermit};
 pub use limit::{Acquire, AcquireOwned, Limiter, OwnedPermit, Permit, ReleaseError};
 pub use outcome::{infallible, Cancelled, Failure, IntoOutcome, Outcome, Panic};

@@ -5,11 +5,13 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::awaitable::Awaitable;
 use crate::outcome::IntoOutcome;
 use crate::race::{list, Err_, InputFailure, Ok_, Winner};
+use crate::rate::RateLimiter;
 use crate::set::{Iter, Set};
 
 /// Runs every input concurrently until `k` of them have succeeded, and returns those `k`
@@ -242,6 +244,31 @@ where
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
         self.set.set_limit(n);
+        self
+    }
+
+    /// Starts each input only when `limiter` gives it a slot, so inputs start at most at its
+    /// rate; composes with [`limit`](Quorum::limit). See [`Gather::rate`](crate::Gather::rate).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use corral::{Rate, RateLimiter};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = Instant::now();
+    /// let ok = corral::quorum(2, (0..10).map(|i| async move { Ok::<_, ()>(i) }))
+    ///     .rate(RateLimiter::new(Rate::per_second(4), 1))
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(ok.len(), 2);
+    /// assert_eq!(start.elapsed(), Duration::from_millis(250)); // the second started at 250 ms
+    /// # }
+    /// ```
+    pub fn rate(mut self, limiter: impl Into<Arc<RateLimiter>>) -> Self {
+        self.set.set_rate(limiter.into());
         self
     }
 

@@ -4,10 +4,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::awaitable::Awaitable;
 use crate::outcome::{Failure, IntoOutcome};
+use crate::rate::RateLimiter;
 use crate::set::{Iter, Set};
 
 pub(crate) type Ok_<A> = <<A as Awaitable>::Output as IntoOutcome>::Ok;
@@ -221,6 +223,35 @@ where
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
         self.set.set_limit(n);
+        self
+    }
+
+    /// Starts each input only when `limiter` gives it a slot, so inputs start at most at its
+    /// rate; composes with [`limit`](Race::limit). See [`Gather::rate`](crate::Gather::rate).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use corral::{Rate, RateLimiter};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shared = Arc::new(RateLimiter::new(Rate::per_second(10), 1));
+    /// let start = Instant::now();
+    /// // Inputs 0 to 2 fail at once; input 3 starts at 300 ms and wins.
+    /// let inputs = (0..10).map(|i| async move { if i < 3 { Err(i) } else { Ok(i) } });
+    /// let w = corral::any(inputs).rate(shared.clone()).await.unwrap();
+    /// assert_eq!((w.index, start.elapsed()), (3, Duration::from_millis(300)));
+    /// let first = corral::race([async { Ok::<_, ()>("next") }]).rate(shared).await.unwrap();
+    /// assert_eq!(first.value, "next");
+    /// // The shared limiter kept its pace across both: the race started at 400 ms.
+    /// assert_eq!(start.elapsed(), Duration::from_millis(400));
+    /// # }
+    /// ```
+    pub fn rate(mut self, limiter: impl Into<Arc<RateLimiter>>) -> Self {
+        self.set.set_rate(limiter.into());
         self
     }
 }
@@ -458,6 +489,35 @@ where
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
         self.set.set_limit(n);
+        self
+    }
+
+    /// Starts each input only when `limiter` gives it a slot, so inputs start at most at its
+    /// rate; composes with [`limit`](Any::limit). See [`Gather::rate`](crate::Gather::rate).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use corral::{Rate, RateLimiter};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shared = Arc::new(RateLimiter::new(Rate::per_second(10), 1));
+    /// let start = Instant::now();
+    /// // Inputs 0 to 2 fail at once; input 3 starts at 300 ms and wins.
+    /// let inputs = (0..10).map(|i| async move { if i < 3 { Err(i) } else { Ok(i) } });
+    /// let w = corral::any(inputs).rate(shared.clone()).await.unwrap();
+    /// assert_eq!((w.index, start.elapsed()), (3, Duration::from_millis(300)));
+    /// let first = corral::race([async { Ok::<_, ()>("next") }]).rate(shared).await.unwrap();
+    /// assert_eq!(first.value, "next");
+    /// // The shared limiter kept its pace across both: the race started at 400 ms.
+    /// assert_eq!(start.elapsed(), Duration::from_millis(400));
+    /// # }
+    /// ```
+    pub fn rate(mut self, limiter: impl Into<Arc<RateLimiter>>) -> Self {
+        self.set.set_rate(limiter.into());
         self
     }
 }

@@ -19,7 +19,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -343,8 +343,7 @@ impl RateLimiter {
     pub fn until_ready(&self) -> UntilReady<'_> {
         UntilReady {
             limiter: self,
-            ticket: None,
-            sleep: None,
+            wait: Waiting::default(),
         }
     }
 
@@ -534,32 +533,36 @@ impl fmt::Debug for RateLimiter {
 #[must_use = "futures do nothing unless polled"]
 pub struct UntilReady<'a> {
     limiter: &'a RateLimiter,
+    wait: Waiting,
+}
+
+/// One waiter's place: its ticket in the queue, and its timer. Shared by [`UntilReady`] (which
+/// borrows the limiter) and [`RateGate`] (which shares it), so both queue the same way.
+#[derive(Default)]
+struct Waiting {
     ticket: Option<u64>,
     /// Armed only while this waiter is the head and its slot is in the future.
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
-impl Future for UntilReady<'_> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
+impl Waiting {
+    fn poll_wait(&mut self, limiter: &RateLimiter, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            match this.limiter.poll_slot(&mut this.ticket, cx.waker()) {
+            match limiter.poll_slot(&mut self.ticket, cx.waker()) {
                 Ok(()) => {
-                    this.sleep = None;
+                    self.sleep = None;
                     return Poll::Ready(());
                 }
                 Err(None) => return Poll::Pending,
                 Err(Some(at)) => {
-                    let sleep = match &mut this.sleep {
+                    let sleep = match &mut self.sleep {
                         Some(s) => {
                             if s.deadline() != at {
                                 s.as_mut().reset(at);
                             }
                             s
                         }
-                        None => this.sleep.insert(Box::pin(tokio::time::sleep_until(at))),
+                        None => self.sleep.insert(Box::pin(tokio::time::sleep_until(at))),
                     };
                     if sleep.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
@@ -568,20 +571,73 @@ impl Future for UntilReady<'_> {
             }
         }
     }
+
+    /// Leaves the queue, if in it.
+    fn leave(&mut self, limiter: &RateLimiter) {
+        if let Some(t) = self.ticket.take() {
+            limiter.leave(t);
+        }
+    }
+}
+
+impl Future for UntilReady<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.wait.poll_wait(this.limiter, cx)
+    }
 }
 
 impl Drop for UntilReady<'_> {
     fn drop(&mut self) {
-        if let Some(t) = self.ticket {
-            self.limiter.leave(t);
-        }
+        self.wait.leave(self.limiter);
     }
 }
 
 impl fmt::Debug for UntilReady<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UntilReady")
-            .field("queued", &self.ticket.is_some())
+            .field("queued", &self.wait.ticket.is_some())
             .finish()
+    }
+}
+
+/// The gate in front of a combinator's inputs (`.rate(..)`): one slot of a shared
+/// [`RateLimiter`] per input started. A slot taken while the source had no input ready is kept
+/// for the next input, not lost.
+pub(crate) struct RateGate {
+    limiter: Arc<RateLimiter>,
+    wait: Waiting,
+    granted: bool,
+}
+
+impl RateGate {
+    pub(crate) fn new(limiter: Arc<RateLimiter>) -> RateGate {
+        RateGate {
+            limiter,
+            wait: Waiting::default(),
+            granted: false,
+        }
+    }
+
+    /// Ready once a slot is held for the next input; waits in the limiter's queue until then.
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.granted {
+            std::task::ready!(self.wait.poll_wait(&self.limiter, cx));
+            self.granted = true;
+        }
+        Poll::Ready(())
+    }
+
+    /// The held slot went to an input.
+    pub(crate) fn consume(&mut self) {
+        self.granted = false;
+    }
+}
+
+impl Drop for RateGate {
+    fn drop(&mut self) {
+        self.wait.leave(&self.limiter);
     }
 }

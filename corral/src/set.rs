@@ -11,12 +11,14 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 
 use crate::awaitable::Awaitable;
 use crate::outcome::{Cancelled, IntoOutcome, Outcome, Panic};
+use crate::rate::{RateGate, RateLimiter};
 use crate::rt::{Slots, WakeTable};
 
 /// Where a set's inputs come from: `(key, awaitable)` pairs, pulled only when there is room.
@@ -238,6 +240,9 @@ where
     /// queue of slot ids to poll.
     table: WakeTable,
     limit: usize,
+    /// `.rate(..)`: an input is pulled only once the gate holds a slot of the rate limiter.
+    /// Boxed: a set without one pays a pointer and a branch per input pulled.
+    rate: Option<Box<RateGate>>,
     running: usize,
     next_index: usize,
     ordered: bool,
@@ -268,6 +273,7 @@ where
             slots: Slots::new(),
             table: WakeTable::new(),
             limit: usize::MAX,
+            rate: None,
             running: 0,
             next_index: 0,
             ordered: false,
@@ -287,6 +293,12 @@ where
     /// after the call.
     pub(crate) fn set_limit(&mut self, n: usize) {
         self.limit = n.max(1);
+    }
+
+    /// Start each input only when `limiter` gives a slot (after the limit has made room), so
+    /// inputs start at most at its rate. Takes effect for inputs pulled after the call.
+    pub(crate) fn set_rate(&mut self, limiter: Arc<RateLimiter>) {
+        self.rate = Some(Box::new(RateGate::new(limiter)));
     }
 
     /// Hand outcomes out in input order instead of completion order. In this mode the limit
@@ -314,6 +326,8 @@ where
     /// out as `Cancelled`; running tasks are asked to stop and come out with whatever outcome
     /// they end with (drained, not abandoned).
     pub(crate) fn stop(&mut self) {
+        // Leaves the limiter's queue: nothing more will be started.
+        self.rate = None;
         self.stopping = true;
         self.draining = false;
         self.drain_once = false;
@@ -326,6 +340,8 @@ where
     /// `Cancelled` without ever being polled, a task is asked to stop and comes out with its
     /// final outcome. Every input thus comes out exactly once.
     pub(crate) fn stop_all(&mut self) {
+        // Inputs pulled from now on are stopped unstarted: they take no slot of the rate.
+        self.rate = None;
         self.stopping = true;
         self.draining = self.source.is_some();
         self.drain_once = false;
@@ -388,6 +404,11 @@ where
         )
     }
 
+    /// The source, until the set is exhausted or stopped.
+    pub(crate) fn source(&self) -> Option<&S> {
+        self.source.as_ref()
+    }
+
     /// Inputs pulled from the source so far.
     pub(crate) fn pulled(&self) -> usize {
         self.next_index
@@ -426,6 +447,16 @@ where
             let Some(source) = self.source.as_mut() else {
                 break;
             };
+            if let Some(gate) = self.rate.as_deref_mut() {
+                // A source that says it is empty takes no slot (iterators say so exactly).
+                if source.size_hint().1 == Some(0) {
+                    self.source = None;
+                    break;
+                }
+                if gate.poll_ready(cx).is_pending() {
+                    break;
+                }
+            }
             let (key, mut input) = match source.poll_next_input(cx) {
                 Poll::Pending => break,
                 Poll::Ready(None) => {
@@ -434,6 +465,9 @@ where
                 }
                 Poll::Ready(Some(x)) => x,
             };
+            if let Some(gate) = self.rate.as_deref_mut() {
+                gate.consume();
+            }
             let index = self.next_index;
             self.next_index += 1;
             if self.ordered {

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::awaitable::Awaitable;
 use crate::outcome::IntoOutcome;
+use crate::rate::RateLimiter;
 use crate::set::{Set, Source};
 
 use super::timed::{Timed, Timer, Untimed};
@@ -158,6 +160,30 @@ where
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
         self.set.set_limit(n);
+        self
+    }
+
+    /// Starts each input only when `limiter` gives it a slot, so inputs start at most at its
+    /// rate; composes with [`limit`](AsCompleted::limit). See [`Gather::rate`](crate::Gather::rate).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    /// use corral::{Rate, RateLimiter};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let start = Instant::now();
+    /// let s = corral::as_completed((0..3).map(|i| async move { Ok::<_, ()>(i) }))
+    ///     .rate(RateLimiter::new(Rate::per_second(1), 1));
+    /// let at: Vec<Duration> = s.map(|_| start.elapsed()).collect().await;
+    /// assert_eq!(at, [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(2)]);
+    /// # }
+    /// ```
+    pub fn rate(mut self, limiter: impl Into<Arc<RateLimiter>>) -> Self {
+        self.set.set_rate(limiter.into());
         self
     }
 

@@ -5,6 +5,8 @@
 //!
 //! * `task_group`: the [`TaskGroup`] builder, and the future [`TaskGroup::run`] returns.
 //! * `spawner`: the [`Spawner`] handle the body spawns children with.
+//! * `start`: [`Spawner::start`], for a child the body waits to be ready ([`TaskStatus`],
+//!   [`StartError`]).
 //! * `child`: a child's [`Child`] handle, the slot its outcome waits in, and what
 //!   [`Spawner::children`] reports of it ([`ChildState`], [`ChildInfo`]).
 //! * `cell`: a child's task allocation, its node, its waker and its future inside the task.
@@ -19,11 +21,13 @@ mod child;
 mod error;
 mod running;
 mod spawner;
+mod start;
 mod task_group;
 mod tree;
 
 pub use child::{Child, ChildInfo, ChildState};
 pub use error::{GroupError, GroupFailure, Member, Reported, SpawnError};
 pub use spawner::Spawner;
+pub use start::{StartError, TaskStatus};
 pub use task_group::TaskGroup;
 pub use tree::group_tree;
