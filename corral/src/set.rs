@@ -404,11 +404,6 @@ where
         )
     }
 
-    /// The source, until the set is exhausted or stopped.
-    pub(crate) fn source(&self) -> Option<&S> {
-        self.source.as_ref()
-    }
-
     /// Inputs pulled from the source so far.
     pub(crate) fn pulled(&self) -> usize {
         self.next_index

@@ -236,3 +236,165 @@ fn rates_parse_from_the_commands_forms() {
         assert!(bad.parse::<Rate>().is_err(), "{bad:?} parsed");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// `.rate(..)` on the fan-out combinators: the engine takes a slot before starting an input.
+
+/// Futures that record when they were started (first polled), relative to `start`.
+#[derive(Clone)]
+struct Starts {
+    start: Instant,
+    at: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Starts {
+    fn new() -> Starts {
+        Starts {
+            start: Instant::now(),
+            at: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn input(
+        &self,
+        takes: u64,
+        r: Result<u32, u32>,
+    ) -> impl std::future::Future<Output = Result<u32, u32>> {
+        let me = self.clone();
+        async move {
+            me.at.lock().unwrap().push(me.start.elapsed());
+            sleep(ms(takes)).await;
+            r
+        }
+    }
+
+    fn times(&self) -> Vec<Duration> {
+        self.at.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn gather_rate_holds_the_rate_over_a_long_run() {
+    // 1,000 inputs at 50/s with a burst of 5: the n-th starts at (n - 5) × 20 ms, never earlier.
+    let starts = Starts::new();
+    let inputs = (0..1_000).map(|i| starts.input(7, Ok(i)));
+    let v = corral::gather(inputs)
+        .rate(RateLimiter::new(Rate::per_second(50), 5))
+        .await
+        .unwrap();
+    assert_eq!(v.len(), 1_000);
+    let times = starts.times();
+    for (n, at) in times.iter().enumerate() {
+        let due = ms(20) * (n.saturating_sub(4) as u32);
+        assert_eq!(*at, due, "input {n}");
+    }
+    // Over any window, at most burst + window / interval starts.
+    assert_eq!(starts.start.elapsed(), ms(20 * 995 + 7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_composes_with_limit() {
+    // At most 2 at once, each 300 ms, and 10/s: the limit is the tighter bound once the
+    // burst is spent.
+    let starts = Starts::new();
+    let inputs = (0..6).map(|i| starts.input(300, Ok(i)));
+    corral::gather(inputs)
+        .limit(2)
+        .rate(RateLimiter::new(Rate::per_second(10), 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        starts.times(),
+        [ms(0), ms(100), ms(300), ms(400), ms(600), ms(700)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn gather_settled_and_as_completed_take_the_rate() {
+    use futures::StreamExt;
+    let starts = Starts::new();
+    let out = corral::gather_settled((0..3).map(|i| starts.input(0, Err(i))))
+        .rate(RateLimiter::new(Rate::per_second(4), 1))
+        .await;
+    assert_eq!(out.len(), 3);
+    assert_eq!(starts.times(), [ms(0), ms(250), ms(500)]);
+
+    let starts = Starts::new();
+    let n = corral::as_completed((0..3).map(|i| starts.input(0, Ok(i))))
+        .rate(RateLimiter::new(Rate::per_second(4), 1))
+        .count()
+        .await;
+    assert_eq!(n, 3);
+    assert_eq!(starts.times(), [ms(0), ms(250), ms(500)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_limiter_holds_several_combinators_to_one_rate() {
+    let limiter = Arc::new(RateLimiter::new(Rate::per_second(10), 1));
+    let a = Starts::new();
+    let b = Starts::new();
+    let (ra, rb) = tokio::join!(
+        corral::gather((0..5).map(|i| a.input(0, Ok(i)))).rate(limiter.clone()),
+        corral::gather((0..5).map(|i| b.input(0, Ok(i)))).rate(limiter.clone()),
+    );
+    ra.unwrap();
+    rb.unwrap();
+    let mut all: Vec<Duration> = a.times().into_iter().chain(b.times()).collect();
+    all.sort();
+    let due: Vec<Duration> = (0..10).map(|n| ms(100) * n).collect();
+    assert_eq!(all, due, "ten starts, one every 100 ms, between the two");
+}
+
+#[tokio::test(start_paused = true)]
+async fn race_any_and_quorum_stop_taking_slots_once_decided() {
+    let limiter = Arc::new(RateLimiter::new(Rate::per_second(10), 1));
+    let starts = Starts::new();
+    // any: inputs 0 and 1 fail at once, input 2 wins at 200 ms.
+    let w = corral::any((0..100).map(|i| starts.input(0, if i < 2 { Err(i) } else { Ok(i) })))
+        .rate(limiter.clone())
+        .await
+        .unwrap();
+    assert_eq!(w.index, 2);
+    assert_eq!(starts.times(), [ms(0), ms(100), ms(200)]);
+    assert_eq!(
+        limiter.waiters(),
+        0,
+        "a decided combinator leaves the limiter's queue"
+    );
+
+    let starts = Starts::new();
+    let first = corral::race((0..100).map(|i| starts.input(950, Ok(i))))
+        .rate(limiter.clone())
+        .await
+        .unwrap();
+    // The shared limiter's next slot was at 300 ms; inputs started every 100 ms until the
+    // first finished, 950 ms after it started (at 1,250 ms): ten of them.
+    assert_eq!(first.index, 0);
+    assert_eq!(starts.times().len(), 10);
+    assert_eq!(limiter.waiters(), 0);
+
+    let starts = Starts::new();
+    let ok = corral::quorum(2, (0..100).map(|i| starts.input(0, Ok(i))))
+        .rate(limiter.clone())
+        .await
+        .unwrap();
+    assert_eq!(ok.len(), 2);
+    assert_eq!(starts.times().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rated_gather_that_fails_leaves_the_queue_and_starts_nothing_more() {
+    let limiter = Arc::new(RateLimiter::new(Rate::per_second(1), 1));
+    let starts = Starts::new();
+    let err = corral::gather((0..10).map(|i| starts.input(0, if i == 1 { Err(i) } else { Ok(i) })))
+        .rate(limiter.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err, corral::Failure::Error(1));
+    assert_eq!(starts.times(), [secs(0), secs(1)]);
+    assert_eq!(limiter.waiters(), 0);
+    // The limiter is free for others at its next slot, not held by the failed gather.
+    let t = Instant::now();
+    limiter.until_ready().await;
+    assert_eq!(t.elapsed(), secs(1));
+}

@@ -25,8 +25,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::time::Instant;
-
 use crate::awaitable::Awaitable;
 use crate::outcome::IntoOutcome;
 use crate::race::{list, Err_, InputFailure, Ok_};
@@ -35,7 +33,7 @@ use crate::set::{Set, Streamed};
 pub use latency::LatencyTracker;
 pub use policy::HedgePolicy;
 
-use policy::Attempts;
+use policy::{Attempts, Starts};
 
 /// Runs the attempt `make` returns; if it has not succeeded after the policy's delay, starts
 /// a backup attempt beside it (up to [`max_attempts`](HedgePolicy::max_attempts) in all, one
@@ -94,11 +92,14 @@ where
 {
     let max = policy.max_attempts as usize;
     let tracker = policy.tracker.clone();
-    let mut set = Set::new(Streamed(Box::pin(Attempts::new(policy, make))));
+    let attempts = Attempts::new(policy, make);
+    let starts = attempts.starts();
+    let mut set = Set::new(Streamed(Box::pin(attempts)));
     set.set_limit(max);
     Hedge {
         set,
         tracker,
+        starts,
         winner: None,
         failures: Vec::new(),
     }
@@ -237,6 +238,7 @@ where
 {
     set: Set<Streamed<Attempts<F, A>>>,
     tracker: Option<LatencyTracker>,
+    starts: Starts,
     winner: Option<(usize, Ok_<A>)>,
     failures: Vec<InputFailure<Err_<A>>>,
 }
@@ -248,18 +250,6 @@ where
     A: Awaitable,
     A::Output: IntoOutcome,
 {
-}
-
-impl<F, A> Hedge<F, A>
-where
-    F: FnMut() -> A,
-    A: Awaitable,
-    A::Output: IntoOutcome,
-{
-    /// When attempt `index` started, while the set still has its source.
-    fn started(&self, index: usize) -> Option<Instant> {
-        self.set.source()?.0.as_ref().get_ref().started(index)
-    }
 }
 
 impl<F, A> Future for Hedge<F, A>
@@ -279,7 +269,7 @@ where
             let index = done.index;
             match done.outcome.into_result() {
                 Ok(value) => {
-                    if let (Some(tracker), Some(at)) = (&this.tracker, this.started(index)) {
+                    if let (Some(tracker), Some(at)) = (&this.tracker, this.starts.get(index)) {
                         tracker.record(at.elapsed());
                     }
                     this.winner = Some((index, value));

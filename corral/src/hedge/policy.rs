@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -280,8 +281,9 @@ pub(crate) struct Attempts<F, A> {
     /// Decided when the first attempt starts: `None`, no backup.
     delay: Option<Duration>,
     policy: Option<HedgePolicy>,
-    /// When each attempt started.
-    starts: Vec<Instant>,
+    /// When each attempt started; shared with the [`Hedge`](super::Hedge), which reads it
+    /// after the engine has let go of its source.
+    starts: Starts,
     sleep: Option<Pin<Box<Sleep>>>,
     _attempt: PhantomData<fn() -> A>,
 }
@@ -294,15 +296,39 @@ impl<F, A> Attempts<F, A> {
             max: policy.max_attempts as usize,
             delay: None,
             policy: Some(policy),
-            starts: Vec::new(),
+            starts: Starts::default(),
             sleep: None,
             _attempt: PhantomData,
         }
     }
 
+    /// The start times, shared.
+    pub(super) fn starts(&self) -> Starts {
+        self.starts.clone()
+    }
+}
+
+/// When each attempt of a call started, shared by its source and its future.
+#[derive(Clone, Default)]
+pub(crate) struct Starts(Arc<Mutex<Vec<Instant>>>);
+
+impl Starts {
+    fn lock(&self) -> MutexGuard<'_, Vec<Instant>> {
+        // Pushes and reads only: a poisoned lock holds a usable list.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn push(&self, at: Instant) {
+        self.lock().push(at);
+    }
+
     /// When attempt `index` started.
-    pub(super) fn started(&self, index: usize) -> Option<Instant> {
-        self.starts.get(index).copied()
+    pub(super) fn get(&self, index: usize) -> Option<Instant> {
+        self.lock().get(index).copied()
     }
 }
 
@@ -331,7 +357,10 @@ where
             let Some(delay) = this.delay else {
                 return Poll::Ready(None);
             };
-            let at = this.starts[n - 1] + delay;
+            let Some(last) = this.starts.get(n - 1) else {
+                return Poll::Ready(None);
+            };
+            let at = last + delay;
             if at > Instant::now() {
                 let sleep = match &mut this.sleep {
                     Some(s) => {
@@ -356,7 +385,10 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         // The first attempt always comes; a backup only if the call is still undecided.
-        let left = self.max.saturating_sub(self.starts.len());
-        (usize::from(self.starts.is_empty()), Some(left))
+        let started = self.starts.len();
+        (
+            usize::from(started == 0),
+            Some(self.max.saturating_sub(started)),
+        )
     }
 }
