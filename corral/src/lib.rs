@@ -5,8 +5,9 @@
 //! scopes, [`shield`], [`TaskGroup`], [`Limiter`] (asyncio's `Semaphore`), and also
 //! [`race`], [`any`] and [`quorum`]. Names follow asyncio; the semantics are stated exactly,
 //! and tightened where asyncio leaves work running or loses errors. Beyond asyncio, it has the
-//! policies that asyncio code writes as loops by hand: [`retry`], [`RateLimiter`] and
-//! [`KeyedLimiter`], each a future or a guard that composes with every combinator.
+//! policies that asyncio code writes as loops by hand: [`retry`], [`hedge`], [`RateLimiter`]
+//! (also as `.rate(..)` on the fan-out combinators), [`KeyedLimiter`] and [`CircuitBreaker`],
+//! each a future or a guard that composes with every combinator.
 //!
 //! | asyncio | corral |
 //! |---|---|
@@ -25,6 +26,11 @@
 //! | hand-written retry loop | [`retry`] + [`RetryPolicy`] ([`Backoff`], [`Jitter`], [`RetryBudget`]) |
 //! | hand-written rate loop | [`RateLimiter`] + [`Rate`] |
 //! | hand-written dict of `Semaphore`s | [`KeyedLimiter`] (at most N per key) |
+//! | hand-written acquire in every coroutine | `.rate(..)`: [`Gather::rate`], [`AsCompleted::rate`], [`Any::rate`], … |
+//! | hand-written hedging loop | [`hedge`] + [`HedgePolicy`] ([`LatencyTracker`], [`RetryBudget`]) |
+//! | hand-written breaker | [`CircuitBreaker`] (per key; [`BreakerError::Open`] fails fast) |
+//! | Trio's `nursery.start` | [`Spawner::start`] + [`TaskStatus`] |
+//! | hand-resized `Semaphore` | [`AdaptiveLimiter`] (AIMD: finds the capacity by itself) |
 //!
 //! ## One outcome type
 //!
@@ -90,6 +96,7 @@ mod outcome;
 mod rt;
 mod task;
 
+mod adaptive;
 mod as_completed;
 mod awaitable;
 mod breaker;
@@ -108,6 +115,7 @@ mod timeout;
 mod wait;
 mod wait_for;
 
+pub use adaptive::{AdaptiveLimiter, AdaptivePermit};
 pub use as_completed::{
     as_completed, as_completed_keyed, as_completed_stream, as_completed_stream_keyed, AsCompleted,
     AsCompletedIter, AsCompletedKeyed, AsCompletedStream, AsCompletedStreamKeyed, Completed,
