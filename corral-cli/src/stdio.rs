@@ -6,7 +6,7 @@
 //! with `writeln!` instead and decides what a closed pipe means:
 //!
 //! * stderr carries messages for people: when it is closed they are dropped, and the run goes
-//!   on, because stdout may still be a file that wants every record ([`note!`]);
+//!   on, because stdout may still be a file that wants every record (`note!`);
 //! * stdout carries the output proper: when it is closed nobody is left to write for, so the
 //!   command stops and exits with [`exit::BROKEN_PIPE`](crate::exit::BROKEN_PIPE). `run.rs`
 //!   does this for the records, [`Stdout`] for the demo.
