@@ -46,6 +46,32 @@ pub enum Command {
     Serve(ServeArgs),
     /// Start the server in-process and walk through the asyncio guides' scenarios against it.
     Demo(DemoArgs),
+    /// Summarise record files (JSON lines from `fetch -o jsonl`, shards, journals), and check
+    /// that every input has exactly one record.
+    #[command(after_help = REPORT_EXIT_CODES)]
+    Report(ReportArgs),
+}
+
+/// `corral report`'s exit codes.
+pub const REPORT_EXIT_CODES: &str = "\
+Exit codes:
+  0    the files were read (and with --check, every index has exactly one record)
+  1    --check found missing, duplicated or out-of-range indexes
+  2    usage error, or a file that cannot be read";
+
+/// Flags of `corral report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Record files: JSON lines as `corral fetch -o jsonl` writes them, shards' outputs,
+    /// journals (their header line is skipped); `-` is stdin. A line that is not a record is
+    /// named with its file and line number on stderr and skipped.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Check that indexes 0..N-1 each have exactly one record, over all the files; exit 1
+    /// naming the missing, duplicated and out-of-range ones.
+    #[arg(long, value_name = "N")]
+    pub check: Option<u64>,
 }
 
 /// Flags of `corral fetch`.

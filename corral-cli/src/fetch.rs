@@ -257,10 +257,12 @@ impl Fetcher {
                 bytes: 0,
                 attempts: 1,
                 line: input.line,
+                ended_at: 0.0,
             };
             let start = Instant::now();
             let result = this.request(url, input.index, &mut record, &partial).await;
             record.elapsed_ms = start.elapsed();
+            record.ended_at = crate::record::now();
             match result {
                 Ok(()) => {
                     record.ok = true;

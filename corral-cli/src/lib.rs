@@ -4,9 +4,9 @@
 //! One module per concern, in the order a run goes through them: [`cli`] (flags), [`input`]
 //! (streamed lines), [`fetch`] (the shared HTTP client and error kinds), [`run`] (the
 //! strategies, each a thin use of a `corral` combinator), [`output`] (records), [`summary`]
-//! and [`progress`] (stderr); plus [`serve`] (the test server) and [`demo`]. [`stdio`] writes
-//! to stdout and stderr without panicking when a pipe is closed, and [`fdlimit`] raises the
-//! open-file limit at start.
+//! and [`progress`] (stderr); plus [`report`] (the summary of record files), [`serve`] (the
+//! test server) and [`demo`]. [`stdio`] writes to stdout and stderr without panicking when a
+//! pipe is closed, and [`fdlimit`] raises the open-file limit at start.
 
 use clap::Parser;
 
@@ -19,6 +19,7 @@ pub mod input;
 pub mod output;
 pub mod progress;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod stdio;
@@ -72,6 +73,7 @@ pub fn main() -> i32 {
             cli::Command::Fetch(args) => run::run(args).await,
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::Demo(args) => demo::run(args).await,
+            cli::Command::Report(args) => report::run(args),
         }
     });
     // A read of stdin may still be blocked in tokio's blocking pool; do not wait for it.

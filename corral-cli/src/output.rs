@@ -23,7 +23,7 @@ pub enum Format {
 }
 
 /// The CSV header, also the JSON field order.
-pub const FIELDS: [&str; 10] = [
+pub const FIELDS: [&str; 11] = [
     "index",
     "url",
     "ok",
@@ -34,6 +34,7 @@ pub const FIELDS: [&str; 10] = [
     "bytes",
     "attempts",
     "line",
+    "ended_at",
 ];
 
 /// Writes records in one format.
@@ -83,6 +84,7 @@ impl<W: Write> Printer<W> {
                     r.bytes.to_string(),
                     r.attempts.to_string(),
                     r.line.to_string(),
+                    ((r.ended_at * 1000.0).round() / 1000.0).to_string(),
                 ];
                 writeln!(self.out, "{}", row.join(","))
             }
@@ -200,14 +202,16 @@ mod tests {
             bytes: 2048,
             attempts: 1,
             line: 1,
+            ended_at: 1_700_000_000.5,
         };
-        let bad = Record::failed(
+        let mut bad = Record::failed(
             1,
             3,
             "a,\"b\"".into(),
             ErrorKind::InvalidInput,
             "line 3: not a URL, \"sorry\"".into(),
         );
+        bad.ended_at = 1_700_000_001.25;
         vec![ok, bad]
     }
 
@@ -246,15 +250,15 @@ mod tests {
         let mut lines = out.lines();
         assert_eq!(
             lines.next(),
-            Some("index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line")
+            Some("index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at")
         );
         assert_eq!(
             lines.next(),
-            Some("0,http://a/x,true,200,,,12.345,2048,1,1")
+            Some("0,http://a/x,true,200,,,12.345,2048,1,1,1700000000.5")
         );
         assert_eq!(
             lines.next(),
-            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3")
+            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25")
         );
         assert_eq!(lines.next(), None);
     }

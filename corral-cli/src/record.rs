@@ -2,12 +2,12 @@
 //! summary.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a request did not succeed. The names are the `error_kind` values of the output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The input line is not a URL, or its scheme is not http or https.
@@ -66,8 +66,9 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// The result for one input. Field names and meanings are the output's.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The result for one input. Field names and meanings are the output's; `corral report` and
+/// `--resume` read them back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// 0-based position among the inputs (bad lines count; blank and comment lines do not).
     pub index: u64,
@@ -82,7 +83,7 @@ pub struct Record {
     /// A message for people, or `None` when `ok`.
     pub error: Option<String>,
     /// Time from the start of the request to its end (0 if it never started).
-    #[serde(serialize_with = "millis")]
+    #[serde(serialize_with = "millis", deserialize_with = "from_millis")]
     pub elapsed_ms: Duration,
     /// Body bytes received.
     pub bytes: u64,
@@ -91,9 +92,20 @@ pub struct Record {
     /// Where the input came from: the line number in the input file (1-based), or the
     /// argument's position among the URL arguments (1-based).
     pub line: u64,
+    /// When the record became final: Unix time in seconds, to the millisecond. `corral report`
+    /// takes the time span of a run from it (the files of older versions lack it: 0).
+    #[serde(serialize_with = "unix_millis", default)]
+    pub ended_at: f64,
 }
 
 impl Record {
+    /// Whether this record is what the input's run came to, for `--journal` and `--resume`:
+    /// every record but a `cancelled` one (`cancelled while running`, `not started`), whose
+    /// input was stopped from outside and may end differently when run again.
+    pub fn is_final(&self) -> bool {
+        self.error_kind != Some(ErrorKind::Cancelled)
+    }
+
     /// A record for an input that failed with `kind` before or without a response.
     pub fn failed(index: u64, line: u64, url: String, kind: ErrorKind, error: String) -> Self {
         Record {
@@ -107,8 +119,25 @@ impl Record {
             bytes: 0,
             attempts: 0,
             line,
+            ended_at: now(),
         }
     }
+}
+
+/// The current Unix time in seconds, for [`Record::ended_at`].
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn unix_millis<S: serde::Serializer>(t: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((t * 1000.0).round() / 1000.0)
+}
+
+fn from_millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(ms / 1000.0).map_err(serde::de::Error::custom)
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -695,6 +695,7 @@ fn cancelled_record(index: u64, key: Pulled, why: &str) -> Record {
         bytes: key.partial.bytes(),
         attempts: 1,
         line: key.line,
+        ended_at: crate::record::now(),
     }
 }
 

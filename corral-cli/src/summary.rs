@@ -60,6 +60,22 @@ impl Summary {
         }
     }
 
+    /// Adds the counts and the latency histogram of `other` (another shard, another file) to
+    /// this one. HDR histograms merge without loss: the percentiles are those of all the
+    /// requests together.
+    pub fn merge(&mut self, other: &Summary) {
+        self.total += other.total;
+        self.ok += other.ok;
+        for (s, n) in &other.by_status {
+            *self.by_status.entry(*s).or_default() += n;
+        }
+        for (k, n) in &other.by_kind {
+            *self.by_kind.entry(*k).or_default() += n;
+        }
+        // Same bounds on both sides, and values are clamped when recorded: cannot fail.
+        let _ = self.latency.add(&other.latency);
+    }
+
     /// Records with this error kind.
     pub fn count(&self, kind: ErrorKind) -> u64 {
         self.by_kind.get(&kind).copied().unwrap_or(0)
@@ -139,6 +155,7 @@ mod tests {
             bytes: 0,
             attempts: u32::from(kind != Some(ErrorKind::InvalidInput)),
             line: 1,
+            ended_at: 0.0,
         }
     }
 
