@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::duration;
 use crate::fetch::OkStatus;
 use crate::output::Format;
+use crate::shard::{Shard, ShardBy};
 
 /// Exit codes, shared by `--help` and the README.
 pub const EXIT_CODES: &str = "\
@@ -166,6 +167,17 @@ pub struct FetchArgs {
     /// cut there and its record fails with `body`.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub max_body: Option<u64>,
+
+    /// Handle only shard I of N (0 <= I < N): the other inputs are skipped, and records keep
+    /// the input's index. `env/N` takes I from $JOB_COMPLETION_INDEX (a Kubernetes Indexed
+    /// Job).
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
+
+    /// How inputs are assigned to shards: `index` (input i goes to shard i % N) or `host`
+    /// (by a stable hash of the URL's host, so each host is fetched by one shard only).
+    #[arg(long, value_name = "RULE", value_enum, requires = "shard")]
+    pub shard_by: Option<ShardBy>,
 
     /// Quiet: no progress bar and no summary on stderr.
     #[arg(short = 'q', long)]

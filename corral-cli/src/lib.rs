@@ -4,9 +4,11 @@
 //! One module per concern, in the order a run goes through them: [`cli`] (flags), [`input`]
 //! (streamed lines), [`fetch`] (the shared HTTP client and error kinds), [`run`] (the
 //! strategies, each a thin use of a `corral` combinator), [`output`] (records), [`summary`]
-//! and [`progress`] (stderr); plus [`report`] (the summary of record files), [`serve`] (the
-//! test server) and [`demo`]. [`stdio`] writes to stdout and stderr without panicking when a
-//! pipe is closed, and [`fdlimit`] raises the open-file limit at start.
+//! and [`progress`] (stderr), with [`shard`] (which inputs this process takes); plus
+//! [`report`] (the summary of record files), [`serve`] (the test server) and [`demo`].
+//! [`stdio`] writes to stdout and stderr without panicking when a pipe is closed, and
+//! [`fdlimit`] raises the open-file limit at start; [`stable_hash`] is the hash that every
+//! process agrees on.
 
 use clap::Parser;
 
@@ -22,6 +24,8 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod shard;
+pub mod stable_hash;
 pub mod stdio;
 pub mod summary;
 

@@ -41,6 +41,7 @@ use crate::input::Inputs;
 use crate::output::{Format, Printer};
 use crate::progress::Progress;
 use crate::record::{ErrorKind, Record};
+use crate::shard::Sharding;
 use crate::stdio::note;
 use crate::summary::Summary;
 
@@ -223,7 +224,13 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     let quiet = args.quiet;
     let urls = std::mem::take(&mut args.urls);
     let stdin_is_terminal = io::stdin().is_terminal();
-    let known_total = (!urls.is_empty()).then_some(urls.len() as u64);
+    let selection = Selection {
+        sharding: args.shard.map(|shard| Sharding {
+            shard,
+            by: args.shard_by.unwrap_or_default(),
+        }),
+    };
+    let known_total = (!urls.is_empty() && selection.is_all()).then_some(urls.len() as u64);
     let source = match &args.input {
         Some(path) if path.as_path() != std::path::Path::new("-") => {
             format!("-i {}", path.display())
@@ -298,6 +305,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         &mut inputs,
         &fetcher,
         &mut sink,
+        &selection,
         Plan {
             strategy,
             concurrency,
@@ -405,6 +413,29 @@ fn fitting_concurrency(args: &FetchArgs) -> usize {
     fit as usize
 }
 
+/// Which inputs this run fetches: with `--shard`, its shard's.
+struct Selection {
+    sharding: Option<Sharding>,
+}
+
+impl Selection {
+    /// Whether every input is this run's.
+    fn is_all(&self) -> bool {
+        self.sharding.is_none()
+    }
+
+    /// Whether the input at `index`, with this host (`None` if it is not a URL), is this run's.
+    fn keeps(&self, index: u64, host: Option<&str>) -> bool {
+        self.sharding.is_none_or(|s| s.keeps(index, host))
+    }
+
+    /// Whether `--shard-by host` needs an input's host.
+    fn needs_host(&self) -> bool {
+        self.sharding
+            .is_some_and(|s| s.by == crate::shard::ShardBy::Host)
+    }
+}
+
 /// How to run: the strategy and the stream's settings.
 struct Plan {
     strategy: Strategy,
@@ -425,6 +456,8 @@ struct Ended {
 /// What the run keeps about each input pulled into the stream (the stream's key), to record
 /// it if it comes out cancelled.
 struct Pulled {
+    /// The input's index among all the inputs (not only this run's).
+    index: u64,
     url: String,
     line: u64,
     at: Instant,
@@ -435,10 +468,11 @@ struct Pulled {
 }
 
 /// `-k`'s reorder buffer: finished records wait here until every earlier one is written.
-/// Indexed from the next record to write; it never holds more than the window the input
-/// stream keeps to (`Plan::reorder`), because no input is pulled beyond it.
+/// Indexed by the order inputs were pulled into the stream (the run's own inputs, which with
+/// `--shard` skip others), from the next record to write; it never holds more than the
+/// window the input stream keeps to (`Plan::reorder`), because no input is pulled beyond it.
 struct Reorder {
-    /// The index of `waiting[0]`: the next record to write.
+    /// The pull position of `waiting[0]`: the next record to write.
     next: u64,
     waiting: VecDeque<Option<Record>>,
     held: usize,
@@ -453,8 +487,9 @@ impl Reorder {
         }
     }
 
-    fn insert(&mut self, r: Record) {
-        let at = (r.index - self.next) as usize;
+    /// Holds `r`, the record of the input pulled at position `pulled`.
+    fn insert(&mut self, pulled: u64, r: Record) {
+        let at = (pulled - self.next) as usize;
         if self.waiting.len() <= at {
             self.waiting.resize_with(at + 1, || None);
         }
@@ -479,15 +514,19 @@ async fn drive<W: Write>(
     inputs: &mut Inputs,
     fetcher: &Fetcher,
     sink: &mut Sink<W>,
+    selection: &Selection,
     plan: Plan,
     interrupt: &Interrupt,
 ) -> Ended {
     let input_done = Cell::new(false);
     let input_error: RefCell<Option<io::Error>> = RefCell::new(None);
-    // -k: records written so far, and a wake-up for the input stream waiting for room.
+    // -k: inputs pulled and records written so far, and a wake-up for the input stream
+    // waiting for room.
+    let pulled = Cell::new(0u64);
     let written = Cell::new(0u64);
     let room = Notify::new();
-    let (done_ref, error_ref, written_ref, room_ref) = (&input_done, &input_error, &written, &room);
+    let (done_ref, error_ref, pulled_ref, written_ref, room_ref) =
+        (&input_done, &input_error, &pulled, &written, &room);
     let window = plan.reorder;
 
     // The inputs as a stream of (key, request future); the library pulls from it only when it
@@ -495,14 +534,27 @@ async fn drive<W: Write>(
     let requests = futures_util::stream::unfold(&mut *inputs, move |inputs| async move {
         if let Some(window) = window {
             // -k: no further than `window` inputs past the oldest one not yet written.
-            while inputs.count() - written_ref.get() >= window {
+            while pulled_ref.get() - written_ref.get() >= window {
                 room_ref.notified().await;
             }
         }
-        match inputs.next().await {
+        let next = loop {
+            match inputs.next().await {
+                Ok(Some(input)) => {
+                    let host = input.url.as_ref().ok().and_then(url::Url::host_str);
+                    if selection.keeps(input.index, host) {
+                        break Ok(Some(input));
+                    }
+                }
+                other => break other,
+            }
+        };
+        match next {
             Ok(Some(input)) => {
+                pulled_ref.set(pulled_ref.get() + 1);
                 let partial = Arc::new(Partial::default());
                 let key = Pulled {
+                    index: input.index,
                     url: input.text.clone(),
                     line: input.line,
                     at: Instant::now(),
@@ -592,9 +644,9 @@ async fn drive<W: Write>(
         let record = match done.outcome {
             corral::Outcome::Ok(r) => r,
             corral::Outcome::Err(r) => *r,
-            corral::Outcome::Cancelled(_) => cancelled_record(done.index as u64, done.key, &why()),
+            corral::Outcome::Cancelled(_) => cancelled_record(done.key, &why()),
             corral::Outcome::Panicked(p) => {
-                let mut r = cancelled_record(done.index as u64, done.key, "");
+                let mut r = cancelled_record(done.key, "");
                 r.error_kind = Some(ErrorKind::Protocol);
                 r.error = Some(format!("internal error (a bug in corral): {}", p.message()));
                 r
@@ -604,7 +656,7 @@ async fn drive<W: Write>(
         match &mut reorder {
             None => sink.emit(&record, running),
             Some(reorder) => {
-                reorder.insert(record);
+                reorder.insert(done.index as u64, record);
                 let before = reorder.next;
                 while let Some(r) = reorder.pop() {
                     sink.emit(&r, running);
@@ -629,7 +681,7 @@ async fn drive<W: Write>(
     if let Some(why) = &reason {
         if !input_done.get() && *why != Stop::BrokenPipe {
             if inputs.is_bounded() {
-                if let Err(e) = record_the_rest(inputs, sink, &why.why()).await {
+                if let Err(e) = record_the_rest(inputs, sink, selection, &why.why()).await {
                     *input_error.borrow_mut() = Some(e);
                 }
             } else {
@@ -650,10 +702,18 @@ async fn drive<W: Write>(
 async fn record_the_rest<W: Write>(
     inputs: &mut Inputs,
     sink: &mut Sink<W>,
+    selection: &Selection,
     why: &str,
 ) -> io::Result<()> {
     let error = format!("not started: {why}");
     while let Some(input) = inputs.next_unfetched().await? {
+        let url = selection
+            .needs_host()
+            .then(|| crate::input::parse_url(&input.text).ok())
+            .flatten();
+        if !selection.keeps(input.index, url.as_ref().and_then(url::Url::host_str)) {
+            continue;
+        }
         let record = match input.bad {
             Some(bad) => Record::failed(
                 input.index,
@@ -680,12 +740,12 @@ async fn record_the_rest<W: Write>(
 
 /// The record of an input that came out cancelled, stopped while running (with what had
 /// arrived: the status, the body bytes), or a bad line that never got to fail.
-fn cancelled_record(index: u64, key: Pulled, why: &str) -> Record {
+fn cancelled_record(key: Pulled, why: &str) -> Record {
     if let Some(bad) = key.invalid {
-        return Record::failed(index, key.line, key.url, ErrorKind::InvalidInput, bad);
+        return Record::failed(key.index, key.line, key.url, ErrorKind::InvalidInput, bad);
     }
     Record {
-        index,
+        index: key.index,
         url: key.url,
         ok: false,
         status: key.partial.status(),
