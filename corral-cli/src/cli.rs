@@ -42,7 +42,7 @@ pub struct Cli {
 pub enum Command {
     /// Fetch URLs concurrently and write one record per input to stdout.
     #[command(after_help = EXIT_CODES)]
-    Fetch(FetchArgs),
+    Fetch(Box<FetchArgs>),
     /// Run the httpbin-compatible test server, with fault endpoints, on loopback.
     Serve(ServeArgs),
     /// Start the server in-process and walk through the asyncio guides' scenarios against it.
@@ -178,6 +178,18 @@ pub struct FetchArgs {
     /// (by a stable hash of the URL's host, so each host is fetched by one shard only).
     #[arg(long, value_name = "RULE", value_enum, requires = "shard")]
     pub shard_by: Option<ShardBy>,
+
+    /// Append every final record (all but `cancelled`) to FILE as a JSON line, after a header
+    /// line fingerprinting the input and the flags; fsync'd every 100 ms and at the end. FILE
+    /// must not exist yet, unless with --resume.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// With --journal: skip the inputs that already have a final record in FILE and append
+    /// the rest. The input and the flags that change results must be as the journal says,
+    /// else exit 2. A missing FILE starts a new journal.
+    #[arg(long, requires = "journal", conflicts_with_all = ["any", "quorum", "fail_fast"])]
+    pub resume: bool,
 
     /// Quiet: no progress bar and no summary on stderr.
     #[arg(short = 'q', long)]

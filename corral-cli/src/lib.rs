@@ -4,7 +4,8 @@
 //! One module per concern, in the order a run goes through them: [`cli`] (flags), [`input`]
 //! (streamed lines), [`fetch`] (the shared HTTP client and error kinds), [`run`] (the
 //! strategies, each a thin use of a `corral` combinator), [`output`] (records), [`summary`]
-//! and [`progress`] (stderr), with [`shard`] (which inputs this process takes); plus
+//! and [`progress`] (stderr), with [`shard`] (which inputs this process takes) and
+//! [`journal`] (a run that survives a crash); plus
 //! [`report`] (the summary of record files), [`serve`] (the test server) and [`demo`].
 //! [`stdio`] writes to stdout and stderr without panicking when a pipe is closed, and
 //! [`fdlimit`] raises the open-file limit at start; [`stable_hash`] is the hash that every
@@ -18,6 +19,7 @@ pub mod duration;
 pub mod fdlimit;
 pub mod fetch;
 pub mod input;
+pub mod journal;
 pub mod output;
 pub mod progress;
 pub mod record;
@@ -74,7 +76,7 @@ pub fn main() -> i32 {
     };
     let code = runtime.block_on(async move {
         match cli.command {
-            cli::Command::Fetch(args) => run::run(args).await,
+            cli::Command::Fetch(args) => run::run(*args).await,
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::Demo(args) => demo::run(args).await,
             cli::Command::Report(args) => report::run(args),

@@ -38,6 +38,7 @@ use crate::exit;
 use crate::fdlimit;
 use crate::fetch::{Fetcher, Partial, Settings};
 use crate::input::Inputs;
+use crate::journal::{self, Done, Fingerprint, Header, Journal};
 use crate::output::{Format, Printer};
 use crate::progress::Progress;
 use crate::record::{ErrorKind, Record};
@@ -69,6 +70,8 @@ enum Stop {
     Interrupted,
     /// Nobody reads stdout any more.
     BrokenPipe,
+    /// The journal could not be written: the run is no longer durable.
+    Journal(String),
 }
 
 impl Stop {
@@ -78,6 +81,7 @@ impl Stop {
             Stop::Deadline(d) => format!("the deadline (-z {}) expired", human(*d)),
             Stop::Interrupted => "interrupted".to_owned(),
             Stop::BrokenPipe => "stdout was closed".to_owned(),
+            Stop::Journal(e) => format!("writing the journal failed: {e}"),
         }
     }
 }
@@ -173,10 +177,15 @@ struct Sink<W: Write> {
     eager: bool,
     broken: bool,
     error: Option<io::Error>,
+    /// `--journal`: final records are appended here too.
+    journal: Option<Journal>,
 }
 
 impl<W: Write> Sink<W> {
     fn emit(&mut self, r: &Record, running: usize) {
+        if let Some(j) = &mut self.journal {
+            j.append(r);
+        }
         self.summary.add(r);
         self.progress
             .record(self.summary.total - self.summary.ok, running);
@@ -194,6 +203,9 @@ impl<W: Write> Sink<W> {
     }
 
     fn flush(&mut self) {
+        if let Some(j) = &mut self.journal {
+            j.write_out();
+        }
         if !self.broken && self.error.is_none() {
             let result = self.printer.flush();
             self.check(result);
@@ -224,11 +236,56 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     let quiet = args.quiet;
     let urls = std::mem::take(&mut args.urls);
     let stdin_is_terminal = io::stdin().is_terminal();
-    let selection = Selection {
+    let mut selection = Selection {
         sharding: args.shard.map(|shard| Sharding {
             shard,
             by: args.shard_by.unwrap_or_default(),
         }),
+        done: None,
+    };
+    // The journal, before anything is fetched: a resumed run skips what it has done.
+    let journal = match &args.journal {
+        None => None,
+        Some(path) => {
+            let input = match &args.input {
+                Some(p) if p.as_path() != std::path::Path::new("-") => {
+                    match Fingerprint::of_file(p) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            note!("corral fetch: cannot read -i {}: {e}", p.display());
+                            return exit::USAGE;
+                        }
+                    }
+                }
+                None if !urls.is_empty() => Fingerprint::of_args(&urls),
+                _ => Fingerprint::stdin(),
+            };
+            let header = Header::new(input, result_flags(&args));
+            match journal::open(path, &header, args.resume) {
+                Ok((journal, done)) => {
+                    if let Some(line) = done.torn_line {
+                        if !quiet {
+                            note!(
+                                "corral fetch: the journal's last line ({line}) was cut short \
+                                 by the crash: dropped, its input runs again"
+                            );
+                        }
+                    }
+                    if !done.bad_lines.is_empty() && !quiet {
+                        note!(
+                            "corral fetch: journal lines {:?} are not records: skipped",
+                            done.bad_lines
+                        );
+                    }
+                    selection.done = Some(done);
+                    Some(journal)
+                }
+                Err(e) => {
+                    note!("corral fetch: {e}");
+                    return exit::USAGE;
+                }
+            }
+        }
     };
     let known_total = (!urls.is_empty() && selection.is_all()).then_some(urls.len() as u64);
     let source = match &args.input {
@@ -296,6 +353,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         eager: stdout_is_terminal,
         broken: false,
         error: None,
+        journal,
     };
     let strategy = Strategy::from_args(&args);
     let started = Instant::now();
@@ -320,6 +378,10 @@ pub async fn run(mut args: FetchArgs) -> i32 {
 
     let input_error = stop.input_error;
     sink.flush();
+    let journal_error = sink.journal.take().and_then(|j| j.finish().err());
+    if let Some(e) = &journal_error {
+        note!("corral fetch: cannot write the journal: {e}");
+    }
     sink.progress.finish();
     let wall = started.elapsed();
 
@@ -364,8 +426,19 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         }
         note
     });
+    let prior = selection
+        .done
+        .as_ref()
+        .map_or((0, 0), |d| (d.count, d.count - d.ok));
     if !quiet {
-        let summary = sink.summary.render(wall, stopped.as_deref());
+        let mut summary = sink.summary.render(wall, stopped.as_deref());
+        if prior.0 > 0 {
+            summary.push_str(&format!(
+                "  resumed: {} inputs already had a final record in the journal ({} failed); \
+                 corral report JOURNAL sums up the whole run\n",
+                prior.0, prior.1
+            ));
+        }
         note!("{}", summary.trim_end());
     }
     let code = match &reason {
@@ -380,13 +453,55 @@ pub async fn run(mut args: FetchArgs) -> i32 {
                 exit::NOT_MET
             }
         }
-        _ if strategy.met(&sink.summary) => exit::OK,
+        Some(Stop::Journal(_)) => exit::NOT_MET,
+        // A resumed run's condition covers the inputs the journal already had.
+        _ if strategy.met(&sink.summary) && prior.1 == 0 => exit::OK,
         _ => exit::NOT_MET,
     };
-    if code == exit::OK && (input_error.is_some() || sink.error.is_some()) {
+    if code == exit::OK
+        && (input_error.is_some() || sink.error.is_some() || journal_error.is_some())
+    {
         return exit::NOT_MET;
     }
     code
+}
+
+/// The flags that change what a record says, by long name, for the journal's header: a
+/// resumed run must use the same. (`-c`, `-k`, `-z`, `-o` and `-q` change how the run goes,
+/// not what an input's record says, so they may differ.)
+fn result_flags(args: &FetchArgs) -> std::collections::BTreeMap<String, String> {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "none".to_owned());
+    let strategy = match Strategy::from_args(args) {
+        Strategy::All => "all".to_owned(),
+        Strategy::Any => "any".to_owned(),
+        Strategy::Quorum(k) => format!("quorum {k}"),
+        Strategy::FailFast => "fail-fast".to_owned(),
+    };
+    [
+        ("ok-status", args.ok_status.to_string()),
+        ("timeout", opt(args.timeout.map(|d| format!("{d:?}")))),
+        (
+            "connect-timeout",
+            opt(args.connect_timeout.map(|d| format!("{d:?}"))),
+        ),
+        ("max-body", opt(args.max_body.map(|b| b.to_string()))),
+        (
+            "save",
+            opt(args.save.as_ref().map(|p| p.display().to_string())),
+        ),
+        ("save-errors", args.save_errors.to_string()),
+        ("shard", opt(args.shard.map(|s| s.to_string()))),
+        (
+            "shard-by",
+            opt(args
+                .shard
+                .map(|_| args.shard_by.unwrap_or_default().to_string())),
+        ),
+        ("strategy", strategy),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// `-c`, lowered to what the open-file limit allows (each request holds a socket, and a file
@@ -413,20 +528,23 @@ fn fitting_concurrency(args: &FetchArgs) -> usize {
     fit as usize
 }
 
-/// Which inputs this run fetches: with `--shard`, its shard's.
+/// Which inputs this run fetches: with `--shard`, its shard's; with `--resume`, those without
+/// a final record in the journal.
 struct Selection {
     sharding: Option<Sharding>,
+    done: Option<Done>,
 }
 
 impl Selection {
     /// Whether every input is this run's.
     fn is_all(&self) -> bool {
-        self.sharding.is_none()
+        self.sharding.is_none() && self.done.as_ref().is_none_or(|d| d.count == 0)
     }
 
     /// Whether the input at `index`, with this host (`None` if it is not a URL), is this run's.
     fn keeps(&self, index: u64, host: Option<&str>) -> bool {
         self.sharding.is_none_or(|s| s.keeps(index, host))
+            && self.done.as_ref().is_none_or(|d| !d.contains(index))
     }
 
     /// Whether `--shard-by host` needs an input's host.
@@ -591,6 +709,8 @@ async fn drive<W: Write>(
                 Some(Stop::Interrupted)
             } else if sink.broken {
                 Some(Stop::BrokenPipe)
+            } else if let Some(e) = sink.journal.as_ref().and_then(|j| j.error.as_ref()) {
+                Some(Stop::Journal(e.to_string()))
             } else if let Some((_, d)) = plan.deadline.filter(|(at, _)| Instant::now() >= *at) {
                 // Checked here too: the stream's timeout fires only when it has to wait, and
                 // an input whose records are always ready (bad lines) never makes it wait.

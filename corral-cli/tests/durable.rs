@@ -2,9 +2,10 @@
 //! `--journal` with `--resume` surviving SIGKILL. The real binary against the server started
 //! in-process on 127.0.0.1 (port 0). Real clock: only generous bounds on time.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use corral_cli::serve::{Config, Server, StatsSnapshot};
@@ -37,7 +38,6 @@ impl TestServer {
         self.server.as_ref().unwrap().url(path)
     }
 
-    #[allow(dead_code)]
     fn stats(&self) -> StatsSnapshot {
         self.server.as_ref().unwrap().stats()
     }
@@ -383,4 +383,330 @@ fn the_indexed_job_manifest_shards_by_job_completion_index() {
     );
     assert!(yaml.contains("$(JOB_COMPLETION_INDEX)"));
     assert!(!yaml.contains('\t'), "YAML allows no tabs");
+}
+
+// ---- --journal and --resume ----
+
+/// A port nobody listens on: bound, then released.
+fn closed_port_url() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}/")
+}
+
+/// The journal's lines: its header, then its records.
+fn journal(path: &Path) -> (Value, Vec<Value>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["corral_journal"], 1, "{header}");
+    let records = lines
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (header, records)
+}
+
+fn assert_one_final_record_per_input(records: &[Value], n: u64) {
+    assert!(
+        records.iter().all(|r| r["error_kind"] != "cancelled"),
+        "a cancelled record is not final and must not be journaled"
+    );
+    assert_eq!(sorted_indexes(records), (0..n).collect::<Vec<_>>());
+}
+
+/// The guarantee: killed with SIGKILL at random moments and resumed each time, a journaled
+/// run ends with exactly one final record per input, and the last run fetches exactly the
+/// inputs that had none. `CORRAL_KILL_SEED` replays the kill points, `CORRAL_KILL_INPUTS`
+/// sets the number of inputs (default 4,000).
+#[test]
+fn a_journaled_run_killed_five_times_and_resumed_has_one_final_record_per_input() {
+    use rand::{Rng, SeedableRng};
+    let seed = std::env::var("CORRAL_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let srv = TestServer::start();
+    let dir = scratch("kill");
+    let (input, journal_path) = (dir.join("urls.txt"), dir.join("journal.jsonl"));
+    let refused = closed_port_url();
+    // CORRAL_KILL_INPUTS resizes it (the 20,000 takes about five times as long).
+    let n: u64 = std::env::var("CORRAL_KILL_INPUTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4000);
+    // Fast answers, slow ones (/delay), failures (500, refused connections) and bad lines.
+    let mut text = String::new();
+    let mut reaches_server = vec![false; n as usize];
+    for i in 0..n {
+        let line = match i % 20 {
+            0 => srv.url(&format!("/delay/0.2?i={i}")),
+            1 => srv.url(&format!("/status/500?i={i}")),
+            2 => format!("not-a-url-{i}"),
+            3 if i % 60 == 3 => format!("{refused}?i={i}"),
+            _ => srv.url(&format!("/get?i={i}")),
+        };
+        reaches_server[i as usize] = line.starts_with(&srv.url("/"));
+        text.push_str(&line);
+        text.push('\n');
+    }
+    std::fs::write(&input, text).unwrap();
+    let fetch = || {
+        StdCommand::new(assert_cmd::cargo::cargo_bin("corral"))
+            .args(["fetch", "-q", "-c", "10", "-t", "20s", "-o", "jsonl"])
+            .args(["-i", s(&input), "--journal", s(&journal_path), "--resume"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let lines = || {
+        std::fs::read(&journal_path)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    };
+    let mut kill_points = Vec::new();
+    while kill_points.len() < 5 {
+        let before = lines();
+        let mut child = fetch();
+        let started = Instant::now();
+        // Once this run has journaled something, a random moment later: SIGKILL.
+        while lines() <= before && child.try_wait().unwrap().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(30), "no progress");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let wait = Duration::from_millis(rng.gen_range(0..600));
+        std::thread::sleep(wait);
+        let ended = child.try_wait().unwrap();
+        assert!(
+            ended.is_none(),
+            "the run ended before the kill (seed {seed}, kills so far {kill_points:?}): make it longer"
+        );
+        child.kill().unwrap(); // SIGKILL, by PID
+        child.wait().unwrap();
+        kill_points.push((started.elapsed().as_millis(), lines() - 1));
+    }
+    // Let the requests of the last killed run end at the server, then count what the final
+    // run fetches.
+    let settle = Instant::now();
+    while srv.stats().in_flight > 0 {
+        assert!(
+            settle.elapsed() < Duration::from_secs(20),
+            "server never idle"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, partial) = journal(&journal_path);
+    let mut done = vec![false; n as usize];
+    for r in &partial {
+        done[r["index"].as_u64().unwrap() as usize] = true;
+    }
+    assert!(
+        partial.len() < n as usize,
+        "the kills came before the end (seed {seed})"
+    );
+    let expected = (0..n as usize)
+        .filter(|&i| reaches_server[i] && !done[i])
+        .count() as u64;
+    let requests_before = srv.stats().requests;
+    let status = fetch().wait().unwrap();
+    assert_eq!(status.code(), Some(1), "failures are in the input");
+    let fetched = srv.stats().requests - requests_before;
+
+    let (_, records) = journal(&journal_path);
+    let context = format!("seed {seed}, kill points (ms, journal lines) {kill_points:?}");
+    assert_one_final_record_per_input(&records, n);
+    assert_eq!(
+        fetched, expected,
+        "the last run fetches exactly the inputs without a final record ({context})"
+    );
+    eprintln!("{context}; the last run fetched {fetched}");
+    let report = run(&["report", "--check", &n.to_string(), s(&journal_path)]);
+    assert_eq!(
+        report.code, 0,
+        "{}{} ({context})",
+        report.stdout, report.stderr
+    );
+    assert!(report.stdout.contains("0 bad lines"), "{}", report.stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cancelled_inputs_are_not_journaled_and_run_again_on_resume() {
+    let srv = TestServer::start();
+    let dir = scratch("cancelled");
+    let journal_path = dir.join("j.jsonl");
+    let urls: Vec<String> = (0..6)
+        .map(|i| match i {
+            1 | 4 => srv.url(&format!("/delay/1.5?i={i}")),
+            _ => srv.url(&format!("/get?i={i}")),
+        })
+        .collect();
+    let mut args = vec!["fetch", "-q", "-o", "jsonl", "--journal", s(&journal_path)];
+    args.extend(urls.iter().map(String::as_str));
+    let mut first = args.clone();
+    first.extend(["-z", "0.5s"]);
+    let r = run(&first);
+    assert_eq!(r.code, 124, "{}", r.stderr);
+    assert_eq!(records(&r.stdout).len(), 6, "stdout still has every record");
+    let (header, journaled) = journal(&journal_path);
+    assert_eq!(header["input"]["source"], "args");
+    assert_eq!(sorted_indexes(&journaled), [0, 2, 3, 5]);
+
+    // Without --resume the journal is not overwritten.
+    let again = run(&args);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("add --resume"), "{}", again.stderr);
+
+    let mut resume = args.clone();
+    resume.push("--resume");
+    let r = run(&resume);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        sorted_indexes(&records(&r.stdout)),
+        [1, 4],
+        "only the cancelled ones"
+    );
+    let (_, journaled) = journal(&journal_path);
+    assert_one_final_record_per_input(&journaled, 6);
+    // Everything done: a resume fetches nothing, and says so.
+    let mut loud = resume.clone();
+    loud.retain(|a| *a != "-q");
+    let r = run(&loud);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("resumed: 6 inputs already had a final record"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resume_cuts_a_torn_last_line_and_runs_its_input_again() {
+    let srv = TestServer::start();
+    let dir = scratch("torn");
+    let (input, journal_path) = (dir.join("urls.txt"), dir.join("j.jsonl"));
+    let text: String = (0..5)
+        .map(|i| srv.url(&format!("/get?i={i}")) + "\n")
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let args = [
+        "fetch",
+        "-q",
+        "-o",
+        "jsonl",
+        "-i",
+        s(&input),
+        "--journal",
+        s(&journal_path),
+    ];
+    assert_eq!(run(&args).code, 0);
+    // As if the crash came while the last record was being written.
+    let full = std::fs::read_to_string(&journal_path).unwrap();
+    let last_start = full.trim_end().rfind('\n').unwrap() + 1;
+    let torn_index = serde_json::from_str::<Value>(&full[last_start..]).unwrap()["index"].clone();
+    std::fs::write(&journal_path, &full[..last_start + 20]).unwrap();
+
+    let mut resume = args.to_vec();
+    resume.retain(|a| *a != "-q");
+    resume.push("--resume");
+    let r = run(&resume);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("was cut short by the crash"),
+        "{}",
+        r.stderr
+    );
+    let again = records(&r.stdout);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0]["index"], torn_index);
+    let (_, journaled) = journal(&journal_path);
+    assert_one_final_record_per_input(&journaled, 5);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resume_refuses_another_input_or_other_flags_with_exit_2() {
+    let dir = scratch("mismatch");
+    let (input, journal_path) = (dir.join("urls.txt"), dir.join("j.jsonl"));
+    std::fs::write(&input, "not-a-url\nalso-not\n").unwrap();
+    let args = [
+        "fetch",
+        "-q",
+        "-o",
+        "jsonl",
+        "-i",
+        s(&input),
+        "--journal",
+        s(&journal_path),
+    ];
+    assert_eq!(run(&args).code, 1, "two invalid_input records");
+    let with = |extra: &[&str]| {
+        let mut a = args.to_vec();
+        a.push("--resume");
+        a.extend(extra);
+        run(&a)
+    };
+    assert_eq!(
+        with(&[]).code,
+        1,
+        "nothing left to do; the journal's failures count"
+    );
+    let r = with(&["-t", "5s"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--timeout was none, is now 5s"),
+        "{}",
+        r.stderr
+    );
+    let r = with(&["--shard", "0/2"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--shard was none, is now 0/2"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&input, "not-a-url\nchanged\n").unwrap();
+    let r = with(&[]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("cannot be resumed") && r.stderr.contains("first MiB"),
+        "{}",
+        r.stderr
+    );
+    // A journal of stdin cannot be recognised again.
+    let piped = dir.join("piped.jsonl");
+    let j = ["fetch", "-q", "-o", "jsonl", "--journal", s(&piped)];
+    assert_eq!(
+        corral()
+            .args(j)
+            .write_stdin("nope\n")
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(1)
+    );
+    let out = corral()
+        .args(j)
+        .arg("--resume")
+        .write_stdin("nope\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stdin"));
+    // --resume needs --journal, and excludes the stopping strategies.
+    assert_eq!(run(&["fetch", "--resume", "a"]).code, 2);
+    let r = run(&["fetch", "--journal", s(&piped), "--resume", "--any", "a"]);
+    assert_eq!(r.code, 2);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
