@@ -24,8 +24,11 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cli::FetchArgs;
 use crate::record::{self, Record};
+use crate::run::Strategy;
 use crate::stable_hash::fnv1a64;
+use crate::stdio::note;
 
 /// The journal format's version, the header's `corral_journal` field.
 pub const FORMAT: u32 = 1;
@@ -179,6 +182,44 @@ impl Header {
     }
 }
 
+/// The flags that change what a record says, by long name, for the journal's header: a
+/// resumed run must use the same. (`-c`, `-k`, `-z`, `-o` and `-q` change how the run goes,
+/// not what an input's record says, so they may differ.)
+pub fn result_flags(args: &FetchArgs) -> BTreeMap<String, String> {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "none".to_owned());
+    let strategy = match Strategy::from_args(args) {
+        Strategy::All => "all".to_owned(),
+        Strategy::Any => "any".to_owned(),
+        Strategy::Quorum(k) => format!("quorum {k}"),
+        Strategy::FailFast => "fail-fast".to_owned(),
+    };
+    [
+        ("ok-status", args.ok_status.to_string()),
+        ("timeout", opt(args.timeout.map(|d| format!("{d:?}")))),
+        (
+            "connect-timeout",
+            opt(args.connect_timeout.map(|d| format!("{d:?}"))),
+        ),
+        ("max-body", opt(args.max_body.map(|b| b.to_string()))),
+        (
+            "save",
+            opt(args.save.as_ref().map(|p| p.display().to_string())),
+        ),
+        ("save-errors", args.save_errors.to_string()),
+        ("shard", opt(args.shard.map(|s| s.to_string()))),
+        (
+            "shard-by",
+            opt(args
+                .shard
+                .map(|_| args.shard_by.unwrap_or_default().to_string())),
+        ),
+        ("strategy", strategy),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 /// What an existing journal says is done.
 #[derive(Debug, Default)]
 pub struct Done {
@@ -223,6 +264,42 @@ pub struct Journal {
     syncer: Option<JoinHandle<()>>,
     /// The first write that failed; the run stops on it.
     pub error: Option<io::Error>,
+}
+
+/// Opens `fetch --journal PATH` for the run `args` asks for (`urls` are its URL arguments):
+/// the header from the input's fingerprint and the flags, then [`open`]. Says on stderr
+/// (unless `quiet`) what resuming dropped: a torn last line, bad lines.
+///
+/// # Errors
+///
+/// As for [`open`], and the input file cannot be read.
+pub fn open_for_run(
+    path: &Path,
+    args: &FetchArgs,
+    urls: &[String],
+    quiet: bool,
+) -> Result<(Journal, Done), String> {
+    let input = match &args.input {
+        Some(p) if p.as_path() != Path::new("-") => {
+            Fingerprint::of_file(p).map_err(|e| format!("cannot read -i {}: {e}", p.display()))?
+        }
+        None if !urls.is_empty() => Fingerprint::of_args(urls),
+        _ => Fingerprint::stdin(),
+    };
+    let (journal, done) = open(path, &Header::new(input, result_flags(args)), args.resume)?;
+    if let (Some(line), false) = (done.torn_line, quiet) {
+        note!(
+            "corral fetch: the journal's last line ({line}) was cut short by the crash: \
+             dropped, its input runs again"
+        );
+    }
+    if !done.bad_lines.is_empty() && !quiet {
+        note!(
+            "corral fetch: journal lines {:?} are not records: skipped",
+            done.bad_lines
+        );
+    }
+    Ok((journal, done))
 }
 
 /// Opens the journal at `path` for a run with `header`: a new one (written with its header),

@@ -2,14 +2,14 @@
 //! an embedded httpbin-style server to run them against offline.
 //!
 //! One module per concern, in the order a run goes through them: [`cli`] (flags), [`input`]
-//! (streamed lines), [`fetch`] (the shared HTTP client and error kinds), [`run`] (the
-//! strategies, each a thin use of a `corral` combinator), [`output`] (records), [`summary`]
-//! and [`progress`] (stderr), with [`shard`] (which inputs this process takes) and
-//! [`journal`] (a run that survives a crash); plus
-//! [`report`] (the summary of record files), [`serve`] (the test server) and [`demo`].
-//! [`stdio`] writes to stdout and stderr without panicking when a pipe is closed, and
-//! [`fdlimit`] raises the open-file limit at start; [`stable_hash`] is the hash that every
-//! process agrees on.
+//! (streamed lines), [`select`] (which of them this run takes: [`shard`], and what the
+//! [`journal`] has done), [`fetch`] (the shared HTTP client and error kinds), [`run`] (the
+//! strategies, each a thin use of a `corral` combinator, with [`reorder`] for `-k`),
+//! [`output`] (records), [`journal`] (a run that survives a crash), [`summary`] and
+//! [`progress`] (stderr); plus [`report`] (the summary of record files), [`serve`] (the test
+//! server) and [`demo`]. [`stdio`] writes to stdout and stderr without panicking when a pipe
+//! is closed, and [`fdlimit`] raises the open-file limit at start; [`stable_hash`] is the hash
+//! that every process agrees on.
 
 use clap::Parser;
 
@@ -23,8 +23,10 @@ pub mod journal;
 pub mod output;
 pub mod progress;
 pub mod record;
+pub mod reorder;
 pub mod report;
 pub mod run;
+pub mod select;
 pub mod serve;
 pub mod shard;
 pub mod stable_hash;

@@ -22,7 +22,6 @@
 //! is an input read, whatever ends the run.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,10 +37,12 @@ use crate::exit;
 use crate::fdlimit;
 use crate::fetch::{Fetcher, Partial, Settings};
 use crate::input::Inputs;
-use crate::journal::{self, Done, Fingerprint, Header, Journal};
+use crate::journal::{self, Journal};
 use crate::output::{Format, Printer};
 use crate::progress::Progress;
 use crate::record::{ErrorKind, Record};
+use crate::reorder::Reorder;
+use crate::select::Selection;
 use crate::shard::Sharding;
 use crate::stdio::note;
 use crate::summary::Summary;
@@ -244,48 +245,19 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         done: None,
     };
     // The journal, before anything is fetched: a resumed run skips what it has done.
+    // The journal, before anything is fetched: a resumed run skips what it has done.
     let journal = match &args.journal {
         None => None,
-        Some(path) => {
-            let input = match &args.input {
-                Some(p) if p.as_path() != std::path::Path::new("-") => {
-                    match Fingerprint::of_file(p) {
-                        Ok(f) => f,
-                        Err(e) => {
-                            note!("corral fetch: cannot read -i {}: {e}", p.display());
-                            return exit::USAGE;
-                        }
-                    }
-                }
-                None if !urls.is_empty() => Fingerprint::of_args(&urls),
-                _ => Fingerprint::stdin(),
-            };
-            let header = Header::new(input, result_flags(&args));
-            match journal::open(path, &header, args.resume) {
-                Ok((journal, done)) => {
-                    if let Some(line) = done.torn_line {
-                        if !quiet {
-                            note!(
-                                "corral fetch: the journal's last line ({line}) was cut short \
-                                 by the crash: dropped, its input runs again"
-                            );
-                        }
-                    }
-                    if !done.bad_lines.is_empty() && !quiet {
-                        note!(
-                            "corral fetch: journal lines {:?} are not records: skipped",
-                            done.bad_lines
-                        );
-                    }
-                    selection.done = Some(done);
-                    Some(journal)
-                }
-                Err(e) => {
-                    note!("corral fetch: {e}");
-                    return exit::USAGE;
-                }
+        Some(path) => match journal::open_for_run(path, &args, &urls, quiet) {
+            Ok((journal, done)) => {
+                selection.done = Some(done);
+                Some(journal)
             }
-        }
+            Err(e) => {
+                note!("corral fetch: {e}");
+                return exit::USAGE;
+            }
+        },
     };
     let known_total = (!urls.is_empty() && selection.is_all()).then_some(urls.len() as u64);
     let source = match &args.input {
@@ -466,44 +438,6 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     code
 }
 
-/// The flags that change what a record says, by long name, for the journal's header: a
-/// resumed run must use the same. (`-c`, `-k`, `-z`, `-o` and `-q` change how the run goes,
-/// not what an input's record says, so they may differ.)
-fn result_flags(args: &FetchArgs) -> std::collections::BTreeMap<String, String> {
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "none".to_owned());
-    let strategy = match Strategy::from_args(args) {
-        Strategy::All => "all".to_owned(),
-        Strategy::Any => "any".to_owned(),
-        Strategy::Quorum(k) => format!("quorum {k}"),
-        Strategy::FailFast => "fail-fast".to_owned(),
-    };
-    [
-        ("ok-status", args.ok_status.to_string()),
-        ("timeout", opt(args.timeout.map(|d| format!("{d:?}")))),
-        (
-            "connect-timeout",
-            opt(args.connect_timeout.map(|d| format!("{d:?}"))),
-        ),
-        ("max-body", opt(args.max_body.map(|b| b.to_string()))),
-        (
-            "save",
-            opt(args.save.as_ref().map(|p| p.display().to_string())),
-        ),
-        ("save-errors", args.save_errors.to_string()),
-        ("shard", opt(args.shard.map(|s| s.to_string()))),
-        (
-            "shard-by",
-            opt(args
-                .shard
-                .map(|_| args.shard_by.unwrap_or_default().to_string())),
-        ),
-        ("strategy", strategy),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
 /// `-c`, lowered to what the open-file limit allows (each request holds a socket, and a file
 /// with `--save`), with a note on stderr when it had to be.
 fn fitting_concurrency(args: &FetchArgs) -> usize {
@@ -526,32 +460,6 @@ fn fitting_concurrency(args: &FetchArgs) -> usize {
         );
     }
     fit as usize
-}
-
-/// Which inputs this run fetches: with `--shard`, its shard's; with `--resume`, those without
-/// a final record in the journal.
-struct Selection {
-    sharding: Option<Sharding>,
-    done: Option<Done>,
-}
-
-impl Selection {
-    /// Whether every input is this run's.
-    fn is_all(&self) -> bool {
-        self.sharding.is_none() && self.done.as_ref().is_none_or(|d| d.count == 0)
-    }
-
-    /// Whether the input at `index`, with this host (`None` if it is not a URL), is this run's.
-    fn keeps(&self, index: u64, host: Option<&str>) -> bool {
-        self.sharding.is_none_or(|s| s.keeps(index, host))
-            && self.done.as_ref().is_none_or(|d| !d.contains(index))
-    }
-
-    /// Whether `--shard-by host` needs an input's host.
-    fn needs_host(&self) -> bool {
-        self.sharding
-            .is_some_and(|s| s.by == crate::shard::ShardBy::Host)
-    }
 }
 
 /// How to run: the strategy and the stream's settings.
@@ -583,46 +491,6 @@ struct Pulled {
     invalid: Option<String>,
     /// What had arrived, for a request cancelled while running.
     partial: Arc<Partial>,
-}
-
-/// `-k`'s reorder buffer: finished records wait here until every earlier one is written.
-/// Indexed by the order inputs were pulled into the stream (the run's own inputs, which with
-/// `--shard` skip others), from the next record to write; it never holds more than the
-/// window the input stream keeps to (`Plan::reorder`), because no input is pulled beyond it.
-struct Reorder {
-    /// The pull position of `waiting[0]`: the next record to write.
-    next: u64,
-    waiting: VecDeque<Option<Record>>,
-    held: usize,
-}
-
-impl Reorder {
-    fn new() -> Self {
-        Reorder {
-            next: 0,
-            waiting: VecDeque::new(),
-            held: 0,
-        }
-    }
-
-    /// Holds `r`, the record of the input pulled at position `pulled`.
-    fn insert(&mut self, pulled: u64, r: Record) {
-        let at = (pulled - self.next) as usize;
-        if self.waiting.len() <= at {
-            self.waiting.resize_with(at + 1, || None);
-        }
-        self.waiting[at] = Some(r);
-        self.held += 1;
-    }
-
-    /// The next record in input order, if it has finished.
-    fn pop(&mut self) -> Option<Record> {
-        let r = self.waiting.front_mut()?.take()?;
-        self.waiting.pop_front();
-        self.next += 1;
-        self.held -= 1;
-        Some(r)
-    }
 }
 
 /// The run proper: one `as_completed` stream over the inputs, stopped when the strategy
