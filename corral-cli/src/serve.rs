@@ -63,6 +63,9 @@ pub struct Config {
     pub max_delay: Duration,
     /// Largest body `/bytes`, `/drip` and `/slow` will send.
     pub max_bytes: u64,
+    /// Keep the path and query of every request, for [`Server::request_log`] (tests: which
+    /// inputs were fetched, and how often). Off for `corral serve`: it grows without bound.
+    pub log_requests: bool,
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
         Config {
             max_delay: Duration::from_secs(10),
             max_bytes: 10 * 1024 * 1024,
+            log_requests: false,
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct Stats {
     in_flight: AtomicU64,
     peak: AtomicU64,
     total: AtomicU64,
+    /// With [`Config::log_requests`], every request's path and query, in arrival order.
+    log: Option<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -94,8 +100,12 @@ pub struct StatsSnapshot {
 }
 
 impl Stats {
-    fn enter(self: &Arc<Self>) -> InFlight {
+    fn enter(self: &Arc<Self>, uri: &hyper::Uri) -> InFlight {
         self.total.fetch_add(1, Ordering::Relaxed);
+        if let Some(log) = &self.log {
+            let line = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+            log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
         let now = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
         self.peak.fetch_max(now, Ordering::AcqRel);
         InFlight(self.clone())
@@ -136,7 +146,10 @@ impl Server {
     pub async fn bind(addr: SocketAddr, config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats {
+            log: config.log_requests.then(Default::default),
+            ..Stats::default()
+        });
         let app = App {
             config: Arc::new(config),
             stats: stats.clone(),
@@ -165,6 +178,14 @@ impl Server {
         self.stats.snapshot()
     }
 
+    /// The path and query of every request so far, in arrival order, if the server was bound
+    /// with [`Config::log_requests`]; else empty.
+    pub fn request_log(&self) -> Vec<String> {
+        self.stats.log.as_ref().map_or_else(Vec::new, |log| {
+            log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        })
+    }
+
     /// Starts counting the peak in-flight requests afresh, from the number in flight now.
     pub fn reset_peak(&self) {
         let now = self.stats.in_flight.load(Ordering::Acquire);
@@ -177,6 +198,7 @@ pub async fn run(args: ServeArgs) -> i32 {
     let config = Config {
         max_delay: args.max_delay,
         max_bytes: args.max_bytes,
+        log_requests: false,
     };
     let server = match Server::bind(SocketAddr::new(args.bind, args.port), config).await {
         Ok(s) => s,
@@ -226,7 +248,7 @@ async fn accept_loop(listener: TcpListener, app: App, mut shutdown: oneshot::Rec
         let router = router.clone();
         let stats = app.stats.clone();
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            let guard = stats.enter();
+            let guard = stats.enter(req.uri());
             let faults = faults.clone();
             req.extensions_mut().insert(ConnectInfo(peer));
             let routed = match req.uri().path() {

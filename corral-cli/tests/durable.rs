@@ -19,15 +19,25 @@ struct TestServer {
 
 impl TestServer {
     fn start() -> Self {
+        Self::with(Config::default())
+    }
+
+    /// A server that keeps every request's path and query.
+    fn logging() -> Self {
+        Self::with(Config {
+            log_requests: true,
+            ..Config::default()
+        })
+    }
+
+    fn with(config: Config) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = runtime
-            .block_on(Server::bind(addr, Config::default()))
-            .unwrap();
+        let server = runtime.block_on(Server::bind(addr, config)).unwrap();
         TestServer {
             server: Some(server),
             runtime: Some(runtime),
@@ -40,6 +50,10 @@ impl TestServer {
 
     fn stats(&self) -> StatsSnapshot {
         self.server.as_ref().unwrap().stats()
+    }
+
+    fn request_log(&self) -> Vec<String> {
+        self.server.as_ref().unwrap().request_log()
     }
 }
 
@@ -395,9 +409,11 @@ fn closed_port_url() -> String {
     format!("http://127.0.0.1:{port}/")
 }
 
-/// The journal's lines: its header, then its records.
+/// The journal's lines: its header, then its records; a last line cut short by a kill is
+/// left out, as `--resume` leaves it out.
 fn journal(path: &Path) -> (Value, Vec<Value>) {
-    let text = std::fs::read_to_string(path).unwrap();
+    let mut text = std::fs::read_to_string(path).unwrap();
+    text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
     let mut lines = text.lines();
     let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(header["corral_journal"], 1, "{header}");
@@ -412,7 +428,20 @@ fn assert_one_final_record_per_input(records: &[Value], n: u64) {
         records.iter().all(|r| r["error_kind"] != "cancelled"),
         "a cancelled record is not final and must not be journaled"
     );
-    assert_eq!(sorted_indexes(records), (0..n).collect::<Vec<_>>());
+    let mut count = vec![0u32; n as usize];
+    for i in sorted_indexes(records) {
+        count[i as usize] += 1; // an index past n panics here, which says it well enough
+    }
+    let missing: Vec<usize> = (0..n as usize).filter(|&i| count[i] == 0).collect();
+    let doubled: Vec<usize> = (0..n as usize).filter(|&i| count[i] > 1).collect();
+    assert!(
+        missing.is_empty() && doubled.is_empty(),
+        "{} missing (first {:?}), {} duplicated (first {:?})",
+        missing.len(),
+        &missing[..missing.len().min(10)],
+        doubled.len(),
+        &doubled[..doubled.len().min(10)],
+    );
 }
 
 /// The guarantee: killed with SIGKILL at random moments and resumed each time, a journaled
@@ -432,7 +461,7 @@ fn a_journaled_run_killed_five_times_and_resumed_has_one_final_record_per_input(
                 .as_nanos() as u64
         });
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
-    let srv = TestServer::start();
+    let srv = TestServer::logging();
     let dir = scratch("kill");
     let (input, journal_path) = (dir.join("urls.txt"), dir.join("journal.jsonl"));
     let refused = closed_port_url();
@@ -472,9 +501,22 @@ fn a_journaled_run_killed_five_times_and_resumed_has_one_final_record_per_input(
             .map(|b| b.iter().filter(|&&c| c == b'\n').count())
             .unwrap_or(0)
     };
+    // Before each run: where the server's request log stood, and which inputs had a final
+    // record in the journal.
+    let done_now = || {
+        let mut done = vec![false; n as usize];
+        if journal_path.exists() {
+            for r in journal(&journal_path).1 {
+                done[r["index"].as_u64().unwrap() as usize] = true;
+            }
+        }
+        done
+    };
+    let mut runs: Vec<(usize, Vec<bool>)> = Vec::new();
     let mut kill_points = Vec::new();
     while kill_points.len() < 5 {
         let before = lines();
+        runs.push((srv.request_log().len(), done_now()));
         let mut child = fetch();
         let started = Instant::now();
         // Once this run has journaled something, a random moment later: SIGKILL.
@@ -516,6 +558,7 @@ fn a_journaled_run_killed_five_times_and_resumed_has_one_final_record_per_input(
         .filter(|&i| reaches_server[i] && !done[i])
         .count() as u64;
     let requests_before = srv.stats().requests;
+    runs.push((srv.request_log().len(), done_now()));
     let status = fetch().wait().unwrap();
     assert_eq!(status.code(), Some(1), "failures are in the input");
     let fetched = srv.stats().requests - requests_before;
@@ -527,6 +570,19 @@ fn a_journaled_run_killed_five_times_and_resumed_has_one_final_record_per_input(
         fetched, expected,
         "the last run fetches exactly the inputs without a final record ({context})"
     );
+    // No run fetched an input that had a final record when it started. (A request of a killed
+    // run that reaches the server late is for an input it had not finished, so it passes.)
+    let log = srv.request_log();
+    for (run, (from, done)) in runs.iter().enumerate() {
+        let to = runs.get(run + 1).map_or(log.len(), |r| r.0);
+        for path in &log[*from..to] {
+            let i: usize = path.rsplit_once("i=").unwrap().1.parse().unwrap();
+            assert!(
+                !done[i],
+                "run {run} fetched input {i} again ({path}; {context})"
+            );
+        }
+    }
     eprintln!("{context}; the last run fetched {fetched}");
     let report = run(&["report", "--check", &n.to_string(), s(&journal_path)]);
     assert_eq!(
