@@ -257,6 +257,9 @@ impl Done {
 
 /// An open journal, appending final records.
 pub struct Journal {
+    /// Holds the journal's lock for as long as the run (the kernel drops it if the process
+    /// dies, so a resume after SIGKILL finds it free).
+    _lock: File,
     out: BufWriter<File>,
     last_write: Instant,
     dirty: Arc<AtomicBool>,
@@ -312,12 +315,17 @@ pub fn open_for_run(
 /// does not match (every differing part is named); it cannot be read or written.
 pub fn open(path: &Path, header: &Header, resume: bool) -> Result<(Journal, Done), String> {
     let shown = path.display();
-    let existing = match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => return Err(format!("--journal {shown} is a directory")),
-        Ok(m) => m.len() > 0,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-        Err(e) => return Err(format!("cannot read --journal {shown}: {e}")),
-    };
+    if path.is_dir() {
+        return Err(format!("--journal {shown} is a directory"));
+    }
+    // Locked first (which creates the file empty if missing), then looked at: what another
+    // run did before the lock was free is seen.
+    let lock = lock(path)?;
+    let existing = lock
+        .metadata()
+        .map_err(|e| format!("cannot read --journal {shown}: {e}"))?
+        .len()
+        > 0;
     if existing && !resume {
         return Err(format!(
             "--journal {shown} already exists: add --resume to continue it, or remove it to \
@@ -393,6 +401,7 @@ pub fn open(path: &Path, header: &Header, resume: bool) -> Result<(Journal, Done
     };
     Ok((
         Journal {
+            _lock: lock,
             out: BufWriter::with_capacity(64 * 1024, file),
             last_write: Instant::now(),
             dirty,
@@ -402,6 +411,29 @@ pub fn open(path: &Path, header: &Header, resume: bool) -> Result<(Journal, Done
         },
         done,
     ))
+}
+
+/// Takes the journal's advisory lock (`flock`), so that two runs never append to one journal
+/// (both would fetch what is left).
+fn lock(path: &Path) -> Result<File, String> {
+    let shown = path.display();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("cannot open --journal {shown}: {e}"))?;
+    #[cfg(unix)]
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |e| match e {
+            rustix::io::Errno::WOULDBLOCK => {
+                format!("--journal {shown} is in use by another corral fetch: one run per journal")
+            }
+            e => format!("cannot lock --journal {shown}: {e}"),
+        },
+    )?;
+    Ok(file)
 }
 
 /// The directory entry of a new file is durable only once its directory is synced.
@@ -604,6 +636,18 @@ mod tests {
         assert!(lines[3].starts_with(r#"{"index":3,"#), "{text}");
         let (_, done) = open(&path, &header("2s"), true).unwrap();
         assert_eq!((done.count, done.torn_line), (3, None));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_journal_in_use_is_refused_and_free_again_once_closed() {
+        let path = scratch("lock");
+        let (first, _) = open(&path, &header("2s"), true).unwrap();
+        let e = open(&path, &header("2s"), true).err().unwrap();
+        assert!(e.contains("in use by another corral fetch"), "{e}");
+        drop(first);
+        assert!(open(&path, &header("2s"), true).is_ok());
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
