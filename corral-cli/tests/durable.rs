@@ -601,14 +601,14 @@ fn cancelled_inputs_are_not_journaled_and_run_again_on_resume() {
     let journal_path = dir.join("j.jsonl");
     let urls: Vec<String> = (0..6)
         .map(|i| match i {
-            1 | 4 => srv.url(&format!("/delay/1.5?i={i}")),
+            1 | 4 => srv.url(&format!("/delay/2.5?i={i}")),
             _ => srv.url(&format!("/get?i={i}")),
         })
         .collect();
     let mut args = vec!["fetch", "-q", "-o", "jsonl", "--journal", s(&journal_path)];
     args.extend(urls.iter().map(String::as_str));
     let mut first = args.clone();
-    first.extend(["-z", "0.5s"]);
+    first.extend(["-z", "1s"]);
     let r = run(&first);
     assert_eq!(r.code, 124, "{}", r.stderr);
     assert_eq!(records(&r.stdout).len(), 6, "stdout still has every record");
