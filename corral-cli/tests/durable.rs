@@ -2,76 +2,15 @@
 //! `--journal` with `--resume` surviving SIGKILL. The real binary against the server started
 //! in-process on 127.0.0.1 (port 0). Real clock: only generous bounds on time.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use corral_cli::serve::{Config, Server, StatsSnapshot};
 use serde_json::Value;
 
-/// The server on its own runtime, in this test process. Dropping it stops it.
-struct TestServer {
-    server: Option<Server>,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl TestServer {
-    fn start() -> Self {
-        Self::with(Config::default())
-    }
-
-    /// A server that keeps every request's path and query.
-    fn logging() -> Self {
-        Self::with(Config {
-            log_requests: true,
-            ..Config::default()
-        })
-    }
-
-    fn with(config: Config) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = runtime.block_on(Server::bind(addr, config)).unwrap();
-        TestServer {
-            server: Some(server),
-            runtime: Some(runtime),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        self.server.as_ref().unwrap().url(path)
-    }
-
-    fn stats(&self) -> StatsSnapshot {
-        self.server.as_ref().unwrap().stats()
-    }
-
-    fn request_log(&self) -> Vec<String> {
-        self.server.as_ref().unwrap().request_log()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let rt = self.runtime.take().unwrap();
-        let _guard = rt.enter();
-        drop(self.server.take());
-        drop(_guard);
-        rt.shutdown_background();
-    }
-}
-
-fn corral() -> Command {
-    let mut c = Command::cargo_bin("corral").unwrap();
-    c.timeout(Duration::from_secs(60));
-    c
-}
+mod common;
+use common::{corral, TestServer};
 
 struct Out {
     code: i32,

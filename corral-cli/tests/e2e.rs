@@ -2,59 +2,15 @@
 //! (port 0), or as a `corral serve --port 0` child. Real clock: only generous bounds on time.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command as StdCommand, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use corral_cli::serve::{Config, Server, StatsSnapshot};
 use serde_json::Value;
 
-/// The server on its own runtime, in this test process. Dropping it stops it.
-struct TestServer {
-    server: Option<Server>,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl TestServer {
-    fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = runtime
-            .block_on(Server::bind(addr, Config::default()))
-            .unwrap();
-        TestServer {
-            server: Some(server),
-            runtime: Some(runtime),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        self.server.as_ref().unwrap().url(path)
-    }
-
-    fn stats(&self) -> StatsSnapshot {
-        self.server.as_ref().unwrap().stats()
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.server.as_ref().unwrap().addr()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let rt = self.runtime.take().unwrap();
-        let _guard = rt.enter();
-        drop(self.server.take());
-        drop(_guard);
-        rt.shutdown_background();
-    }
-}
+mod common;
+use common::TestServer;
 
 /// A port nobody listens on: bound, then released.
 fn closed_port_url() -> String {

@@ -1,0 +1,76 @@
+//! What the command's end-to-end test files share: the server, started in-process on
+//! 127.0.0.1 (port 0) on a runtime of its own, and the binary.
+#![allow(dead_code)] // each test file uses its own share of these
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use corral_cli::serve::{Config, Server, StatsSnapshot};
+
+/// The server on its own runtime, in this test process. Dropping it stops it.
+pub struct TestServer {
+    server: Option<Server>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::with(Config::default())
+    }
+
+    /// A server that keeps every request's path and query.
+    pub fn logging() -> Self {
+        Self::with(Config {
+            log_requests: true,
+            ..Config::default()
+        })
+    }
+
+    pub fn with(config: Config) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = runtime.block_on(Server::bind(addr, config)).unwrap();
+        TestServer {
+            server: Some(server),
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.as_ref().unwrap().url(path)
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.server.as_ref().unwrap().stats()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().addr()
+    }
+
+    pub fn request_log(&self) -> Vec<String> {
+        self.server.as_ref().unwrap().request_log()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let rt = self.runtime.take().unwrap();
+        let _guard = rt.enter();
+        drop(self.server.take());
+        drop(_guard);
+        rt.shutdown_background();
+    }
+}
+
+/// The `corral` binary, with a 60 s limit on each run.
+pub fn corral() -> Command {
+    let mut c = Command::cargo_bin("corral").unwrap();
+    c.timeout(Duration::from_secs(60));
+    c
+}
