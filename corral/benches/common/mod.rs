@@ -326,6 +326,37 @@ pub fn cases() -> Vec<Case> {
                 })
             },
         },
+        // ---- policies that never fire, on top of in-place gather (issue 11: at most +5 %) ----
+        Case {
+            name: "corral_gather_rate_unused",
+            mode: Mode::InPlace,
+            run: |n| {
+                Box::pin(async move {
+                    // A rate far above the load, and a burst that covers every input.
+                    let rate =
+                        corral::RateLimiter::new(corral::Rate::per_second(u32::MAX), u32::MAX);
+                    let values = corral::gather((0..n).map(work))
+                        .rate(rate)
+                        .await
+                        .expect("no failure");
+                    values.into_iter().sum()
+                })
+            },
+        },
+        Case {
+            name: "corral_gather_retry_unused",
+            mode: Mode::InPlace,
+            run: |n| {
+                Box::pin(async move {
+                    // Every attempt succeeds at once: the policy only wraps.
+                    let policy = corral::RetryPolicy::new();
+                    let values = corral::gather((0..n).map(|i| policy.retry(move || work(i))))
+                        .await
+                        .expect("no failure");
+                    values.into_iter().sum()
+                })
+            },
+        },
         // ---- at most LIMIT at once, results in input order (in place, then spawned) ----
         Case {
             name: "futures_util_buffered",
