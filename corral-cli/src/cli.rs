@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::duration;
 use crate::fetch::OkStatus;
 use crate::output::Format;
+use crate::rows::InputFormat;
 use crate::shard::{Shard, ShardBy};
 
 /// Exit codes, shared by `--help` and the README.
@@ -92,6 +93,34 @@ pub struct FetchArgs {
         conflicts_with = "urls"
     )]
     pub input: Option<PathBuf>,
+
+    /// How the input is read [default: lines]: `lines` is one URL per line; `csv` has a header
+    /// line naming its fields, and `jsonl` one JSON object per line. A row's URL is in
+    /// --url-field, and every other field goes into its record unchanged, under `fields`.
+    #[arg(long, value_name = "FORMAT", conflicts_with = "urls")]
+    pub input_format: Option<InputFormat>,
+
+    /// With --input-format csv|jsonl: the field that holds the URL [default: url].
+    // Not clap's default_value: clap does not check `requires` for an argument with one.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "input_format",
+        conflicts_with = "urls"
+    )]
+    pub url_field: Option<String>,
+
+    /// With --input-format csv|jsonl: the field that holds the input's index (a non-negative
+    /// integer), for records, --shard, --resume and `report --check`, instead of its position
+    /// in this input. For an input split up elsewhere (Spark partitions, `split`), so that
+    /// records keep their index in the whole.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "input_format",
+        conflicts_with = "urls"
+    )]
+    pub index_field: Option<String>,
 
     /// Run at most N requests at once. Inputs are read only as fast as slots free up.
     #[arg(short = 'c', long, value_name = "N", default_value_t = 50,
@@ -194,6 +223,13 @@ pub struct FetchArgs {
     /// Quiet: no progress bar and no summary on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+impl FetchArgs {
+    /// The row field that holds the URL: --url-field, or `url`.
+    pub fn url_field(&self) -> String {
+        self.url_field.clone().unwrap_or_else(|| "url".to_owned())
+    }
 }
 
 /// Parses a byte count: `1000`, `64K`, `10M`, `1G` (powers of 1024; `KiB`, `MiB`, `GiB` too).

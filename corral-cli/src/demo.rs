@@ -60,6 +60,7 @@ impl Demo {
             line: index + 1,
             url: parse_url(&text),
             text,
+            fields: None,
         };
         fetcher.fetch(input, Default::default())
     }

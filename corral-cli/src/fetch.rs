@@ -258,6 +258,7 @@ impl Fetcher {
                 attempts: 1,
                 line: input.line,
                 ended_at: 0.0,
+                fields: None,
             };
             let start = Instant::now();
             let result = this.request(url, input.index, &mut record, &partial).await;

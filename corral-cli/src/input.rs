@@ -6,12 +6,17 @@
 //! of stdin is dropped (editors on Windows write one). A line that is not a usable URL still
 //! counts: it becomes an input whose `url` is an error naming its line number, and the run
 //! writes an `invalid_input` record for it and goes on.
+//!
+//! With `--input-format csv|jsonl` a line (for CSV, a row, which may span lines inside quotes)
+//! is a row with named fields; [`crate::rows`] takes it apart.
 
 use std::io;
 use std::path::Path;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use url::Url;
+
+use crate::rows::{csv_row_is_open, Fields, Rows};
 
 /// Longest line kept; the rest of a longer line is read and dropped, and the line is bad.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -30,6 +35,8 @@ pub struct Input {
     pub text: String,
     /// The parsed URL, or what is wrong with the input (the message names the line).
     pub url: Result<Url, String>,
+    /// A row's fields other than its URL, for its record (`--input-format csv|jsonl`).
+    pub fields: Option<Box<Fields>>,
 }
 
 enum Source {
@@ -48,9 +55,23 @@ pub struct Inputs {
     buf: Vec<u8>,
     /// Whether the line being read was longer than [`MAX_LINE`].
     truncated: bool,
+    /// Lines the CSV row being read has gone on past its first.
+    continued: u64,
     what: &'static str,
     /// The rest can be read without waiting for anyone: arguments, or a regular file.
     bounded: bool,
+    /// Rows with fields instead of plain lines (`--input-format csv|jsonl`).
+    rows: Option<Rows>,
+}
+
+/// One input's text as read, before it is parsed.
+struct Raw {
+    index: u64,
+    /// The line it starts on.
+    line: u64,
+    text: String,
+    /// What is wrong with it already (not UTF-8, too long).
+    bad: Option<String>,
 }
 
 impl Inputs {
@@ -62,8 +83,10 @@ impl Inputs {
             line: 0,
             buf: Vec::new(),
             truncated: false,
+            continued: 0,
             what: "argument",
             bounded: true,
+            rows: None,
         }
     }
 
@@ -77,8 +100,10 @@ impl Inputs {
             line: 0,
             buf: Vec::new(),
             truncated: false,
+            continued: 0,
             what: "line",
             bounded,
+            rows: None,
         }
     }
 
@@ -107,6 +132,15 @@ impl Inputs {
         Ok(Self::from_reader(file, meta.is_file()))
     }
 
+    /// Reads rows with fields instead of plain lines: `--input-format csv|jsonl`. Arguments are
+    /// always plain URLs.
+    pub fn with_rows(mut self, rows: Option<Rows>) -> Self {
+        if matches!(self.source, Source::Lines(_)) {
+            self.rows = rows;
+        }
+        self
+    }
+
     /// True if the rest of the input can be read to its end without waiting for anyone: URL
     /// arguments or a regular file. False for a pipe, a FIFO or a terminal, whose end may
     /// never come (`yes URL | corral fetch --any`): after a stop, those are not read further.
@@ -130,20 +164,39 @@ impl Inputs {
     ///
     /// Reading the file or stdin failed; the inputs end there.
     pub async fn next(&mut self) -> io::Result<Option<Input>> {
-        let Some((index, text, bad)) = self.next_line().await? else {
+        let Some(raw) = self.next_line().await? else {
             return Ok(None);
         };
+        let (index, text, bad, fields) = self.take_apart(raw.index, raw.text, raw.bad);
         let url = match bad {
             Some(why) => Err(why),
             None => parse_url(&text),
         }
-        .map_err(|why| format!("{} {}: {why}", self.what, self.line));
+        .map_err(|why| format!("{} {}: {why}", self.what, raw.line));
         Ok(Some(Input {
             index,
-            line: self.line,
+            line: raw.line,
             text,
             url,
+            fields,
         }))
+    }
+
+    /// A row's index, URL text, what is wrong with it, and its other fields; a plain line is
+    /// its own URL text.
+    fn take_apart(
+        &self,
+        index: u64,
+        text: String,
+        bad: Option<String>,
+    ) -> (u64, String, Option<String>, Option<Box<Fields>>) {
+        match &self.rows {
+            Some(rows) if bad.is_none() => {
+                let row = rows.parse(&text);
+                (row.index.unwrap_or(index), row.text, row.bad, row.fields)
+            }
+            _ => (index, text, bad, None),
+        }
     }
 
     /// The next input, for a record only: it will not be fetched (the run has stopped), so
@@ -156,26 +209,28 @@ impl Inputs {
     ///
     /// As for [`Inputs::next`].
     pub async fn next_unfetched(&mut self) -> io::Result<Option<Unfetched>> {
-        let Some((index, text, bad)) = self.next_line().await? else {
+        let Some(raw) = self.next_line().await? else {
             return Ok(None);
         };
+        let (index, text, bad, fields) = self.take_apart(raw.index, raw.text, raw.bad);
         let bad = match bad {
             Some(why) => Some(why),
             None if has_http_scheme(&text) => None,
             None => parse_url(&text).err(),
         }
-        .map(|why| format!("{} {}: {why}", self.what, self.line));
+        .map(|why| format!("{} {}: {why}", self.what, raw.line));
         Ok(Some(Unfetched {
             index,
-            line: self.line,
+            line: raw.line,
             text,
             bad,
+            fields,
         }))
     }
 
-    /// The next input's index, trimmed text, and what is wrong with it before its URL is
-    /// parsed (not UTF-8, too long).
-    async fn next_line(&mut self) -> io::Result<Option<(u64, String, Option<String>)>> {
+    /// The next input's text as read, with what is wrong with it before it is parsed (not
+    /// UTF-8, too long). A CSV input's header row is read here, and is not an input.
+    async fn next_line(&mut self) -> io::Result<Option<Raw>> {
         loop {
             let (text, bad) = match &mut self.source {
                 Source::Args(args) => match args.next() {
@@ -185,9 +240,18 @@ impl Inputs {
                 },
                 Source::Lines(reader) => {
                     // The line so far stays in `buf` if this future is dropped; it is taken
-                    // (and `buf` cleared) only once the line is complete.
-                    if !read_line(reader, &mut self.buf, &mut self.truncated).await? {
-                        return Ok(None);
+                    // (and `buf` cleared) only once the line is complete. A CSV row that is
+                    // still inside quotes at the line's end goes on with the next line.
+                    let csv = self.rows.as_ref().is_some_and(Rows::is_csv);
+                    loop {
+                        match read_line(reader, &mut self.buf, &mut self.truncated).await? {
+                            None => return Ok(None),
+                            Some(true) if csv && !self.truncated && csv_row_is_open(&self.buf) => {
+                                self.buf.push(b'\n');
+                                self.continued += 1;
+                            }
+                            Some(_) => break,
+                        }
                     }
                     let truncated = std::mem::take(&mut self.truncated);
                     if self.line == 0 && self.buf.starts_with(BOM) {
@@ -208,15 +272,27 @@ impl Inputs {
                     text
                 }
             };
-            self.line += 1;
+            let line = self.line + 1;
+            self.line += 1 + std::mem::take(&mut self.continued);
             // Only files skip blank and comment lines: every argument is an input.
             let is_file = matches!(self.source, Source::Lines(_));
             if is_file && (text.is_empty() || text.starts_with('#')) {
                 continue;
             }
+            if let Some(rows) = self.rows.as_mut().filter(|r| r.wants_header()) {
+                rows.read_header(&text).map_err(|why| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("line {line}: {why}"))
+                })?;
+                continue;
+            }
             let index = self.index;
             self.index += 1;
-            return Ok(Some((index, text, bad)));
+            return Ok(Some(Raw {
+                index,
+                line,
+                text,
+                bad,
+            }));
         }
     }
 }
@@ -233,6 +309,8 @@ pub struct Unfetched {
     /// What is wrong with the input, if [`Inputs::next_unfetched`] saw it (the message names
     /// the line).
     pub bad: Option<String>,
+    /// A row's fields other than its URL, as in [`Input::fields`].
+    pub fields: Option<Box<Fields>>,
 }
 
 /// True if `text` starts with `http://` or `https://`, in any case.
@@ -245,13 +323,14 @@ fn has_http_scheme(text: &str) -> bool {
 }
 
 /// Reads the rest of one line (without its `\n`) onto `buf`, keeping at most [`MAX_LINE`]
-/// bytes and setting `truncated` if there were more. Returns false at the end of input with
-/// nothing read. Cancel safe: what was read stays in `buf` and `truncated` for the next call.
+/// bytes and setting `truncated` if there were more. Returns whether the line ended with a
+/// `\n` (not at the end of the input), or `None` at the end of input with nothing read. Cancel
+/// safe: what was read stays in `buf` and `truncated` for the next call.
 async fn read_line<R: AsyncBufRead + Unpin + ?Sized>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     truncated: &mut bool,
-) -> io::Result<bool> {
+) -> io::Result<Option<bool>> {
     loop {
         let available = match reader.fill_buf().await {
             Ok(b) => b,
@@ -259,20 +338,20 @@ async fn read_line<R: AsyncBufRead + Unpin + ?Sized>(
             Err(e) => return Err(e),
         };
         if available.is_empty() {
-            return Ok(!buf.is_empty() || *truncated);
+            return Ok((!buf.is_empty() || *truncated).then_some(false));
         }
         let (chunk, used, done) = match available.iter().position(|&b| b == b'\n') {
             Some(i) => (&available[..i], i + 1, true),
             None => (available, available.len(), false),
         };
-        let room = MAX_LINE - buf.len();
+        let room = MAX_LINE.saturating_sub(buf.len());
         if chunk.len() > room {
             *truncated = true;
         }
         buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
         reader.consume(used);
         if done {
-            return Ok(true);
+            return Ok(Some(true));
         }
     }
 }
@@ -454,6 +533,36 @@ mod tests {
         assert_eq!(v[3].2, None, "the scheme is right; the rest is not checked");
         let ftp = v[4].2.as_deref().unwrap();
         assert!(ftp.starts_with("line 6: unsupported scheme `ftp`"), "{ftp}");
+    }
+
+    fn rows(format: crate::rows::InputFormat, text: &'static str) -> Inputs {
+        lines(text).with_rows(Some(Rows::new(format, "url".into(), None)))
+    }
+
+    #[tokio::test]
+    async fn a_csv_header_is_not_an_input_and_an_unclosed_quote_ends_at_the_end() {
+        use crate::rows::InputFormat::Csv;
+        let v = all(rows(
+            Csv,
+            "url,n\nhttp://a/,\"1\n\n2\"\nhttp://b/,\"open\nhttp://c/\n",
+        ))
+        .await;
+        let got: Vec<_> = v.iter().map(|i| (i.index, i.line, i.url.is_ok())).collect();
+        // the second row runs from line 5 to the end: its quote never closes
+        assert_eq!(got, [(0, 2, true), (1, 5, true)]);
+        assert_eq!(v[0].fields.as_ref().unwrap()["n"], "1\n\n2");
+        assert_eq!(v[1].fields.as_ref().unwrap()["n"], "open\nhttp://c/");
+    }
+
+    #[tokio::test]
+    async fn rows_recorded_after_a_stop_still_carry_their_fields() {
+        let mut i = rows(
+            crate::rows::InputFormat::Jsonl,
+            "{\"url\": \"http://a/\", \"k\": 1}\n",
+        );
+        let u = i.next_unfetched().await.unwrap().unwrap();
+        assert_eq!((u.text.as_str(), u.bad), ("http://a/", None));
+        assert_eq!(u.fields.unwrap()["k"], 1);
     }
 
     #[test]

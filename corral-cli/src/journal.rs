@@ -187,6 +187,9 @@ impl Header {
 /// not what an input's record says, so they may differ.)
 pub fn result_flags(args: &FetchArgs) -> BTreeMap<String, String> {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "none".to_owned());
+    let rows = args
+        .input_format
+        .filter(|f| *f != crate::rows::InputFormat::Lines);
     let strategy = match Strategy::from_args(args) {
         Strategy::All => "all".to_owned(),
         Strategy::Any => "any".to_owned(),
@@ -206,6 +209,13 @@ pub fn result_flags(args: &FetchArgs) -> BTreeMap<String, String> {
             opt(args.save.as_ref().map(|p| p.display().to_string())),
         ),
         ("save-errors", args.save_errors.to_string()),
+        // Rows (csv, jsonl) only: a journal of plain lines says nothing of them.
+        (
+            "input-format",
+            opt(rows.map(|f| format!("{f:?}").to_lowercase())),
+        ),
+        ("url-field", opt(rows.map(|_| args.url_field()))),
+        ("index-field", opt(args.index_field.clone())),
         ("shard", opt(args.shard.map(|s| s.to_string()))),
         (
             "shard-by",

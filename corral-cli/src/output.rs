@@ -22,8 +22,10 @@ pub enum Format {
     Csv,
 }
 
-/// The CSV header, also the JSON field order.
-pub const FIELDS: [&str; 11] = [
+/// The CSV header, also the JSON field order. (`fields`, a row's other fields with
+/// `--input-format csv|jsonl`, is left out of JSON for plain lines, and is a JSON object in
+/// one CSV column.)
+pub const FIELDS: [&str; 12] = [
     "index",
     "url",
     "ok",
@@ -35,6 +37,7 @@ pub const FIELDS: [&str; 11] = [
     "attempts",
     "line",
     "ended_at",
+    "fields",
 ];
 
 /// Writes records in one format.
@@ -85,6 +88,9 @@ impl<W: Write> Printer<W> {
                     r.attempts.to_string(),
                     r.line.to_string(),
                     ((r.ended_at * 1000.0).round() / 1000.0).to_string(),
+                    r.fields.as_ref().map_or_else(String::new, |f| {
+                        csv_field(&serde_json::to_string(f).unwrap_or_default())
+                    }),
                 ];
                 writeln!(self.out, "{}", row.join(","))
             }
@@ -203,6 +209,7 @@ mod tests {
             attempts: 1,
             line: 1,
             ended_at: 1_700_000_000.5,
+            fields: None,
         };
         let mut bad = Record::failed(
             1,
@@ -212,6 +219,9 @@ mod tests {
             "line 3: not a URL, \"sorry\"".into(),
         );
         bad.ended_at = 1_700_000_001.25;
+        let mut row = crate::rows::Fields::new();
+        row.insert("name".into(), "x,y".into());
+        bad.fields = Some(Box::new(row));
         vec![ok, bad]
     }
 
@@ -232,7 +242,7 @@ mod tests {
             .collect();
         assert_eq!(lines.len(), 2);
         for v in &lines {
-            for f in FIELDS {
+            for f in FIELDS.iter().filter(|&&f| f != "fields") {
                 assert!(v.get(f).is_some(), "{f} missing in {v}");
             }
         }
@@ -250,15 +260,15 @@ mod tests {
         let mut lines = out.lines();
         assert_eq!(
             lines.next(),
-            Some("index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at")
+            Some("index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at,fields")
         );
         assert_eq!(
             lines.next(),
-            Some("0,http://a/x,true,200,,,12.345,2048,1,1,1700000000.5")
+            Some("0,http://a/x,true,200,,,12.345,2048,1,1,1700000000.5,")
         );
         assert_eq!(
             lines.next(),
-            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25")
+            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25,\"{\"\"name\"\":\"\"x,y\"\"}\"")
         );
         assert_eq!(lines.next(), None);
     }

@@ -96,6 +96,10 @@ pub struct Record {
     /// takes the time span of a run from it (the files of older versions lack it: 0).
     #[serde(serialize_with = "unix_millis", default)]
     pub ended_at: f64,
+    /// The input row's other fields, unchanged (`--input-format csv|jsonl`); absent for plain
+    /// lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Box<crate::rows::Fields>>,
 }
 
 impl Record {
@@ -120,6 +124,7 @@ impl Record {
             attempts: 0,
             line,
             ended_at: now(),
+            fields: None,
         }
     }
 }

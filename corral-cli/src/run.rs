@@ -42,6 +42,7 @@ use crate::output::{Format, Printer};
 use crate::progress::Progress;
 use crate::record::{ErrorKind, Record};
 use crate::reorder::Reorder;
+use crate::rows::{InputFormat, Rows};
 use crate::select::Selection;
 use crate::shard::Sharding;
 use crate::stdio::note;
@@ -266,16 +267,20 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         }
         _ => "stdin".to_owned(),
     };
+    let rows = args
+        .input_format
+        .filter(|f| *f != InputFormat::Lines)
+        .map(|f| Rows::new(f, args.url_field(), args.index_field.clone()));
     let mut inputs = match &args.input {
         Some(path) => match Inputs::open(path).await {
-            Ok(i) => i,
+            Ok(i) => i.with_rows(rows),
             Err(e) => {
                 note!("corral fetch: cannot read -i {}: {e}", path.display());
                 return exit::USAGE;
             }
         },
         None if !urls.is_empty() => Inputs::from_args(urls),
-        None if !stdin_is_terminal => Inputs::stdin(),
+        None if !stdin_is_terminal => Inputs::stdin().with_rows(rows),
         None => {
             note!(
                 "corral fetch: no URLs: give them as arguments, with -i FILE, or on stdin \
@@ -491,6 +496,8 @@ struct Pulled {
     invalid: Option<String>,
     /// What had arrived, for a request cancelled while running.
     partial: Arc<Partial>,
+    /// The input row's other fields, for its record.
+    fields: Option<Box<crate::rows::Fields>>,
 }
 
 /// The run proper: one `as_completed` stream over the inputs, stopped when the strategy
@@ -536,7 +543,7 @@ async fn drive<W: Write>(
             }
         };
         match next {
-            Ok(Some(input)) => {
+            Ok(Some(mut input)) => {
                 pulled_ref.set(pulled_ref.get() + 1);
                 let partial = Arc::new(Partial::default());
                 let key = Pulled {
@@ -546,6 +553,7 @@ async fn drive<W: Write>(
                     at: Instant::now(),
                     invalid: input.url.as_ref().err().cloned(),
                     partial: partial.clone(),
+                    fields: input.fields.take(),
                 };
                 Some(((key, fetcher.fetch(input, partial)), inputs))
             }
@@ -629,17 +637,20 @@ async fn drive<W: Write>(
                 .as_ref()
                 .map_or_else(|| "cancelled".to_owned(), Stop::why)
         };
-        let record = match done.outcome {
+        let mut key = done.key;
+        let fields = key.fields.take();
+        let mut record = match done.outcome {
             corral::Outcome::Ok(r) => r,
             corral::Outcome::Err(r) => *r,
-            corral::Outcome::Cancelled(_) => cancelled_record(done.key, &why()),
+            corral::Outcome::Cancelled(_) => cancelled_record(key, &why()),
             corral::Outcome::Panicked(p) => {
-                let mut r = cancelled_record(done.key, "");
+                let mut r = cancelled_record(key, "");
                 r.error_kind = Some(ErrorKind::Protocol);
                 r.error = Some(format!("internal error (a bug in corral): {}", p.message()));
                 r
             }
         };
+        record.fields = fields;
         let running = completions.running();
         match &mut reorder {
             None => sink.emit(&record, running),
@@ -702,7 +713,7 @@ async fn record_the_rest<W: Write>(
         if !selection.keeps(input.index, url.as_ref().and_then(url::Url::host_str)) {
             continue;
         }
-        let record = match input.bad {
+        let mut record = match input.bad {
             Some(bad) => Record::failed(
                 input.index,
                 input.line,
@@ -718,6 +729,7 @@ async fn record_the_rest<W: Write>(
                 error.clone(),
             ),
         };
+        record.fields = input.fields;
         sink.emit(&record, 0);
         if sink.broken {
             break;
@@ -744,6 +756,7 @@ fn cancelled_record(key: Pulled, why: &str) -> Record {
         attempts: 1,
         line: key.line,
         ended_at: crate::record::now(),
+        fields: None,
     }
 }
 

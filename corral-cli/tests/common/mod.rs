@@ -74,3 +74,41 @@ pub fn corral() -> Command {
     c.timeout(Duration::from_secs(60));
     c
 }
+
+/// What a `corral fetch -o jsonl` run gave: its exit code, its records, and stderr.
+pub struct Fetched {
+    pub code: i32,
+    pub records: Vec<serde_json::Value>,
+    pub stderr: String,
+}
+
+impl Fetched {
+    /// The record with index `i`; panics naming the records if there is not exactly one.
+    pub fn at(&self, i: u64) -> &serde_json::Value {
+        let mut found = self.records.iter().filter(|r| r["index"] == i);
+        match (found.next(), found.next()) {
+            (Some(r), None) => r,
+            _ => panic!("not one record with index {i}: {:#?}", self.records),
+        }
+    }
+}
+
+/// Runs `corral fetch -o jsonl ARGS` with `stdin`, and parses its records.
+pub fn fetch_jsonl(args: &[&str], stdin: &str) -> Fetched {
+    let out = corral()
+        .arg("fetch")
+        .args(["-o", "jsonl"])
+        .args(args)
+        .write_stdin(stdin)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    Fetched {
+        code: out.status.code().unwrap_or(-1),
+        records: stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
