@@ -12,6 +12,8 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use url::Url;
@@ -62,6 +64,10 @@ pub struct Inputs {
     bounded: bool,
     /// Rows with fields instead of plain lines (`--input-format csv|jsonl`).
     rows: Option<Rows>,
+    /// Bytes of the file or stdin consumed so far, for the progress display.
+    consumed: Arc<AtomicU64>,
+    /// The size of a regular file given with `-i`, for the progress display.
+    size: Option<u64>,
 }
 
 /// One input's text as read, before it is parsed.
@@ -87,6 +93,8 @@ impl Inputs {
             what: "argument",
             bounded: true,
             rows: None,
+            consumed: Arc::default(),
+            size: None,
         }
     }
 
@@ -104,6 +112,8 @@ impl Inputs {
             what: "line",
             bounded,
             rows: None,
+            consumed: Arc::default(),
+            size: None,
         }
     }
 
@@ -129,7 +139,21 @@ impl Inputs {
                 "is a directory; give a file of URLs, one per line",
             ));
         }
-        Ok(Self::from_reader(file, meta.is_file()))
+        let mut inputs = Self::from_reader(file, meta.is_file());
+        inputs.size = meta.is_file().then_some(meta.len());
+        Ok(inputs)
+    }
+
+    /// The size of the input file, when it is a regular file given by its path: with
+    /// [`Inputs::consumed`], how far the run has read it.
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// A counter of the bytes consumed from the file or stdin so far, kept up to date as lines
+    /// are read.
+    pub fn consumed(&self) -> Arc<AtomicU64> {
+        self.consumed.clone()
     }
 
     /// Reads rows with fields instead of plain lines: `--input-format csv|jsonl`. Arguments are
@@ -244,7 +268,9 @@ impl Inputs {
                     // still inside quotes at the line's end goes on with the next line.
                     let csv = self.rows.as_ref().is_some_and(Rows::is_csv);
                     loop {
-                        match read_line(reader, &mut self.buf, &mut self.truncated).await? {
+                        let read =
+                            read_line(reader, &mut self.buf, &mut self.truncated, &self.consumed);
+                        match read.await? {
                             None => return Ok(None),
                             Some(true) if csv && !self.truncated && csv_row_is_open(&self.buf) => {
                                 self.buf.push(b'\n');
@@ -330,6 +356,7 @@ async fn read_line<R: AsyncBufRead + Unpin + ?Sized>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     truncated: &mut bool,
+    consumed: &AtomicU64,
 ) -> io::Result<Option<bool>> {
     loop {
         let available = match reader.fill_buf().await {
@@ -350,6 +377,7 @@ async fn read_line<R: AsyncBufRead + Unpin + ?Sized>(
         }
         buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
         reader.consume(used);
+        consumed.fetch_add(used as u64, Ordering::Relaxed);
         if done {
             return Ok(Some(true));
         }

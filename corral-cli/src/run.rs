@@ -39,7 +39,7 @@ use crate::fetch::{Fetcher, Partial, Settings};
 use crate::input::Inputs;
 use crate::journal::{self, Journal};
 use crate::output::{Format, Printer};
-use crate::progress::Progress;
+use crate::progress::{Progress, Total};
 use crate::record::{ErrorKind, Record};
 use crate::reorder::Reorder;
 use crate::rows::{InputFormat, Rows};
@@ -326,7 +326,17 @@ pub async fn run(mut args: FetchArgs) -> i32 {
             BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
         ),
         summary: Summary::new(),
-        progress: Progress::new(!quiet && io::stderr().is_terminal(), known_total),
+        progress: Progress::new(
+            !quiet && io::stderr().is_terminal(),
+            match (known_total, inputs.size()) {
+                (Some(n), _) => Total::Inputs(n),
+                (None, Some(size)) => Total::Bytes {
+                    size,
+                    read: inputs.consumed(),
+                },
+                (None, None) => Total::Unknown,
+            },
+        ),
         eager: stdout_is_terminal,
         broken: false,
         error: None,

@@ -16,6 +16,8 @@ pub struct Summary {
     pub total: u64,
     /// Records with `ok`.
     pub ok: u64,
+    /// Body bytes received, over every record (a cancelled request's count what had arrived).
+    pub bytes: u64,
     by_status: BTreeMap<u16, u64>,
     by_kind: BTreeMap<ErrorKind, u64>,
     /// Latency in microseconds of every request that ran to an end (not cancelled).
@@ -34,6 +36,7 @@ impl Summary {
         Summary {
             total: 0,
             ok: 0,
+            bytes: 0,
             by_status: BTreeMap::new(),
             by_kind: BTreeMap::new(),
             // 1 µs to 1 hour at 3 significant digits: about 0.1 % error, a few tens of KiB.
@@ -48,6 +51,7 @@ impl Summary {
         if r.ok {
             self.ok += 1;
         }
+        self.bytes += r.bytes;
         if let Some(s) = r.status {
             *self.by_status.entry(s).or_default() += 1;
         }
@@ -66,6 +70,7 @@ impl Summary {
     pub fn merge(&mut self, other: &Summary) {
         self.total += other.total;
         self.ok += other.ok;
+        self.bytes += other.bytes;
         for (s, n) in &other.by_status {
             *self.by_status.entry(*s).or_default() += n;
         }
@@ -74,6 +79,11 @@ impl Summary {
         }
         // Same bounds on both sides, and values are clamped when recorded: cannot fail.
         let _ = self.latency.add(&other.latency);
+    }
+
+    /// Records that failed: neither ok nor cancelled.
+    pub fn failed(&self) -> u64 {
+        self.total - self.ok - self.count(ErrorKind::Cancelled)
     }
 
     /// Records with this error kind.
@@ -90,7 +100,10 @@ impl Summary {
     /// stopped, if it stopped early.
     pub fn render(&self, wall: Duration, note: Option<&str>) -> String {
         let mut s = String::new();
-        let failed = self.total - self.ok;
+        let cancelled = match self.count(ErrorKind::Cancelled) {
+            0 => String::new(),
+            n => format!(", {n} cancelled"),
+        };
         let secs = wall.as_secs_f64();
         let rate = if secs > 0.0 {
             self.completed_requests() as f64 / secs
@@ -99,12 +112,13 @@ impl Summary {
         };
         let _ = writeln!(
             s,
-            "corral: {} inputs in {}: {} ok, {} failed; {:.1} requests/s",
+            "corral: {} inputs in {}: {} ok, {} failed{cancelled}; {:.1} requests/s, {} received",
             self.total,
             human(wall),
             self.ok,
-            failed,
-            rate
+            self.failed(),
+            rate,
+            crate::output::bytes(self.bytes)
         );
         if !self.by_status.is_empty() {
             let parts: Vec<String> = self
@@ -152,7 +166,7 @@ mod tests {
             error_kind: kind,
             error: kind.map(|k| k.to_string()),
             elapsed_ms: Duration::from_millis(ms),
-            bytes: 0,
+            bytes: 1000,
             attempts: u32::from(kind != Some(ErrorKind::InvalidInput)),
             line: 1,
             ended_at: 0.0,
@@ -178,7 +192,10 @@ mod tests {
         );
         let text = s.render(Duration::from_secs(2), Some("deadline"));
         assert!(
-            text.contains("103 inputs in 2.00s: 100 ok, 3 failed; 50.5 requests/s"),
+            text.contains(
+                "103 inputs in 2.00s: 100 ok, 2 failed, 1 cancelled; 50.5 requests/s, \
+                 100.6KiB received"
+            ),
             "{text}"
         );
         assert!(text.contains("200 ×100  500 ×1"), "{text}");
@@ -197,6 +214,10 @@ mod tests {
     fn an_empty_run_renders_without_percentiles() {
         let text = Summary::new().render(Duration::ZERO, None);
         assert!(text.starts_with("corral: 0 inputs"), "{text}");
+        assert!(
+            !text.contains("cancelled"),
+            "no cancelled count when none: {text}"
+        );
         assert!(!text.contains("latency"));
     }
 }
