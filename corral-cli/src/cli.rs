@@ -74,6 +74,11 @@ pub struct ReportArgs {
     /// naming the missing, duplicated and out-of-range ones.
     #[arg(long, value_name = "N")]
     pub check: Option<u64>,
+
+    /// Also write the report as one self-contained HTML page to FILE (no script, nothing
+    /// fetched): the summary, a latency histogram, and bars for statuses and error kinds.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Flags of `corral fetch`.

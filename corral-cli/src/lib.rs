@@ -18,6 +18,7 @@ pub mod demo;
 pub mod duration;
 pub mod fdlimit;
 pub mod fetch;
+pub mod html;
 pub mod input;
 pub mod journal;
 pub mod output;

@@ -116,6 +116,14 @@ pub fn run(args: ReportArgs) -> i32 {
             }
         );
     }
+    if let Some(path) = &args.html {
+        let title: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+        let page = crate::html::page(&total, &text, &title.join(" "));
+        if let Err(e) = std::fs::write(path, page) {
+            note!("corral report: cannot write --html {}: {e}", path.display());
+            return exit::USAGE;
+        }
+    }
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => code,

@@ -86,6 +86,23 @@ impl Summary {
         self.total - self.ok - self.count(ErrorKind::Cancelled)
     }
 
+    /// Records by HTTP status, in order of status.
+    pub fn statuses(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.by_status.iter().map(|(s, n)| (*s, *n))
+    }
+
+    /// Records by error kind, in the order of [`ErrorKind::ALL`].
+    pub fn kinds(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
+        ErrorKind::ALL
+            .iter()
+            .filter_map(|k| self.by_kind.get(k).map(|n| (*k, *n)))
+    }
+
+    /// The latency, in microseconds, of every request that ran to an end.
+    pub fn latency(&self) -> &Histogram<u64> {
+        &self.latency
+    }
+
     /// Records with this error kind.
     pub fn count(&self, kind: ErrorKind) -> u64 {
         self.by_kind.get(&kind).copied().unwrap_or(0)

@@ -106,6 +106,21 @@ fn report_merges_files_into_one_summary_and_check_passes_on_a_full_set() {
         "{}",
         r.stdout
     );
+    // --html: the same report as a page, with its charts.
+    let page_path = dir.join("report.html");
+    let r = run(&["report", s(&a), s(&b), "--html", s(&page_path)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    assert!(page.contains("corral: 6 inputs in "), "{page}");
+    assert_eq!(
+        page.matches("<svg").count(),
+        3,
+        "latency, statuses, errors: {page}"
+    );
+    assert!(page.contains("<title>500: 2</title>"), "{page}");
+    assert!(page.contains("<title>invalid_input: 2</title>"), "{page}");
+    let unwritable = run(&["report", s(&a), "--html", s(&dir.join("no/such/dir.html"))]);
+    assert_eq!(unwritable.code, 2, "{}", unwritable.stderr);
     // The same from stdin.
     let piped = corral()
         .args(["report", "-", "--check", "6"])
