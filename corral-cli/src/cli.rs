@@ -194,6 +194,10 @@ pub struct FetchArgs {
     /// Quiet: no progress bar and no summary on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+
+    /// What each request sends, redirects, and how the client connects.
+    #[command(flatten)]
+    pub request: crate::request::RequestArgs,
 }
 
 /// Parses a byte count: `1000`, `64K`, `10M`, `1G` (powers of 1024; `KiB`, `MiB`, `GiB` too).

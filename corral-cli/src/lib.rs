@@ -25,6 +25,7 @@ pub mod progress;
 pub mod record;
 pub mod reorder;
 pub mod report;
+pub mod request;
 pub mod run;
 pub mod select;
 pub mod serve;

@@ -23,7 +23,7 @@ pub enum Format {
 }
 
 /// The CSV header, also the JSON field order.
-pub const FIELDS: [&str; 11] = [
+pub const FIELDS: [&str; 13] = [
     "index",
     "url",
     "ok",
@@ -35,6 +35,8 @@ pub const FIELDS: [&str; 11] = [
     "attempts",
     "line",
     "ended_at",
+    "final_url",
+    "redirects",
 ];
 
 /// Writes records in one format.
@@ -85,6 +87,8 @@ impl<W: Write> Printer<W> {
                     r.attempts.to_string(),
                     r.line.to_string(),
                     ((r.ended_at * 1000.0).round() / 1000.0).to_string(),
+                    csv_field(r.final_url.as_deref().unwrap_or("")),
+                    r.redirects.to_string(),
                 ];
                 writeln!(self.out, "{}", row.join(","))
             }
@@ -124,6 +128,11 @@ pub fn text_line(r: &Record) -> String {
         bytes(r.bytes),
         visible(&r.url)
     );
+    if r.redirects > 0 {
+        let s = if r.redirects == 1 { "" } else { "s" };
+        let to = r.final_url.as_deref().unwrap_or("?");
+        let _ = write!(line, " -> {} ({} redirect{s})", visible(to), r.redirects);
+    }
     if let Some(e) = &r.error {
         line.push_str("  ");
         line.push_str(&visible(e));
@@ -188,6 +197,7 @@ fn csv_field(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::record::ErrorKind;
+    use serde_json::json;
     use std::time::Duration;
 
     fn sample() -> Vec<Record> {
@@ -203,6 +213,8 @@ mod tests {
             attempts: 1,
             line: 1,
             ended_at: 1_700_000_000.5,
+            final_url: Some("http://b/y".into()),
+            redirects: 2,
         };
         let mut bad = Record::failed(
             1,
@@ -242,6 +254,11 @@ mod tests {
         assert_eq!(lines[1]["error_kind"], "invalid_input");
         assert!(lines[1]["status"].is_null());
         assert_eq!(lines[1]["attempts"], 0);
+        assert_eq!(
+            (&lines[0]["final_url"], &lines[0]["redirects"]),
+            (&json!("http://b/y"), &json!(2))
+        );
+        assert!(lines[1]["final_url"].is_null());
     }
 
     #[test]
@@ -250,15 +267,15 @@ mod tests {
         let mut lines = out.lines();
         assert_eq!(
             lines.next(),
-            Some("index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at")
+            Some("index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at,final_url,redirects")
         );
         assert_eq!(
             lines.next(),
-            Some("0,http://a/x,true,200,,,12.345,2048,1,1,1700000000.5")
+            Some("0,http://a/x,true,200,,,12.345,2048,1,1,1700000000.5,http://b/y,2")
         );
         assert_eq!(
             lines.next(),
-            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25")
+            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25,,0")
         );
         assert_eq!(lines.next(), None);
     }
@@ -272,7 +289,12 @@ mod tests {
             "{}",
             lines[0]
         );
-        assert!(lines[0].contains("2.0KiB") && lines[0].ends_with("http://a/x"));
+        assert!(
+            lines[0].contains("2.0KiB")
+                && lines[0].ends_with("http://a/x -> http://b/y (2 redirects)"),
+            "{}",
+            lines[0]
+        );
         assert!(lines[1].contains("invalid_input") && lines[1].ends_with("\"sorry\""));
     }
 
