@@ -380,6 +380,11 @@ fn a_redirect_to_another_scheme_is_a_redirect_error_on_its_line() {
             (&1.into(), &status.into()),
             "{rec}"
         );
+        assert_eq!(
+            rec["final_url"], rec["url"],
+            "the URL that redirected: {rec}"
+        );
+        assert_eq!(rec["redirects"], 0, "{rec}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -406,6 +411,8 @@ fn redirects_keep_or_drop_the_method_and_body_as_http_says() {
     let post = ("POST".to_owned(), "x=1".to_owned());
     let get = ("GET".to_owned(), String::new());
     assert_eq!(got, [post.clone(), post, get.clone(), get.clone(), get]);
+    // The redirected request names the URL that redirected.
+    assert_eq!(echo(&dir, 0)["headers"]["referer"], urls[0]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -447,11 +454,25 @@ fn a_proxy_gets_the_request_and_the_environments_proxies_are_honoured() {
     };
     let target = "http://corral-proxy-test.invalid/anything";
     let by_flag = dir.join("flag");
-    let r = fetch(&["--proxy", &via, "--save", s(&by_flag), target]);
+    let with_user = format!("http://u:p@{via}");
+    let r = fetch(&["--proxy", &with_user, "--save", s(&by_flag), target]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let e = echo(&by_flag, 0);
     assert_eq!(e["headers"]["host"], "corral-proxy-test.invalid");
     assert_eq!(e["url"], target);
+    assert_eq!(
+        e["headers"]["proxy-authorization"], "Basic dTpw",
+        "u:p in base64"
+    );
+
+    // No scheme means http://.
+    let bare = dir.join("bare");
+    let r = fetch(&["--proxy", &via, "--save", s(&bare), target]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        echo(&bare, 0)["headers"]["host"],
+        "corral-proxy-test.invalid"
+    );
 
     let by_env = dir.join("env");
     let r = fetch_env(
