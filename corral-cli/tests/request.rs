@@ -236,7 +236,8 @@ fn head_gets_the_status_and_no_body() {
 fn bad_request_flags_exit_2_and_say_why_before_any_request() {
     let srv = TestServer::start();
     let url = srv.url("/get");
-    let missing = scratch("missing").join("nothing-here");
+    let scratch_dir = scratch("missing");
+    let missing = scratch_dir.join("nothing-here");
     let at_missing = format!("@{}", missing.display());
     for (args, says) in [
         (vec!["-H", "NoColon"], "no colon"),
@@ -266,6 +267,7 @@ fn bad_request_flags_exit_2_and_say_why_before_any_request() {
         assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
     }
     assert_eq!(srv.stats().requests, 0, "nothing was fetched");
+    std::fs::remove_dir_all(&scratch_dir).unwrap();
 }
 
 #[test]
