@@ -228,6 +228,10 @@ pub struct FetchArgs {
     /// Quiet: no progress bar and no summary on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+
+    /// What each request sends, redirects, and how the client connects.
+    #[command(flatten)]
+    pub request: crate::request::RequestArgs,
 }
 
 impl FetchArgs {

@@ -8,8 +8,8 @@
 use std::error::Error as _;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
@@ -107,6 +107,8 @@ pub struct Settings {
     /// Read at most this many body bytes (`--max-body`); a longer body is cut there and the
     /// request fails with `body`.
     pub max_body: Option<u64>,
+    /// What each request sends, redirects, proxy, TLS checks, HTTP versions (`-H`, `-X`, ...).
+    pub request: crate::request::Request,
 }
 
 /// What has arrived of a request so far, shared with the run: when the request is cancelled
@@ -116,6 +118,8 @@ pub struct Settings {
 pub struct Partial {
     status: AtomicU16,
     bytes: AtomicU64,
+    redirects: AtomicU32,
+    final_url: OnceLock<String>,
 }
 
 impl Partial {
@@ -127,6 +131,16 @@ impl Partial {
     /// Body bytes received.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Redirects followed, once the response's head had arrived.
+    pub fn redirects(&self) -> u32 {
+        self.redirects.load(Ordering::Relaxed)
+    }
+
+    /// The URL that answered, once the response's head had arrived.
+    pub fn final_url(&self) -> Option<String> {
+        self.final_url.get().cloned()
     }
 }
 
@@ -206,9 +220,9 @@ impl Fetcher {
     /// reqwest could not build a client (for example, no TLS roots).
     pub fn new(settings: Settings) -> Result<Self, String> {
         let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("corral/", env!("CARGO_PKG_VERSION")))
             .use_rustls_tls()
             .pool_max_idle_per_host(settings.pool_per_host.max(1));
+        builder = settings.request.configure(builder)?;
         if let Some(t) = settings.timeout {
             builder = builder.timeout(t);
         }
@@ -258,6 +272,8 @@ impl Fetcher {
                 attempts: 1,
                 line: input.line,
                 ended_at: 0.0,
+                final_url: None,
+                redirects: 0,
                 fields: None,
             };
             let start = Instant::now();
@@ -285,15 +301,20 @@ impl Fetcher {
         record: &mut Record,
         partial: &Partial,
     ) -> Result<(), (ErrorKind, String)> {
-        let mut response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| self.describe(&e))?;
+        let (sent, trail) = self.settings.request.send(&self.client, url).await;
+        record.redirects = trail.redirects;
+        record.final_url = trail.url.map(String::from);
+        record.status = trail.refused_status;
+        let mut response = sent.map_err(|e| self.describe(&e))?;
         let status = response.status().as_u16();
         record.status = Some(status);
+        record.final_url = Some(response.url().to_string());
+        partial.redirects.store(record.redirects, Ordering::Relaxed);
+        let _ = partial.final_url.set(response.url().to_string());
         partial.status.store(status, Ordering::Relaxed);
+        if let Some(why) = self.settings.request.unfollowed(&response) {
+            return Err((ErrorKind::Redirect, why));
+        }
         let status_ok = self.settings.ok_status.contains(status);
         let mut saved = match &self.settings.save {
             Some(dir) if status_ok || self.settings.save_errors => {
@@ -382,6 +403,9 @@ impl Fetcher {
 /// are connect errors whose cause says which (hyper-util names DNS failures "dns error";
 /// rustls errors name certificates, handshakes or TLS), so the cause chain is searched.
 pub fn classify(e: &reqwest::Error) -> ErrorKind {
+    if e.is_redirect() {
+        return ErrorKind::Redirect;
+    }
     let text = chain(e).to_ascii_lowercase();
     if e.is_connect() {
         if text.contains("dns error") || text.contains("failed to lookup address") {

@@ -411,9 +411,20 @@ pub fn parse_url(text: &str) -> Result<Url, String> {
         e => format!("not a URL ({e})"),
     })?;
     match url.scheme() {
-        "http" | "https" => Ok(url),
-        s => Err(format!(
-            "unsupported scheme `{s}`; only http and https are fetched"
+        "http" | "https" => {}
+        s => {
+            return Err(format!(
+                "unsupported scheme `{s}`; only http and https are fetched"
+            ))
+        }
+    }
+    // The HTTP stack's own limits (a URI of at most 65534 bytes): checked here, so that such
+    // an input is an `invalid_input` naming its line, not a failed request.
+    match url.as_str().parse::<http::Uri>() {
+        Ok(_) => Ok(url),
+        Err(e) => Err(format!(
+            "not a URL the HTTP client can send ({e}; {} bytes once encoded)",
+            url.as_str().len()
         )),
     }
 }

@@ -226,6 +226,7 @@ pub fn result_flags(args: &FetchArgs) -> BTreeMap<String, String> {
         ("strategy", strategy),
     ]
     .into_iter()
+    .chain(args.request.result_flags())
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
 }

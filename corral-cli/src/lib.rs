@@ -26,6 +26,7 @@ pub mod progress;
 pub mod record;
 pub mod reorder;
 pub mod report;
+pub mod request;
 pub mod rows;
 pub mod run;
 pub mod select;

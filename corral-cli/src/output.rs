@@ -25,7 +25,7 @@ pub enum Format {
 /// The CSV header, also the JSON field order. (`fields`, a row's other fields with
 /// `--input-format csv|jsonl`, is left out of JSON for plain lines, and is a JSON object in
 /// one CSV column.)
-pub const FIELDS: [&str; 12] = [
+pub const FIELDS: [&str; 14] = [
     "index",
     "url",
     "ok",
@@ -37,6 +37,8 @@ pub const FIELDS: [&str; 12] = [
     "attempts",
     "line",
     "ended_at",
+    "final_url",
+    "redirects",
     "fields",
 ];
 
@@ -88,6 +90,8 @@ impl<W: Write> Printer<W> {
                     r.attempts.to_string(),
                     r.line.to_string(),
                     ((r.ended_at * 1000.0).round() / 1000.0).to_string(),
+                    csv_field(r.final_url.as_deref().unwrap_or("")),
+                    r.redirects.to_string(),
                     r.fields.as_ref().map_or_else(String::new, |f| {
                         csv_field(&serde_json::to_string(f).unwrap_or_default())
                     }),
@@ -130,6 +134,11 @@ pub fn text_line(r: &Record) -> String {
         bytes(r.bytes),
         visible(&r.url)
     );
+    if r.redirects > 0 {
+        let s = if r.redirects == 1 { "" } else { "s" };
+        let to = r.final_url.as_deref().unwrap_or("?");
+        let _ = write!(line, " -> {} ({} redirect{s})", visible(to), r.redirects);
+    }
     if let Some(e) = &r.error {
         line.push_str("  ");
         line.push_str(&visible(e));
@@ -194,6 +203,7 @@ fn csv_field(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::record::ErrorKind;
+    use serde_json::json;
     use std::time::Duration;
 
     fn sample() -> Vec<Record> {
@@ -209,6 +219,8 @@ mod tests {
             attempts: 1,
             line: 1,
             ended_at: 1_700_000_000.5,
+            final_url: Some("http://b/y".into()),
+            redirects: 2,
             fields: None,
         };
         let mut bad = Record::failed(
@@ -252,6 +264,11 @@ mod tests {
         assert_eq!(lines[1]["error_kind"], "invalid_input");
         assert!(lines[1]["status"].is_null());
         assert_eq!(lines[1]["attempts"], 0);
+        assert_eq!(
+            (&lines[0]["final_url"], &lines[0]["redirects"]),
+            (&json!("http://b/y"), &json!(2))
+        );
+        assert!(lines[1]["final_url"].is_null());
     }
 
     #[test]
@@ -260,15 +277,15 @@ mod tests {
         let mut lines = out.lines();
         assert_eq!(
             lines.next(),
-            Some("index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at,fields")
+            Some("index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at,final_url,redirects,fields")
         );
         assert_eq!(
             lines.next(),
-            Some("0,http://a/x,true,200,,,12.345,2048,1,1,1700000000.5,")
+            Some("0,http://a/x,true,200,,,12.345,2048,1,1,1700000000.5,http://b/y,2,")
         );
         assert_eq!(
             lines.next(),
-            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25,\"{\"\"name\"\":\"\"x,y\"\"}\"")
+            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25,,0,\"{\"\"name\"\":\"\"x,y\"\"}\"")
         );
         assert_eq!(lines.next(), None);
     }
@@ -282,7 +299,12 @@ mod tests {
             "{}",
             lines[0]
         );
-        assert!(lines[0].contains("2.0KiB") && lines[0].ends_with("http://a/x"));
+        assert!(
+            lines[0].contains("2.0KiB")
+                && lines[0].ends_with("http://a/x -> http://b/y (2 redirects)"),
+            "{}",
+            lines[0]
+        );
         assert!(lines[1].contains("invalid_input") && lines[1].ends_with("\"sorry\""));
     }
 

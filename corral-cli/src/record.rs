@@ -26,13 +26,16 @@ pub enum ErrorKind {
     Body,
     /// A well-formed response whose status is not in `--ok-status`.
     Status,
+    /// A redirect that was not followed: past `--max-redirects`, or to a scheme other than
+    /// http and https.
+    Redirect,
     /// Stopped before it finished: the strategy was decided, the deadline expired, or Ctrl-C.
     Cancelled,
 }
 
 impl ErrorKind {
     /// Every kind, in the order the summary lists them.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::InvalidInput,
         ErrorKind::Dns,
         ErrorKind::Connect,
@@ -41,6 +44,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Body,
         ErrorKind::Status,
+        ErrorKind::Redirect,
         ErrorKind::Cancelled,
     ];
 
@@ -55,6 +59,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Body => "body",
             ErrorKind::Status => "status",
+            ErrorKind::Redirect => "redirect",
             ErrorKind::Cancelled => "cancelled",
         }
     }
@@ -96,6 +101,14 @@ pub struct Record {
     /// takes the time span of a run from it (the files of older versions lack it: 0).
     #[serde(serialize_with = "unix_millis", default)]
     pub ended_at: f64,
+    /// The URL of the last request made for this input: the input's (as the HTTP client
+    /// normalised it), or where its redirects led. `None` if no request was made (the files
+    /// of older versions lack it).
+    #[serde(default)]
+    pub final_url: Option<String>,
+    /// Redirects followed (the files of older versions lack it: 0).
+    #[serde(default)]
+    pub redirects: u32,
     /// The input row's other fields, unchanged (`--input-format csv|jsonl`); absent for plain
     /// lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +137,8 @@ impl Record {
             attempts: 0,
             line,
             ended_at: now(),
+            final_url: None,
+            redirects: 0,
             fields: None,
         }
     }
@@ -153,4 +168,27 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// a millisecond, so whole milliseconds would say nothing.
 pub fn elapsed_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_of_an_older_version_reads_back_with_the_new_fields_empty() {
+        let old = r#"{"index":3,"url":"http://a/","ok":true,"status":200,"error_kind":null,"error":null,"elapsed_ms":1.5,"bytes":2,"attempts":1,"line":4,"ended_at":1700000000.0}"#;
+        let r: Record = serde_json::from_str(old).unwrap();
+        assert_eq!((r.index, r.final_url.as_deref(), r.redirects), (3, None, 0));
+        let mut new = r.clone();
+        new.final_url = Some("http://b/".into());
+        new.redirects = 2;
+        new.error_kind = Some(ErrorKind::Redirect);
+        let text = serde_json::to_string(&new).unwrap();
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (back.final_url.as_deref(), back.redirects, back.error_kind),
+            (Some("http://b/"), 2, Some(ErrorKind::Redirect)),
+            "{text}"
+        );
+    }
 }

@@ -236,6 +236,14 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         }
     };
     let quiet = args.quiet;
+    // The request flags' combinations, before anything is opened or fetched.
+    let request = match args.request.resolve() {
+        Ok(r) => r,
+        Err(e) => {
+            note!("corral fetch: {e}");
+            return exit::USAGE;
+        }
+    };
     let urls = std::mem::take(&mut args.urls);
     let stdin_is_terminal = io::stdin().is_terminal();
     let mut selection = Selection {
@@ -307,6 +315,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         save: args.save.clone(),
         save_errors: args.save_errors,
         max_body: args.max_body,
+        request,
     }) {
         Ok(f) => f,
         Err(e) => {
@@ -766,6 +775,8 @@ fn cancelled_record(key: Pulled, why: &str) -> Record {
         attempts: 1,
         line: key.line,
         ended_at: crate::record::now(),
+        final_url: key.partial.final_url(),
+        redirects: key.partial.redirects(),
         fields: None,
     }
 }

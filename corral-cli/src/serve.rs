@@ -17,6 +17,9 @@
 //! | `/garbage` | answers with bytes that are not HTTP, then closes |
 //! | `/truncated` (GET) | a 200 whose body breaks off half-way (the connection is dropped) |
 //! | `/stats` (GET) | `in_flight`, `peak_in_flight`, `requests` seen by this server |
+//! | `/redirect/{n}`, `/relative-redirect/{n}` | n 302s with relative `Location`s, then `/get` (`/redirect/{n}?absolute=true`: as the next) |
+//! | `/absolute-redirect/{n}` | n 302s to `http://HOST/...`, then `/get` |
+//! | `/redirect-to?url=URL&status_code=3xx` | that redirect (302 by default) to URL, any scheme |
 //!
 //! The server owns its accept loop so that `/reset` and `/garbage` can act below HTTP: each
 //! connection's socket is wrapped, a `/garbage` request flips the wrapper into writing garbage
@@ -55,6 +58,8 @@ use tokio::task::JoinSet;
 
 use crate::cli::ServeArgs;
 use crate::stdio::note;
+
+mod redirect;
 
 /// What the endpoints may cost.
 #[derive(Debug, Clone)]
@@ -424,6 +429,10 @@ fn router(app: App) -> Router {
         .route("/hang", any(hang))
         .route("/truncated", get(truncated))
         .route("/stats", get(stats))
+        .route("/redirect/:n", any(redirect::redirect))
+        .route("/relative-redirect/:n", any(redirect::relative))
+        .route("/absolute-redirect/:n", any(redirect::absolute))
+        .route("/redirect-to", any(redirect::to))
         .fallback(not_found)
         .with_state(app)
 }
@@ -439,14 +448,17 @@ fn bad_request(message: impl Into<String>) -> Response<Body> {
         .into_response()
 }
 
+/// The headers as a JSON object; a name sent more than once has its values joined with `,`.
 fn header_map(headers: &HeaderMap) -> Value {
     let map: serde_json::Map<String, Value> = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            )
+        .keys()
+        .map(|k| {
+            let values: Vec<_> = headers
+                .get_all(k)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                .collect();
+            (k.as_str().to_owned(), Value::String(values.join(",")))
         })
         .collect();
     Value::Object(map)
@@ -473,7 +485,8 @@ fn echo(args: &HashMap<String, String>, headers: &HeaderMap, peer: SocketAddr, u
 async fn index() -> &'static str {
     "corral serve: httpbin-style endpoints /get /anything /status/{codes} /delay/{secs} \
      /bytes/{n} /drip /headers /ip /user-agent; faults /hang /reset /garbage /truncated \
-     /slow/{bytes_per_sec}; counters /stats\n"
+     /slow/{bytes_per_sec}; counters /stats; redirects /redirect/{n} /relative-redirect/{n} \
+     /absolute-redirect/{n} /redirect-to?url=\n"
 }
 
 async fn echo_get(

@@ -187,6 +187,8 @@ mod tests {
             attempts: u32::from(kind != Some(ErrorKind::InvalidInput)),
             line: 1,
             ended_at: 0.0,
+            final_url: None,
+            redirects: 0,
             fields: None,
         }
     }

@@ -99,6 +99,7 @@ fn readme_documents_every_record_field_and_error_kind() {
         "protocol",
         "body",
         "status",
+        "redirect",
         "cancelled",
     ] {
         assert!(
