@@ -194,6 +194,10 @@ pub struct FetchArgs {
     /// Quiet: no progress bar and no summary on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+
+    /// Retries, rate and per-host limits, hedging, circuit breaker.
+    #[command(flatten)]
+    pub policy: crate::policy::PolicyArgs,
 }
 
 /// Parses a byte count: `1000`, `64K`, `10M`, `1G` (powers of 1024; `KiB`, `MiB`, `GiB` too).

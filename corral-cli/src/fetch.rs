@@ -8,7 +8,7 @@
 use std::error::Error as _;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,6 +116,7 @@ pub struct Settings {
 pub struct Partial {
     status: AtomicU16,
     bytes: AtomicU64,
+    attempts: AtomicU32,
 }
 
 impl Partial {
@@ -127,6 +128,19 @@ impl Partial {
     /// Body bytes received.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Requests started for this input so far (retries and hedged backups count).
+    pub fn attempts(&self) -> u32 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// A request is starting: what arrived for an earlier one is forgotten. Returns the
+    /// number of requests started so far, this one included.
+    fn start_attempt(&self) -> u32 {
+        self.status.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+        self.attempts.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
@@ -255,9 +269,11 @@ impl Fetcher {
                 error: None,
                 elapsed_ms: Duration::ZERO,
                 bytes: 0,
-                attempts: 1,
+                attempts: partial.start_attempt(),
                 line: input.line,
                 ended_at: 0.0,
+                retry_after: None,
+                attempt_errors: Vec::new(),
             };
             let start = Instant::now();
             let result = this.request(url, input.index, &mut record, &partial).await;
@@ -292,6 +308,7 @@ impl Fetcher {
             .map_err(|e| self.describe(&e))?;
         let status = response.status().as_u16();
         record.status = Some(status);
+        record.retry_after = crate::policy::retry_after(response.headers());
         partial.status.store(status, Ordering::Relaxed);
         let status_ok = self.settings.ok_status.contains(status);
         let mut saved = match &self.settings.save {

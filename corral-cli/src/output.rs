@@ -23,7 +23,7 @@ pub enum Format {
 }
 
 /// The CSV header, also the JSON field order.
-pub const FIELDS: [&str; 11] = [
+pub const FIELDS: [&str; 13] = [
     "index",
     "url",
     "ok",
@@ -35,6 +35,8 @@ pub const FIELDS: [&str; 11] = [
     "attempts",
     "line",
     "ended_at",
+    "retry_after",
+    "attempt_errors",
 ];
 
 /// Writes records in one format.
@@ -85,6 +87,8 @@ impl<W: Write> Printer<W> {
                     r.attempts.to_string(),
                     r.line.to_string(),
                     ((r.ended_at * 1000.0).round() / 1000.0).to_string(),
+                    opt(r.retry_after.map(|s| s.to_string())),
+                    csv_field(&r.attempt_errors.join(" | ")),
                 ];
                 writeln!(self.out, "{}", row.join(","))
             }
@@ -127,6 +131,9 @@ pub fn text_line(r: &Record) -> String {
     if let Some(e) = &r.error {
         line.push_str("  ");
         line.push_str(&visible(e));
+    }
+    if r.attempts > 1 {
+        line.push_str(&format!("  ({} attempts)", r.attempts));
     }
     line
 }
@@ -200,9 +207,11 @@ mod tests {
             error: None,
             elapsed_ms: Duration::from_micros(12_345),
             bytes: 2048,
-            attempts: 1,
+            attempts: 3,
             line: 1,
             ended_at: 1_700_000_000.5,
+            retry_after: Some(1.5),
+            attempt_errors: vec!["status 503".into(), "connect: refused".into()],
         };
         let mut bad = Record::failed(
             1,
@@ -250,15 +259,18 @@ mod tests {
         let mut lines = out.lines();
         assert_eq!(
             lines.next(),
-            Some("index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at")
+            Some(
+                "index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at,\
+                 retry_after,attempt_errors"
+            )
         );
         assert_eq!(
             lines.next(),
-            Some("0,http://a/x,true,200,,,12.345,2048,1,1,1700000000.5")
+            Some("0,http://a/x,true,200,,,12.345,2048,3,1,1700000000.5,1.5,status 503 | connect: refused")
         );
         assert_eq!(
             lines.next(),
-            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25")
+            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25,,")
         );
         assert_eq!(lines.next(), None);
     }
@@ -272,7 +284,7 @@ mod tests {
             "{}",
             lines[0]
         );
-        assert!(lines[0].contains("2.0KiB") && lines[0].ends_with("http://a/x"));
+        assert!(lines[0].contains("2.0KiB") && lines[0].ends_with("http://a/x  (3 attempts)"));
         assert!(lines[1].contains("invalid_input") && lines[1].ends_with("\"sorry\""));
     }
 

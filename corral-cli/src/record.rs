@@ -28,11 +28,13 @@ pub enum ErrorKind {
     Status,
     /// Stopped before it finished: the strategy was decided, the deadline expired, or Ctrl-C.
     Cancelled,
+    /// Not sent: `--circuit-breaker` had opened the host's circuit, so the request failed fast.
+    CircuitOpen,
 }
 
 impl ErrorKind {
     /// Every kind, in the order the summary lists them.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::InvalidInput,
         ErrorKind::Dns,
         ErrorKind::Connect,
@@ -42,6 +44,7 @@ impl ErrorKind {
         ErrorKind::Body,
         ErrorKind::Status,
         ErrorKind::Cancelled,
+        ErrorKind::CircuitOpen,
     ];
 
     /// The name used in records: `invalid_input`, `dns`, ...
@@ -56,6 +59,7 @@ impl ErrorKind {
             ErrorKind::Body => "body",
             ErrorKind::Status => "status",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::CircuitOpen => "circuit_open",
         }
     }
 }
@@ -87,7 +91,7 @@ pub struct Record {
     pub elapsed_ms: Duration,
     /// Body bytes received.
     pub bytes: u64,
-    /// Requests made for this input (0 if it never started).
+    /// Requests made for this input: retries and hedged backups count (0 if none was sent).
     pub attempts: u32,
     /// Where the input came from: the line number in the input file (1-based), or the
     /// argument's position among the URL arguments (1-based).
@@ -96,6 +100,14 @@ pub struct Record {
     /// takes the time span of a run from it (the files of older versions lack it: 0).
     #[serde(serialize_with = "unix_millis", default)]
     pub ended_at: f64,
+    /// The delay the last response asked for in its `Retry-After` header, in seconds (an HTTP
+    /// date counts from when the response arrived), or `None`.
+    #[serde(default)]
+    pub retry_after: Option<f64>,
+    /// With `--retries` or `--hedge`: the failures of the other requests made for this input,
+    /// first to last, one line each (`status 503`, `connect: ...`).
+    #[serde(default)]
+    pub attempt_errors: Vec<String>,
 }
 
 impl Record {
@@ -120,6 +132,8 @@ impl Record {
             attempts: 0,
             line,
             ended_at: now(),
+            retry_after: None,
+            attempt_errors: Vec::new(),
         }
     }
 }

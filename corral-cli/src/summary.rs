@@ -156,6 +156,8 @@ mod tests {
             attempts: u32::from(kind != Some(ErrorKind::InvalidInput)),
             line: 1,
             ended_at: 0.0,
+            retry_after: None,
+            attempt_errors: Vec::new(),
         }
     }
 
