@@ -20,6 +20,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use tokio::time::Instant;
 
 use super::{HedgeSpec, PolicyArgs, RetryOn};
@@ -105,18 +106,14 @@ impl Requester {
         input: Input,
         partial: Arc<Partial>,
     ) -> impl Future<Output = Fetched> + Send + 'static + use<> {
-        let plain = match &self.policies {
-            Some(p) if input.url.is_ok() => Err(p.clone()),
-            // No policy, or a bad input that fails without a request.
-            _ => Ok(self.fetcher.fetch(input.clone(), partial.clone())),
+        let policies = match &self.policies {
+            Some(p) if input.url.is_ok() => p.clone(),
+            // No policy, or a bad input that fails without a request: the plain future.
+            _ => return Either::Left(self.fetcher.fetch(input, partial)),
         };
-        let fetcher = self.fetcher.clone();
-        async move {
-            let policies = match plain {
-                Ok(fut) => return fut.await,
-                Err(policies) => policies,
-            };
-            let sender = Sender::new(policies.clone(), fetcher, input, partial);
+        let sender = Sender::new(policies, self.fetcher.clone(), input, partial);
+        Either::Right(async move {
+            let policies = &sender.policies;
             match policies.deadline.filter(|_| policies.retry.is_some()) {
                 Some(at) => match corral::timeout_at(at, policies.run(&sender)).await {
                     Ok(fetched) => fetched,
@@ -125,7 +122,7 @@ impl Requester {
                 },
                 None => policies.run(&sender).await,
             }
-        }
+        })
     }
 }
 
