@@ -54,12 +54,12 @@ impl Requester {
     pub fn new(fetcher: Fetcher, args: &PolicyArgs, deadline: Option<Instant>) -> Self {
         let retry = args.retries.filter(|&n| n > 0).map(|n| {
             let on: RetryOn = args.retry_on.clone();
-            let mut policy = corral::RetryPolicy::new()
+            let mut policy = corral::RetryPolicy::<Box<Record>>::new()
                 .max_attempts(n + 1)
                 .backoff(args.backoff.backoff())
-                .retry_if(move |r: &Box<Record>| on.matches(r))
+                .retry_if(move |r| on.matches(r))
                 // The library caps the hint at the backoff's MAX.
-                .delay_hint(|r: &Box<Record>| {
+                .delay_hint(|r| {
                     r.retry_after
                         .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
                 });
@@ -201,7 +201,7 @@ impl Policies {
 }
 
 /// The failures before `last`, each with the ones before it, as `attempt_errors` lines.
-fn earlier(failures: Vec<Box<Record>>, last: &Record) -> Vec<String> {
+fn earlier(failures: impl IntoIterator<Item = Box<Record>>, last: &Record) -> Vec<String> {
     let mut lines = Vec::new();
     for f in failures {
         lines.extend(f.attempt_errors.iter().cloned());
@@ -350,5 +350,84 @@ fn host_failure(r: &Record) -> bool {
         ) => true,
         Some(ErrorKind::Status) => r.status.is_some_and(|s| s == 429 || s >= 500),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(kind: ErrorKind, status: Option<u16>, error: &str) -> Box<Record> {
+        let mut r = Record::failed(0, 1, "http://a/".into(), kind, error.into());
+        r.status = status;
+        Box::new(r)
+    }
+
+    #[test]
+    fn attempt_errors_list_earlier_failures_first_to_last_with_their_own() {
+        // A try whose hedge already failed once, then a plain failure, then the last one.
+        let mut hedged = failed(ErrorKind::Timeout, None, "no answer");
+        hedged.attempt_errors = vec!["connect: refused".into()];
+        let plain = failed(ErrorKind::Status, Some(503), "status 503 is not in 2xx");
+        let mut last = failed(ErrorKind::Status, Some(502), "x");
+        last.attempt_errors = vec!["status 504".into()];
+        assert_eq!(
+            earlier(vec![hedged, plain], &last),
+            [
+                "connect: refused",
+                "timeout: no answer",
+                "status 503",
+                "status 504"
+            ]
+        );
+        assert!(earlier(
+            Vec::new(),
+            &Record::failed(0, 1, "u".into(), ErrorKind::Dns, "x".into())
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn the_error_says_why_a_retry_stopped_only_when_that_is_news() {
+        let note = |reason, tries| {
+            let mut r = *failed(ErrorKind::Status, Some(503), "status 503");
+            gave_up(&mut r, reason, tries);
+            r.error.unwrap()
+        };
+        assert_eq!(note(corral::GaveUp::NotRetryable, 1), "status 503");
+        assert_eq!(note(corral::GaveUp::Exhausted, 1), "status 503");
+        assert_eq!(
+            note(corral::GaveUp::Exhausted, 3),
+            "status 503 (gave up after 3 tries)"
+        );
+        assert_eq!(
+            note(corral::GaveUp::Budget, 1),
+            "status 503 (not retried: the retry budget is spent)"
+        );
+        assert_eq!(
+            note(corral::GaveUp::Deadline, 2),
+            "status 503 (gave up after 2 tries: the deadline leaves no time for another attempt)"
+        );
+    }
+
+    #[test]
+    fn only_transport_failures_429_and_5xx_count_against_a_host() {
+        for (kind, status, counts) in [
+            (ErrorKind::Connect, None, true),
+            (ErrorKind::Dns, None, true),
+            (ErrorKind::Timeout, None, true),
+            (ErrorKind::Protocol, None, true),
+            (ErrorKind::Status, Some(503), true),
+            (ErrorKind::Status, Some(429), true),
+            (ErrorKind::Status, Some(404), false),
+            (ErrorKind::Body, Some(200), false),
+            (ErrorKind::CircuitOpen, None, false),
+        ] {
+            assert_eq!(
+                host_failure(&failed(kind, status, "x")),
+                counts,
+                "{kind} {status:?}"
+            );
+        }
     }
 }
