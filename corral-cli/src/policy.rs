@@ -53,9 +53,9 @@ pub struct PolicyArgs {
           value_parser = BackoffSpec::parse, requires = "retries")]
     pub backoff: BackoffSpec,
 
-    /// With --retries: retries may add at most this share to the requests of the last 10
-    /// seconds, plus 10 a second (a failing host then gets little more than its usual load);
-    /// a retry beyond it is not made. `off`: no budget.
+    /// With --retries: over the last 10 seconds, retries may number at most this share of the
+    /// inputs started, plus 10 a second (a failing host then gets little more than its usual
+    /// load); a retry beyond it is not made. `off`: no budget.
     #[arg(long, value_name = "PERCENT|off", default_value = "20%",
           value_parser = BudgetSpec::parse, requires = "retries")]
     pub retry_budget: BudgetSpec,
@@ -71,8 +71,8 @@ pub struct PolicyArgs {
 
     /// Start a second request for an input when the first has not answered after DELAY
     /// (`200ms`), or after the NNth percentile of recent successful requests (`p95`, once 20
-    /// have succeeded); the first answer wins and the other is cancelled. Backups may add at
-    /// most 10 % to the requests, plus 10 a second.
+    /// have succeeded); the first success wins and the other is cancelled. Backups number at
+    /// most 10 % of the inputs started over the last 10 seconds, plus 10 a second.
     #[arg(long, value_name = "DELAY|pNN", value_parser = HedgeSpec::parse)]
     pub hedge: Option<HedgeSpec>,
 

@@ -144,7 +144,7 @@ impl Summary {
         if self.retried > 0 {
             let _ = writeln!(
                 s,
-                "  retries: {} requests for {} inputs; {} inputs took more than one",
+                "  attempts: {} requests for {} inputs; {} inputs took more than one",
                 self.attempts, self.total, self.retried
             );
         }
@@ -214,7 +214,7 @@ mod tests {
     fn retried_inputs_get_a_line_of_their_own() {
         let mut s = Summary::new();
         s.add(&rec(true, Some(200), None, 5));
-        assert!(!s.render(Duration::from_secs(1), None).contains("retries:"));
+        assert!(!s.render(Duration::from_secs(1), None).contains("attempts:"));
         let mut r = rec(true, Some(200), None, 5);
         r.attempts = 3;
         s.add(&r);
@@ -223,7 +223,7 @@ mod tests {
         s.merge(&other);
         let text = s.render(Duration::from_secs(1), None);
         assert!(
-            text.contains("retries: 7 requests for 3 inputs; 2 inputs took more than one"),
+            text.contains("attempts: 7 requests for 3 inputs; 2 inputs took more than one"),
             "{text}"
         );
     }
