@@ -22,6 +22,7 @@
 //!
 //! The endpoints for a client's policies (`/fail`, `/latency`, the per-host counters) are in
 //! `policy`.
+//!
 //! The server owns its accept loop so that `/reset` and `/garbage` can act below HTTP: each
 //! connection's socket is wrapped, a `/garbage` request flips the wrapper into writing garbage
 //! instead of hyper's response, and a `/reset` request fails the service, which makes hyper drop
