@@ -232,6 +232,9 @@ pub struct FetchArgs {
     /// What each request sends, redirects, and how the client connects.
     #[command(flatten)]
     pub request: crate::request::RequestArgs,
+    /// Retries, rate and per-host limits, hedging, circuit breaker.
+    #[command(flatten)]
+    pub policy: crate::policy::PolicyArgs,
 }
 
 impl FetchArgs {

@@ -9,7 +9,7 @@ use std::error::Error as _;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
@@ -119,7 +119,8 @@ pub struct Partial {
     status: AtomicU16,
     bytes: AtomicU64,
     redirects: AtomicU32,
-    final_url: OnceLock<String>,
+    final_url: Mutex<Option<String>>,
+    attempts: AtomicU32,
 }
 
 impl Partial {
@@ -140,7 +141,28 @@ impl Partial {
 
     /// The URL that answered, once the response's head had arrived.
     pub fn final_url(&self) -> Option<String> {
-        self.final_url.get().cloned()
+        self.final_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Requests started for this input so far (retries and hedged backups count).
+    pub fn attempts(&self) -> u32 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// A request is starting: what arrived for an earlier one is forgotten. Returns the
+    /// number of requests started so far, this one included.
+    fn start_attempt(&self) -> u32 {
+        self.status.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+        self.redirects.store(0, Ordering::Relaxed);
+        *self
+            .final_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        self.attempts.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
@@ -269,11 +291,13 @@ impl Fetcher {
                 error: None,
                 elapsed_ms: Duration::ZERO,
                 bytes: 0,
-                attempts: 1,
+                attempts: partial.start_attempt(),
                 line: input.line,
                 ended_at: 0.0,
                 final_url: None,
                 redirects: 0,
+                retry_after: None,
+                attempt_errors: Vec::new(),
                 fields: None,
             };
             let start = Instant::now();
@@ -310,7 +334,11 @@ impl Fetcher {
         record.status = Some(status);
         record.final_url = Some(response.url().to_string());
         partial.redirects.store(record.redirects, Ordering::Relaxed);
-        let _ = partial.final_url.set(response.url().to_string());
+        *partial
+            .final_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(response.url().to_string());
+        record.retry_after = crate::policy::retry_after(response.headers());
         partial.status.store(status, Ordering::Relaxed);
         if let Some(why) = self.settings.request.unfollowed(&response) {
             return Err((ErrorKind::Redirect, why));

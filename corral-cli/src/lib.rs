@@ -4,7 +4,8 @@
 //! One module per concern, in the order a run goes through them: [`cli`] (flags), [`input`]
 //! (streamed lines), [`select`] (which of them this run takes: [`shard`], and what the
 //! [`journal`] has done), [`fetch`] (the shared HTTP client and error kinds), [`run`] (the
-//! strategies, each a thin use of a `corral` combinator, with [`reorder`] for `-k`),
+//! strategies, each a thin use of a `corral` combinator, with [`reorder`] for `-k`, and
+//! [`policy`] for retries, rate and per-host limits, hedging and the circuit breaker),
 //! [`output`] (records), [`journal`] (a run that survives a crash), [`summary`] and
 //! [`progress`] (stderr); plus [`report`] (the summary of record files), [`serve`] (the test
 //! server) and [`demo`]. [`stdio`] writes to stdout and stderr without panicking when a pipe
@@ -22,6 +23,7 @@ pub mod html;
 pub mod input;
 pub mod journal;
 pub mod output;
+pub mod policy;
 pub mod progress;
 pub mod record;
 pub mod reorder;

@@ -25,7 +25,7 @@ pub enum Format {
 /// The CSV header, also the JSON field order. (`fields`, a row's other fields with
 /// `--input-format csv|jsonl`, is left out of JSON for plain lines, and is a JSON object in
 /// one CSV column.)
-pub const FIELDS: [&str; 14] = [
+pub const FIELDS: [&str; 16] = [
     "index",
     "url",
     "ok",
@@ -39,6 +39,8 @@ pub const FIELDS: [&str; 14] = [
     "ended_at",
     "final_url",
     "redirects",
+    "retry_after",
+    "attempt_errors",
     "fields",
 ];
 
@@ -92,6 +94,8 @@ impl<W: Write> Printer<W> {
                     ((r.ended_at * 1000.0).round() / 1000.0).to_string(),
                     csv_field(r.final_url.as_deref().unwrap_or("")),
                     r.redirects.to_string(),
+                    opt(r.retry_after.map(|s| s.to_string())),
+                    csv_field(&r.attempt_errors.join(" | ")),
                     r.fields.as_ref().map_or_else(String::new, |f| {
                         csv_field(&serde_json::to_string(f).unwrap_or_default())
                     }),
@@ -142,6 +146,9 @@ pub fn text_line(r: &Record) -> String {
     if let Some(e) = &r.error {
         line.push_str("  ");
         line.push_str(&visible(e));
+    }
+    if r.attempts > 1 {
+        line.push_str(&format!("  ({} attempts)", r.attempts));
     }
     line
 }
@@ -216,11 +223,13 @@ mod tests {
             error: None,
             elapsed_ms: Duration::from_micros(12_345),
             bytes: 2048,
-            attempts: 1,
+            attempts: 3,
             line: 1,
             ended_at: 1_700_000_000.5,
             final_url: Some("http://b/y".into()),
             redirects: 2,
+            retry_after: Some(1.5),
+            attempt_errors: vec!["status 503".into(), "connect: refused".into()],
             fields: None,
         };
         let mut bad = Record::failed(
@@ -277,15 +286,21 @@ mod tests {
         let mut lines = out.lines();
         assert_eq!(
             lines.next(),
-            Some("index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at,final_url,redirects,fields")
+            Some(
+                "index,url,ok,status,error_kind,error,elapsed_ms,bytes,attempts,line,ended_at,\
+                 final_url,redirects,retry_after,attempt_errors,fields"
+            )
         );
         assert_eq!(
             lines.next(),
-            Some("0,http://a/x,true,200,,,12.345,2048,1,1,1700000000.5,http://b/y,2,")
+            Some(
+                "0,http://a/x,true,200,,,12.345,2048,3,1,1700000000.5,http://b/y,2,1.5,\
+                 status 503 | connect: refused,"
+            )
         );
         assert_eq!(
             lines.next(),
-            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25,,0,\"{\"\"name\"\":\"\"x,y\"\"}\"")
+            Some("1,\"a,\"\"b\"\"\",false,,invalid_input,\"line 3: not a URL, \"\"sorry\"\"\",0,0,0,3,1700000001.25,,0,,,\"{\"\"name\"\":\"\"x,y\"\"}\"")
         );
         assert_eq!(lines.next(), None);
     }
@@ -301,7 +316,7 @@ mod tests {
         );
         assert!(
             lines[0].contains("2.0KiB")
-                && lines[0].ends_with("http://a/x -> http://b/y (2 redirects)"),
+                && lines[0].ends_with("http://a/x -> http://b/y (2 redirects)  (3 attempts)"),
             "{}",
             lines[0]
         );

@@ -31,11 +31,13 @@ pub enum ErrorKind {
     Redirect,
     /// Stopped before it finished: the strategy was decided, the deadline expired, or Ctrl-C.
     Cancelled,
+    /// Not sent: `--circuit-breaker` had opened the host's circuit, so the request failed fast.
+    CircuitOpen,
 }
 
 impl ErrorKind {
     /// Every kind, in the order the summary lists them.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::InvalidInput,
         ErrorKind::Dns,
         ErrorKind::Connect,
@@ -46,6 +48,7 @@ impl ErrorKind {
         ErrorKind::Status,
         ErrorKind::Redirect,
         ErrorKind::Cancelled,
+        ErrorKind::CircuitOpen,
     ];
 
     /// The name used in records: `invalid_input`, `dns`, ...
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::Status => "status",
             ErrorKind::Redirect => "redirect",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::CircuitOpen => "circuit_open",
         }
     }
 }
@@ -92,7 +96,7 @@ pub struct Record {
     pub elapsed_ms: Duration,
     /// Body bytes received.
     pub bytes: u64,
-    /// Requests made for this input (0 if it never started).
+    /// Requests made for this input: retries and hedged backups count (0 if none was sent).
     pub attempts: u32,
     /// Where the input came from: the line number in the input file (1-based), or the
     /// argument's position among the URL arguments (1-based).
@@ -109,6 +113,14 @@ pub struct Record {
     /// Redirects followed (the files of older versions lack it: 0).
     #[serde(default)]
     pub redirects: u32,
+    /// The delay the last response asked for in its `Retry-After` header, in seconds (an HTTP
+    /// date counts from when the response arrived), or `None`.
+    #[serde(default)]
+    pub retry_after: Option<f64>,
+    /// With `--retries` or `--hedge`: the failures of the other requests made for this input,
+    /// first to last, one line each (`status 503`, `connect: ...`).
+    #[serde(default)]
+    pub attempt_errors: Vec<String>,
     /// The input row's other fields, unchanged (`--input-format csv|jsonl`); absent for plain
     /// lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +151,8 @@ impl Record {
             ended_at: now(),
             final_url: None,
             redirects: 0,
+            retry_after: None,
+            attempt_errors: Vec::new(),
             fields: None,
         }
     }

@@ -39,6 +39,7 @@ use crate::fetch::{Fetcher, Partial, Settings};
 use crate::input::Inputs;
 use crate::journal::{self, Journal};
 use crate::output::{Format, Printer};
+use crate::policy::Requester;
 use crate::progress::{Progress, Total};
 use crate::record::{ErrorKind, Record};
 use crate::reorder::Reorder;
@@ -354,10 +355,11 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     let strategy = Strategy::from_args(&args);
     let started = Instant::now();
     let deadline = args.deadline.map(|d| (started + d, d));
+    let requester = Requester::new(fetcher, &args.policy, deadline.map(|d| d.0));
 
     let stop = drive(
         &mut inputs,
-        &fetcher,
+        &requester,
         &mut sink,
         &selection,
         Plan {
@@ -524,7 +526,7 @@ struct Pulled {
 /// as not started.
 async fn drive<W: Write>(
     inputs: &mut Inputs,
-    fetcher: &Fetcher,
+    fetcher: &Requester,
     sink: &mut Sink<W>,
     selection: &Selection,
     plan: Plan,
@@ -772,11 +774,13 @@ fn cancelled_record(key: Pulled, why: &str) -> Record {
         error: Some(format!("cancelled while running: {why}")),
         elapsed_ms: key.at.elapsed(),
         bytes: key.partial.bytes(),
-        attempts: 1,
+        attempts: key.partial.attempts(),
         line: key.line,
         ended_at: crate::record::now(),
         final_url: key.partial.final_url(),
         redirects: key.partial.redirects(),
+        retry_after: None,
+        attempt_errors: Vec::new(),
         fields: None,
     }
 }

@@ -16,10 +16,15 @@
 //! | `/reset` | closes the connection with a TCP reset, without a response |
 //! | `/garbage` | answers with bytes that are not HTTP, then closes |
 //! | `/truncated` (GET) | a 200 whose body breaks off half-way (the connection is dropped) |
-//! | `/stats` (GET) | `in_flight`, `peak_in_flight`, `requests` seen by this server |
+//! | `/stats` (GET) | `in_flight`, `peak_in_flight`, `requests` seen by this server, and by `Host` header in `hosts` |
 //! | `/redirect/{n}`, `/relative-redirect/{n}` | n 302s with relative `Location`s, then `/get` (`/redirect/{n}?absolute=true`: as the next) |
 //! | `/absolute-redirect/{n}` | n 302s to `http://HOST/...`, then `/get` |
 //! | `/redirect-to?url=URL&status_code=3xx` | that redirect (302 by default) to URL, any scheme |
+//! | `/fail/{k}?key=NAME` | the first `k` requests of a key fail (503, or `code`; `retry_after`), then 200 |
+//! | `/latency?fast=&slow=&every=N` | every N-th request (per `key`) takes `slow` seconds, the others `fast` |
+//!
+//! The endpoints for a client's policies (`/fail`, `/latency`, the per-host counters) are in
+//! `policy`.
 //!
 //! The server owns its accept loop so that `/reset` and `/garbage` can act below HTTP: each
 //! connection's socket is wrapped, a `/garbage` request flips the wrapper into writing garbage
@@ -59,6 +64,7 @@ use tokio::task::JoinSet;
 use crate::cli::ServeArgs;
 use crate::stdio::note;
 
+mod policy;
 mod redirect;
 
 /// What the endpoints may cost.
@@ -91,6 +97,8 @@ pub struct Stats {
     total: AtomicU64,
     /// With [`Config::log_requests`], every request's path and query, in arrival order.
     log: Option<std::sync::Mutex<Vec<String>>>,
+    /// The same counters by `Host` header.
+    hosts: policy::Hosts,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -105,7 +113,7 @@ pub struct StatsSnapshot {
 }
 
 impl Stats {
-    fn enter(self: &Arc<Self>, uri: &hyper::Uri) -> InFlight {
+    fn enter(self: &Arc<Self>, uri: &hyper::Uri, host: &str) -> InFlight {
         self.total.fetch_add(1, Ordering::Relaxed);
         if let Some(log) = &self.log {
             let line = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
@@ -113,7 +121,7 @@ impl Stats {
         }
         let now = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
         self.peak.fetch_max(now, Ordering::AcqRel);
-        InFlight(self.clone())
+        InFlight(self.clone(), self.hosts.enter(host))
     }
 
     /// The counters now.
@@ -127,11 +135,12 @@ impl Stats {
 }
 
 /// Counts one request as in flight until dropped (also when the client goes away).
-struct InFlight(Arc<Stats>);
+struct InFlight(Arc<Stats>, Arc<policy::HostCount>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.1.leave();
     }
 }
 
@@ -158,6 +167,7 @@ impl Server {
         let app = App {
             config: Arc::new(config),
             stats: stats.clone(),
+            keys: Arc::default(),
         };
         let (tx, rx) = oneshot::channel();
         tokio::spawn(accept_loop(listener, app, rx));
@@ -191,10 +201,17 @@ impl Server {
         })
     }
 
-    /// Starts counting the peak in-flight requests afresh, from the number in flight now.
+    /// Starts counting the peak in-flight requests afresh, from the number in flight now
+    /// (per host too).
     pub fn reset_peak(&self) {
         let now = self.stats.in_flight.load(Ordering::Acquire);
         self.stats.peak.store(now, Ordering::Release);
+        self.stats.hosts.reset_peaks();
+    }
+
+    /// The request counters by `Host` header (`127.0.0.1:8080`, `localhost:8080`).
+    pub fn host_stats(&self) -> std::collections::BTreeMap<String, StatsSnapshot> {
+        self.stats.hosts.snapshot()
     }
 }
 
@@ -253,7 +270,8 @@ async fn accept_loop(listener: TcpListener, app: App, mut shutdown: oneshot::Rec
         let router = router.clone();
         let stats = app.stats.clone();
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            let guard = stats.enter(req.uri());
+            let host = req.headers().get(hyper::header::HOST);
+            let guard = stats.enter(req.uri(), host.and_then(|h| h.to_str().ok()).unwrap_or(""));
             let faults = faults.clone();
             req.extensions_mut().insert(ConnectInfo(peer));
             let routed = match req.uri().path() {
@@ -410,6 +428,8 @@ impl AsyncWrite for Conn {
 struct App {
     config: Arc<Config>,
     stats: Arc<Stats>,
+    /// Request counts per key, for `/fail` and `/latency`.
+    keys: Arc<policy::Keys>,
 }
 
 fn router(app: App) -> Router {
@@ -433,6 +453,8 @@ fn router(app: App) -> Router {
         .route("/relative-redirect/:n", any(redirect::relative))
         .route("/absolute-redirect/:n", any(redirect::absolute))
         .route("/redirect-to", any(redirect::to))
+        .route("/fail/:k", any(policy::fail))
+        .route("/latency", any(policy::latency))
         .fallback(not_found)
         .with_state(app)
 }
@@ -485,8 +507,8 @@ fn echo(args: &HashMap<String, String>, headers: &HeaderMap, peer: SocketAddr, u
 async fn index() -> &'static str {
     "corral serve: httpbin-style endpoints /get /anything /status/{codes} /delay/{secs} \
      /bytes/{n} /drip /headers /ip /user-agent; faults /hang /reset /garbage /truncated \
-     /slow/{bytes_per_sec}; counters /stats; redirects /redirect/{n} /relative-redirect/{n} \
-     /absolute-redirect/{n} /redirect-to?url=\n"
+     /slow/{bytes_per_sec}; for retries and hedging /fail/{k} /latency; counters /stats;\
+     redirects /redirect/{n} /relative-redirect/{n} /absolute-redirect/{n} /redirect-to?url=\n"
 }
 
 async fn echo_get(
@@ -724,6 +746,7 @@ async fn stats(State(app): State<App>) -> Json<Value> {
         "in_flight": s.in_flight,
         "peak_in_flight": s.peak_in_flight,
         "requests": s.requests,
+        "hosts": policy::hosts_json(&app.stats.hosts),
     }))
 }
 

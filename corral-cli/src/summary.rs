@@ -22,6 +22,9 @@ pub struct Summary {
     by_kind: BTreeMap<ErrorKind, u64>,
     /// Latency in microseconds of every request that ran to an end (not cancelled).
     latency: Histogram<u64>,
+    /// Requests made (the records' `attempts`), and inputs that took more than one.
+    attempts: u64,
+    retried: u64,
 }
 
 impl Default for Summary {
@@ -42,6 +45,8 @@ impl Summary {
             // 1 µs to 1 hour at 3 significant digits: about 0.1 % error, a few tens of KiB.
             latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("static histogram bounds are valid"),
+            attempts: 0,
+            retried: 0,
         }
     }
 
@@ -58,6 +63,8 @@ impl Summary {
         if let Some(k) = r.error_kind {
             *self.by_kind.entry(k).or_default() += 1;
         }
+        self.attempts += u64::from(r.attempts);
+        self.retried += u64::from(r.attempts > 1);
         if r.attempts > 0 && r.error_kind != Some(ErrorKind::Cancelled) {
             let micros = u64::try_from(r.elapsed_ms.as_micros()).unwrap_or(u64::MAX);
             self.latency.saturating_record(micros.max(1));
@@ -77,6 +84,8 @@ impl Summary {
         for (k, n) in &other.by_kind {
             *self.by_kind.entry(*k).or_default() += n;
         }
+        self.attempts += other.attempts;
+        self.retried += other.retried;
         // Same bounds on both sides, and values are clamped when recorded: cannot fail.
         let _ = self.latency.add(&other.latency);
     }
@@ -163,6 +172,13 @@ impl Summary {
                 human(Duration::from_micros(self.latency.max()))
             );
         }
+        if self.retried > 0 {
+            let _ = writeln!(
+                s,
+                "  attempts: {} requests for {} inputs; {} inputs took more than one",
+                self.attempts, self.total, self.retried
+            );
+        }
         if let Some(note) = note {
             let _ = writeln!(s, "  stopped: {note}");
         }
@@ -189,6 +205,8 @@ mod tests {
             ended_at: 0.0,
             final_url: None,
             redirects: 0,
+            retry_after: None,
+            attempt_errors: Vec::new(),
             fields: None,
         }
     }
@@ -227,6 +245,24 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("stopped: deadline"), "{text}");
+    }
+
+    #[test]
+    fn retried_inputs_get_a_line_of_their_own() {
+        let mut s = Summary::new();
+        s.add(&rec(true, Some(200), None, 5));
+        assert!(!s.render(Duration::from_secs(1), None).contains("attempts:"));
+        let mut r = rec(true, Some(200), None, 5);
+        r.attempts = 3;
+        s.add(&r);
+        let mut other = Summary::new();
+        other.add(&r);
+        s.merge(&other);
+        let text = s.render(Duration::from_secs(1), None);
+        assert!(
+            text.contains("attempts: 7 requests for 3 inputs; 2 inputs took more than one"),
+            "{text}"
+        );
     }
 
     #[test]

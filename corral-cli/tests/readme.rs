@@ -90,18 +90,7 @@ fn readme_documents_every_record_field_and_error_kind() {
             "README.md has no row for record field {field}"
         );
     }
-    for kind in [
-        "invalid_input",
-        "dns",
-        "connect",
-        "tls",
-        "timeout",
-        "protocol",
-        "body",
-        "status",
-        "redirect",
-        "cancelled",
-    ] {
+    for kind in corral_cli::record::ErrorKind::ALL.map(|k| k.as_str()) {
         assert!(
             readme.contains(&format!("| `{kind}` |")),
             "README.md has no row for error_kind {kind}"

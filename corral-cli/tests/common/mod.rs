@@ -56,6 +56,15 @@ impl TestServer {
     pub fn request_log(&self) -> Vec<String> {
         self.server.as_ref().unwrap().request_log()
     }
+
+    pub fn reset_peak(&self) {
+        self.server.as_ref().unwrap().reset_peak();
+    }
+
+    /// The counters by `Host` header (`127.0.0.1:PORT`, `localhost:PORT`).
+    pub fn host_stats(&self) -> std::collections::BTreeMap<String, StatsSnapshot> {
+        self.server.as_ref().unwrap().host_stats()
+    }
 }
 
 impl Drop for TestServer {
