@@ -435,23 +435,46 @@ where
         }
     }
 
+    /// How many more inputs may start now (see [`has_room`](Self::has_room)).
+    fn room(&self) -> usize {
+        if self.ordered {
+            self.limit - (self.next_index - self.emitted)
+        } else {
+            self.limit - (self.running + self.finished.len())
+        }
+    }
+
+    /// `.rate(..)`: true once the gate holds a slot for the next input. When it holds none, it
+    /// takes at once the free slots for the inputs that are sure to come and have room to start
+    /// (an exact iterator's), or waits in the limiter's queue for one. False: wait (the gate
+    /// will wake the set), or the source is empty (then dropped: an empty source takes no
+    /// slot, and iterators say exactly when they are empty).
+    fn pass_rate_gate(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.rate.as_deref().is_some_and(RateGate::holds_slot) {
+            return true;
+        }
+        let room = self.room();
+        let (Some(gate), Some(source)) = (self.rate.as_deref_mut(), self.source.as_mut()) else {
+            return true;
+        };
+        let (lo, hi) = source.size_hint();
+        if hi == Some(0) {
+            self.source = None;
+            return false;
+        }
+        gate.poll_ready(cx, lo.min(room)).is_ready()
+    }
+
     /// Pulls inputs while there is room. Returns true if any was started.
     fn fill(&mut self, cx: &mut Context<'_>) -> bool {
         let mut started = false;
         while self.has_room() {
+            if self.rate.is_some() && !self.pass_rate_gate(cx) {
+                break;
+            }
             let Some(source) = self.source.as_mut() else {
                 break;
             };
-            if let Some(gate) = self.rate.as_deref_mut() {
-                // A source that says it is empty takes no slot (iterators say so exactly).
-                if source.size_hint().1 == Some(0) {
-                    self.source = None;
-                    break;
-                }
-                if gate.poll_ready(cx).is_pending() {
-                    break;
-                }
-            }
             let (key, mut input) = match source.poll_next_input(cx) {
                 Poll::Pending => break,
                 Poll::Ready(None) => {

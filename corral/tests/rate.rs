@@ -398,3 +398,60 @@ async fn a_rated_gather_that_fails_leaves_the_queue_and_starts_nothing_more() {
     limiter.until_ready().await;
     assert_eq!(t.elapsed(), secs(1));
 }
+
+/// An iterator that promises more inputs than it gives: its `size_hint` says 10, it yields 2.
+struct Liar(u32);
+
+impl Iterator for Liar {
+    type Item = std::future::Ready<Result<u32, u32>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        (self.0 < 2).then(|| {
+            self.0 += 1;
+            std::future::ready(Ok(self.0))
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (10, Some(10))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn slots_taken_at_once_and_not_used_are_given_back() {
+    // The gate takes the free slots for the 10 inputs it was promised in one step, starts 2,
+    // and gives the other 8 back when the gather ends.
+    let limiter = Arc::new(RateLimiter::new(Rate::per_second(1), 10));
+    let v = corral::gather(Liar(0)).rate(limiter.clone()).await.unwrap();
+    assert_eq!(v, [1, 2]);
+    let free = (0..20).take_while(|_| limiter.try_acquire()).count();
+    assert_eq!(free, 8, "the burst of 10, less the 2 inputs started");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_whole_burst_taken_at_once_starts_as_one_by_one_would() {
+    // 30 inputs, a burst of 12 at 100/s, under a limit of 5 and then none: the starts are
+    // those of one slot at a time, whatever the batches.
+    for limit in [5, usize::MAX] {
+        let starts = Starts::new();
+        let limiter = Arc::new(RateLimiter::new(Rate::per_second(100), 12));
+        corral::gather((0..30).map(|i| starts.input(30, Ok(i))))
+            .limit(limit)
+            .rate(limiter.clone())
+            .await
+            .unwrap();
+        let times = starts.times();
+        // One by one: the n-th start is no earlier than its GCRA slot, (n - 11) × 10 ms,
+        // nor than the limit allows (the (n - 5)-th ended 30 ms after it started).
+        let mut expected: Vec<Duration> = Vec::new();
+        for n in 0..30 {
+            let slot = ms(10) * (n as u32).saturating_sub(11);
+            let room = if limit == 5 && n >= 5 {
+                expected[n - 5] + ms(30)
+            } else {
+                ms(0)
+            };
+            expected.push(slot.max(room));
+        }
+        assert_eq!(times, expected, "limit {limit}");
+        assert_eq!(limiter.waiters(), 0);
+    }
+}

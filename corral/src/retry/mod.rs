@@ -90,13 +90,13 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let delays = policy.delays();
     Retry {
         policy,
         make,
         stage: Stage::Start,
         failures: Vec::new(),
-        delays,
+        call: 0,
+        delays: None,
         fastest: None,
     }
 }
@@ -351,8 +351,10 @@ pin_project_lite::pin_project! {
     enum Stage<Fut> {
         // Not polled yet: the first attempt is made on the first poll.
         Start,
-        Attempt { #[pin] fut: Fut, started: Instant },
-        Sleeping { #[pin] sleep: Sleep },
+        // `started` only when the attempt's duration matters (under a deadline).
+        Attempt { #[pin] fut: Fut, started: Option<Instant> },
+        // Boxed: the sleep is only for a retry, and would make every call's future larger.
+        Sleeping { sleep: Pin<Box<Sleep>> },
         Done,
     }
 }
@@ -381,7 +383,10 @@ pin_project_lite::pin_project! {
         #[pin]
         stage: Stage<Fut>,
         failures: Vec<E>,
-        delays: Delays,
+        // This call's number among the policy's calls, for its jitter.
+        call: u64,
+        // Its delays, drawn at the first failure (a call that succeeds at once needs none).
+        delays: Option<Box<Delays>>,
         // The shortest failed attempt so far: the default estimate of what the next needs.
         fastest: Option<Duration>,
     }
@@ -426,12 +431,10 @@ where
         loop {
             match this.stage.as_mut().project() {
                 StageProj::Start => {
-                    this.policy.first_attempt();
+                    *this.call = this.policy.first_attempt();
                     let fut = (this.make)();
-                    this.stage.set(Stage::Attempt {
-                        fut,
-                        started: Instant::now(),
-                    });
+                    let started = this.policy.times_attempts().then(Instant::now);
+                    this.stage.set(Stage::Attempt { fut, started });
                 }
                 StageProj::Attempt { fut, started } => {
                     let err = match ready!(fut.poll(cx)) {
@@ -442,11 +445,16 @@ where
                         }
                         Err(e) => e,
                     };
-                    let took = started.elapsed();
-                    let fastest = this.fastest.map_or(took, |f| f.min(took));
-                    *this.fastest = Some(fastest);
+                    if let Some(took) = started.map(|s| s.elapsed()) {
+                        *this.fastest = Some(this.fastest.map_or(took, |f| f.min(took)));
+                    }
+                    let fastest = this.fastest.unwrap_or_default();
                     let made = u32::try_from(this.failures.len() + 1).unwrap_or(u32::MAX);
-                    let decision = this.policy.decide(&err, made, this.delays, fastest);
+                    let (policy, call) = (&*this.policy, *this.call);
+                    let delays = this
+                        .delays
+                        .get_or_insert_with(|| Box::new(policy.delays(call)));
+                    let decision = this.policy.decide(&err, made, delays, fastest);
                     this.failures.push(err);
                     match decision {
                         Err(reason) => {
@@ -456,25 +464,21 @@ where
                         }
                         Ok(delay) if delay.is_zero() => {
                             let fut = (this.make)();
-                            this.stage.set(Stage::Attempt {
-                                fut,
-                                started: Instant::now(),
-                            });
+                            let started = this.policy.times_attempts().then(Instant::now);
+                            this.stage.set(Stage::Attempt { fut, started });
                         }
                         Ok(delay) => {
                             this.stage.set(Stage::Sleeping {
-                                sleep: tokio::time::sleep(delay),
+                                sleep: Box::pin(tokio::time::sleep(delay)),
                             });
                         }
                     }
                 }
                 StageProj::Sleeping { sleep } => {
-                    ready!(sleep.poll(cx));
+                    ready!(sleep.as_mut().poll(cx));
                     let fut = (this.make)();
-                    this.stage.set(Stage::Attempt {
-                        fut,
-                        started: Instant::now(),
-                    });
+                    let started = this.policy.times_attempts().then(Instant::now);
+                    this.stage.set(Stage::Attempt { fut, started });
                 }
                 StageProj::Done => panic!("corral::Retry polled after completion"),
             }

@@ -57,8 +57,14 @@ type Hint<E> = Arc<dyn Fn(&E) -> Option<Duration> + Send + Sync>;
 /// # let _ = policy;
 /// ```
 pub struct RetryPolicy<E> {
-    pub(super) max_attempts: u32,
-    pub(super) backoff: Backoff,
+    // One pointer: a retry future carries its policy, and a gather of 100,000 retries moves
+    // 100,000 of them into place. Builders copy the knobs on write.
+    knobs: Arc<Knobs<E>>,
+}
+
+struct Knobs<E> {
+    max_attempts: u32,
+    backoff: Backoff,
     retry_if: Option<Predicate<E>>,
     hint: Option<Hint<E>>,
     budget: Option<RetryBudget>,
@@ -66,6 +72,22 @@ pub struct RetryPolicy<E> {
     seed: u64,
     /// Calls made through this policy and its clones: mixed into each call's jitter seed.
     calls: Arc<AtomicU64>,
+}
+
+// By hand: `E` need not be `Clone` (only functions of `&E` are kept).
+impl<E> Clone for Knobs<E> {
+    fn clone(&self) -> Self {
+        Knobs {
+            max_attempts: self.max_attempts,
+            backoff: self.backoff,
+            retry_if: self.retry_if.clone(),
+            hint: self.hint.clone(),
+            budget: self.budget.clone(),
+            min_attempt_time: self.min_attempt_time,
+            seed: self.seed,
+            calls: self.calls.clone(),
+        }
+    }
 }
 
 impl<E> RetryPolicy<E> {
@@ -79,15 +101,22 @@ impl<E> RetryPolicy<E> {
     /// ```
     pub fn new() -> RetryPolicy<E> {
         RetryPolicy {
-            max_attempts: 3,
-            backoff: Backoff::default(),
-            retry_if: None,
-            hint: None,
-            budget: None,
-            min_attempt_time: None,
-            seed: random_seed(),
-            calls: Arc::new(AtomicU64::new(0)),
+            knobs: Arc::new(Knobs {
+                max_attempts: 3,
+                backoff: Backoff::default(),
+                retry_if: None,
+                hint: None,
+                budget: None,
+                min_attempt_time: None,
+                seed: random_seed(),
+                calls: Arc::new(AtomicU64::new(0)),
+            }),
         }
+    }
+
+    /// The knobs, to change (copied first if another clone shares them).
+    fn set(&mut self) -> &mut Knobs<E> {
+        Arc::make_mut(&mut self.knobs)
     }
 
     /// At most `n` attempts in all, the first included (default 3). `0` counts as 1: the
@@ -105,7 +134,7 @@ impl<E> RetryPolicy<E> {
     /// # }
     /// ```
     pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = n.max(1);
+        self.set().max_attempts = n.max(1);
         self
     }
 
@@ -127,7 +156,7 @@ impl<E> RetryPolicy<E> {
     /// # }
     /// ```
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
+        self.set().backoff = backoff;
         self
     }
 
@@ -146,7 +175,7 @@ impl<E> RetryPolicy<E> {
     /// # }
     /// ```
     pub fn retry_if(mut self, pred: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
-        self.retry_if = Some(Arc::new(pred));
+        self.set().retry_if = Some(Arc::new(pred));
         self
     }
 
@@ -173,7 +202,7 @@ impl<E> RetryPolicy<E> {
         mut self,
         hint: impl Fn(&E) -> Option<Duration> + Send + Sync + 'static,
     ) -> Self {
-        self.hint = Some(Arc::new(hint));
+        self.set().hint = Some(Arc::new(hint));
         self
     }
 
@@ -202,7 +231,7 @@ impl<E> RetryPolicy<E> {
     /// # }
     /// ```
     pub fn budget(mut self, budget: RetryBudget) -> Self {
-        self.budget = Some(budget);
+        self.set().budget = Some(budget);
         self
     }
 
@@ -236,7 +265,7 @@ impl<E> RetryPolicy<E> {
     /// # }
     /// ```
     pub fn min_attempt_time(mut self, d: Duration) -> Self {
-        self.min_attempt_time = Some(d);
+        self.set().min_attempt_time = Some(d);
         self
     }
 
@@ -251,8 +280,9 @@ impl<E> RetryPolicy<E> {
     /// # let _ = policy;
     /// ```
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self.calls = Arc::new(AtomicU64::new(0));
+        let knobs = self.set();
+        knobs.seed = seed;
+        knobs.calls = Arc::new(AtomicU64::new(0));
         self
     }
 
@@ -276,18 +306,27 @@ impl<E> RetryPolicy<E> {
         super::retry(self.clone(), make)
     }
 
-    /// The delays for one call: a fresh jitter sequence.
-    pub(super) fn delays(&self) -> Delays {
-        let call = self.calls.fetch_add(1, Ordering::Relaxed);
-        let seed = SplitMix64::new(self.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64();
-        self.backoff.delays(seed)
-    }
-
-    /// A call is starting its first attempt.
-    pub(super) fn first_attempt(&self) {
-        if let Some(b) = &self.budget {
+    /// A call is starting its first attempt: its number among the calls of this policy and
+    /// its clones, for its jitter sequence ([`delays`](Self::delays)).
+    pub(super) fn first_attempt(&self) -> u64 {
+        if let Some(b) = &self.knobs.budget {
             b.deposit();
         }
+        self.knobs.calls.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The delays of call number `call`: its own jitter sequence. Drawn only once the call has
+    /// failed, so a call that succeeds at once pays for none of it.
+    pub(super) fn delays(&self, call: u64) -> Delays {
+        let k = &self.knobs;
+        let seed = SplitMix64::new(k.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64();
+        k.backoff.delays(seed)
+    }
+
+    /// Whether an attempt's duration matters: it is the estimate of what the next attempt
+    /// needs before an enclosing deadline, unless a fixed one is set.
+    pub(super) fn times_attempts(&self) -> bool {
+        self.knobs.min_attempt_time.is_none() && crate::timeout::current_deadline().is_some()
     }
 
     /// After a failed attempt (`made` attempts so far, the fastest taking `fastest`): the
@@ -299,23 +338,23 @@ impl<E> RetryPolicy<E> {
         delays: &mut Delays,
         fastest: Duration,
     ) -> Result<Duration, GaveUp> {
-        if let Some(pred) = &self.retry_if {
+        if let Some(pred) = &self.knobs.retry_if {
             if !pred(err) {
                 return Err(GaveUp::NotRetryable);
             }
         }
-        if made >= self.max_attempts {
+        if made >= self.knobs.max_attempts {
             return Err(GaveUp::Exhausted);
         }
         // Drawn even when a hint overrides it, so that the sequence does not depend on hints.
         let mut delay = delays.next().unwrap_or_default();
-        if let Some(hint) = &self.hint {
+        if let Some(hint) = &self.knobs.hint {
             if let Some(d) = hint(err) {
-                delay = d.min(self.backoff.cap());
+                delay = d.min(self.knobs.backoff.cap());
             }
         }
         if let Some(deadline) = crate::timeout::current_deadline() {
-            let need = self.min_attempt_time.unwrap_or(fastest);
+            let need = self.knobs.min_attempt_time.unwrap_or(fastest);
             let start = Instant::now().checked_add(delay);
             match start {
                 // Sleeping up to the deadline, or starting an attempt that needs longer than
@@ -325,7 +364,7 @@ impl<E> RetryPolicy<E> {
                 _ => return Err(GaveUp::Deadline),
             }
         }
-        if let Some(b) = &self.budget {
+        if let Some(b) = &self.knobs.budget {
             if !b.try_withdraw() {
                 return Err(GaveUp::Budget);
             }
@@ -343,14 +382,7 @@ impl<E> Default for RetryPolicy<E> {
 impl<E> Clone for RetryPolicy<E> {
     fn clone(&self) -> Self {
         RetryPolicy {
-            max_attempts: self.max_attempts,
-            backoff: self.backoff,
-            retry_if: self.retry_if.clone(),
-            hint: self.hint.clone(),
-            budget: self.budget.clone(),
-            min_attempt_time: self.min_attempt_time,
-            seed: self.seed,
-            calls: self.calls.clone(),
+            knobs: self.knobs.clone(),
         }
     }
 }
@@ -358,12 +390,12 @@ impl<E> Clone for RetryPolicy<E> {
 impl<E> fmt::Debug for RetryPolicy<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryPolicy")
-            .field("max_attempts", &self.max_attempts)
-            .field("backoff", &self.backoff)
-            .field("retry_if", &self.retry_if.is_some())
-            .field("delay_hint", &self.hint.is_some())
-            .field("budget", &self.budget)
-            .field("min_attempt_time", &self.min_attempt_time)
+            .field("max_attempts", &self.knobs.max_attempts)
+            .field("backoff", &self.knobs.backoff)
+            .field("retry_if", &self.knobs.retry_if.is_some())
+            .field("delay_hint", &self.knobs.hint.is_some())
+            .field("budget", &self.knobs.budget)
+            .field("min_attempt_time", &self.knobs.min_attempt_time)
             .finish_non_exhaustive()
     }
 }
