@@ -149,6 +149,9 @@ where
     /// and only its turn to be waited for is gated. A slot is taken only when the iterator
     /// may still hold an input (its `size_hint` is not `(_, Some(0))`), so an exact iterator
     /// wastes none; once the combinator stops (a failure), it leaves the limiter's queue.
+    /// When several inputs are sure to come (an exact iterator) and have room to start, the
+    /// free slots for them are taken in one step, so a rate that holds nothing back costs
+    /// about a counter per input; slots so taken and not used are given back at the end.
     ///
     /// asyncio: hand-written loop (an `await limiter.acquire()` in every coroutine).
     ///
