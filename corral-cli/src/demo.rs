@@ -149,11 +149,11 @@ pub async fn run(args: DemoArgs) -> i32 {
     };
     let under = scenarios::UNDER;
     world.print(format_args!(
-        "corral demo: the asyncio guides' scenarios with corral, against the embedded server at {}",
+        "corral demo: the asyncio guides' scenarios against the embedded server at {}",
         world.server.url("")
     ));
     world.print(format_args!(
-        "{under}    get(status, after=s) is GET /status/{{status}}?delay={{s}}; each line starts with the time since the start"
+        "{under}    get(status, after=s) is GET /status/{{status}}?delay={{s}}; times are since the start"
     ));
     let story = async {
         scenarios::all(&world).await;

@@ -54,8 +54,8 @@ pub(super) async fn fetch(w: &Http) {
         "7. the command: corral fetch runs the same strategies over URLs"
     ));
     for line in [
-        "one record per input on stdout: in input order with -k (gather), as they finish without",
-        "it (as_completed); the summary on stderr; -t caps each request; -o text is a terminal's default",
+        "one record per input on stdout, in input order with -k (gather), else as they finish;",
+        "the summary on stderr; -t caps each request; -o text is the default on a terminal",
     ] {
         w.print(format_args!("{UNDER}   {line}"));
     }

@@ -104,7 +104,9 @@ fn main() {
             counts: Arc::default(),
         };
         println!("guides: the asyncio guides' scenarios, simulated on tokio's paused clock");
-        println!("        (get(status, after=s) sleeps s, then answers status)");
+        println!(
+            "        get(status, after=s) sleeps s, then answers status; times are since the start"
+        );
         scenarios::all(&world).await;
     });
 }

@@ -186,7 +186,7 @@ pub async fn as_completed_streams(w: &impl World) {
         w,
         2,
         "as_completed streams results as they finish",
-        "for next in asyncio.as_completed([get(200, after=3), get(200, after=1), get(200, after=2)]): ...",
+        "for next in asyncio.as_completed([get(200, after=s) for s in (3, 1, 2)]): ...",
         "corral::as_completed([...]), a Stream; each item says which input it was",
     );
     let start = Instant::now();
@@ -210,7 +210,7 @@ pub async fn first_completed_wins(w: &impl World) {
         3,
         "the first completed of three (2 s, 1 s, 3 s) wins, the rest are cancelled",
         "done, pending = await asyncio.wait(tasks, return_when=FIRST_COMPLETED); cancel pending",
-        "corral::wait(tasks).return_when(FirstCompleted), then cancel() the pending tasks",
+        "corral::wait(tasks).return_when(FirstCompleted), then cancel() the pending",
     );
     let tasks = [2.0, 1.0, 3.0].map(|after| corral::spawn(w.get(status(w, 200, after))));
     let waited = match corral::wait(tasks)
@@ -292,25 +292,33 @@ pub async fn errors_as_values(w: &impl World) {
         Get::Refused,
         Get::Garbage,
     ];
+    say!(
+        w,
+        "   gather_settled over get(200), get(500), a closed port, not HTTP; each raise_for_status():"
+    );
     let outcomes = corral::gather_settled(inputs.map(|get| raise_for_status(w, get))).await;
     for (index, outcome) in outcomes.iter().enumerate() {
         say!(w, "   input {index}: {}", show(outcome));
     }
+    say!(
+        w,
+        "   plain gather([get(200, after=0.1), get(500, after=0.2), get(200, after=1)]):"
+    );
     let start = Instant::now();
     let inputs = [(200, 0.1), (500, 0.2), (200, 1.0)];
     let first_error =
         corral::gather(inputs.map(|(code, after)| raise_for_status(w, status(w, code, after))))
             .await;
     match first_error {
-        Ok(statuses) => say!(w, "   plain gather: Ok({statuses:?})"),
+        Ok(statuses) => say!(w, "   gather returned Ok({statuses:?})"),
         Err(failure) => say!(
             w,
-            "   plain gather on get(200, after=0.1), get(500, after=0.2), get(200, after=1): Err({failure}) after {:.2}s,",
+            "   gather returned Err({failure}) after {:.2}s, at the first error, and cancelled the rest:",
             start.elapsed().as_secs_f64()
         ),
     }
     w.print(format_args!(
-        "{UNDER}   the first error, at once; the third was cancelled: {} request(s) in flight",
+        "{UNDER}   {} request(s) still in flight",
         w.in_flight().await
     ));
 }
@@ -321,7 +329,7 @@ pub async fn limit_of_ten(w: &impl World) {
         w,
         6,
         "a limit of 10 over 100 requests",
-        "sem = asyncio.Semaphore(10); async with sem: await get(url)  (x100, in a gather)",
+        "sem = asyncio.Semaphore(10); then 100 of: async with sem: await get(url)",
         "let limiter = corral::Limiter::new(10); limiter.acquire().await inside each",
     );
     let start = Instant::now();
@@ -335,7 +343,7 @@ pub async fn limit_of_ten(w: &impl World) {
     match corral::gather(requests).await {
         Ok(statuses) => say!(
             w,
-            "   gather returned {} statuses in {:.2}s, 10 waves of {:.2}s; at most {} requests in flight at once",
+            "   gather returned {} statuses in {:.2}s: 10 waves of {:.2}s, at most {} in flight at once",
             statuses.len(),
             start.elapsed().as_secs_f64(),
             secs(w, 0.1).as_secs_f64(),
