@@ -2,8 +2,8 @@
 //! `corral fetch` itself on a few URLs, with what happened and when, on one clock.
 //!
 //! The scenarios are the library example's (`corral/examples/guides/scenarios.rs`, included
-//! here): one source, run there on a simulated world and here on [`Http`], whose requests go
-//! to the embedded server. [`command`] is the last part, the command run as a user runs it.
+//! here): one source, run there on a simulated world and here on `Http`, whose requests go
+//! to the embedded server. `command` is the last part, the command run as a user runs it.
 
 use std::fmt;
 use std::future::Future;
