@@ -46,7 +46,8 @@ pub enum Command {
     Fetch(Box<FetchArgs>),
     /// Run the httpbin-compatible test server, with fault endpoints, on loopback.
     Serve(ServeArgs),
-    /// Start the server in-process and walk through the asyncio guides' scenarios against it.
+    /// Start the server in-process, walk through the asyncio guides' scenarios against it, and
+    /// end with a `corral fetch` run on a few URLs.
     Demo(DemoArgs),
     /// Summarise record files (JSON lines from `fetch -o jsonl`, shards, journals), and check
     /// that every input has exactly one record.
