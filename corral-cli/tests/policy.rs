@@ -2,65 +2,17 @@
 //! real `corral` binary against the server started in-process on 127.0.0.1. Real clock: only
 //! generous bounds on time (lower bounds come from sleeps, which never end early).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 mod common;
-use common::{corral, TestServer};
+use common::{corral, fetch_jsonl, Fetched, TestServer};
 
-struct Run {
-    code: i32,
-    records: Vec<Value>,
-    stderr: String,
-    took: Duration,
-}
-
-impl Run {
-    /// The records sorted by index.
-    fn by_index(&self) -> Vec<&Value> {
-        let mut v: Vec<&Value> = self.records.iter().collect();
-        v.sort_by_key(|r| r["index"].as_u64().unwrap());
-        v
-    }
-
-    fn kinds(&self) -> Vec<String> {
-        self.by_index()
-            .iter()
-            .map(|r| r["error_kind"].as_str().unwrap_or("ok").to_owned())
-            .collect()
-    }
-
-    /// The nearest-rank percentile of the records' `elapsed_ms`.
-    fn percentile_ms(&self, p: f64) -> f64 {
-        let mut ms: Vec<f64> = self
-            .records
-            .iter()
-            .map(|r| r["elapsed_ms"].as_f64().unwrap())
-            .collect();
-        ms.sort_by(f64::total_cmp);
-        let rank = ((p / 100.0) * ms.len() as f64).ceil() as usize;
-        ms[rank.clamp(1, ms.len()) - 1]
-    }
-}
+type Run = Fetched;
 
 fn fetch<S: AsRef<str>>(args: &[S]) -> Run {
-    let mut cmd = corral();
-    cmd.args(["fetch", "-o", "jsonl"])
-        .args(args.iter().map(AsRef::as_ref));
-    let start = Instant::now();
-    let out = cmd.output().unwrap();
-    let took = start.elapsed();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        records: stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-        took,
-    }
+    fetch_jsonl(args, "")
 }
 
 fn strings(v: &Value) -> Vec<String> {

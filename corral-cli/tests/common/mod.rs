@@ -84,11 +84,13 @@ pub fn corral() -> Command {
     c
 }
 
-/// What a `corral fetch -o jsonl` run gave: its exit code, its records, and stderr.
+/// What a `corral fetch -o jsonl` run gave: its exit code, its records, stderr, and how long
+/// it took.
 pub struct Fetched {
     pub code: i32,
     pub records: Vec<serde_json::Value>,
     pub stderr: String,
+    pub took: Duration,
 }
 
 impl Fetched {
@@ -100,17 +102,46 @@ impl Fetched {
             _ => panic!("not one record with index {i}: {:#?}", self.records),
         }
     }
+
+    /// The records sorted by index.
+    pub fn by_index(&self) -> Vec<&serde_json::Value> {
+        let mut v: Vec<&serde_json::Value> = self.records.iter().collect();
+        v.sort_by_key(|r| r["index"].as_u64().unwrap());
+        v
+    }
+
+    /// Each record's error kind, or `ok`, by index.
+    pub fn kinds(&self) -> Vec<String> {
+        self.by_index()
+            .iter()
+            .map(|r| r["error_kind"].as_str().unwrap_or("ok").to_owned())
+            .collect()
+    }
+
+    /// The nearest-rank percentile of the records' `elapsed_ms`.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        let mut ms: Vec<f64> = self
+            .records
+            .iter()
+            .map(|r| r["elapsed_ms"].as_f64().unwrap())
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        let rank = ((p / 100.0) * ms.len() as f64).ceil() as usize;
+        ms[rank.clamp(1, ms.len()) - 1]
+    }
 }
 
 /// Runs `corral fetch -o jsonl ARGS` with `stdin`, and parses its records.
-pub fn fetch_jsonl(args: &[&str], stdin: &str) -> Fetched {
+pub fn fetch_jsonl<S: AsRef<str>>(args: &[S], stdin: &str) -> Fetched {
+    let start = std::time::Instant::now();
     let out = corral()
         .arg("fetch")
         .args(["-o", "jsonl"])
-        .args(args)
+        .args(args.iter().map(AsRef::as_ref))
         .write_stdin(stdin)
         .output()
         .unwrap();
+    let took = start.elapsed();
     let stdout = String::from_utf8(out.stdout).unwrap();
     Fetched {
         code: out.status.code().unwrap_or(-1),
@@ -119,5 +150,6 @@ pub fn fetch_jsonl(args: &[&str], stdin: &str) -> Fetched {
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect(),
         stderr: String::from_utf8(out.stderr).unwrap(),
+        took,
     }
 }
