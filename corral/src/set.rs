@@ -618,12 +618,7 @@ where
             Err(payload) => Outcome::Panicked(Panic::from_payload(&*payload)),
         };
         if let Some(gate) = self.adaptive.as_deref_mut() {
-            let verdict = match &outcome {
-                Outcome::Ok(_) => Verdict::Success,
-                Outcome::Err(_) | Outcome::Panicked(_) => Verdict::Overload,
-                Outcome::Cancelled(_) => Verdict::None,
-            };
-            gate.end(id, verdict);
+            gate.end(id, Verdict::of(&outcome));
         }
         let (index, key) = self.vacate(id);
         Some(Done {

@@ -97,7 +97,7 @@ pub struct AdaptiveRun {
 }
 
 impl AdaptiveRun {
-    /// The limit `spec` asks for, starting at [`INITIAL`] (or `ceiling` if lower), between 1
+    /// The limit `spec` asks for, starting at `INITIAL` (10, or `ceiling` if lower), between 1
     /// and `ceiling` (`-c`).
     pub fn new(spec: AdaptiveSpec, ceiling: usize) -> Self {
         let ceiling = ceiling.max(1);

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use super::{AdaptiveLimiter, AdaptivePermit};
 use crate::limit::{AcquireOwned, OwnedPermit};
+use crate::outcome::Outcome;
 
 /// What an input's outcome says about the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,18 @@ pub(crate) enum Verdict {
     Overload,
     /// `Cancelled`, or stopped by the combinator: nothing to learn.
     None,
+}
+
+impl Verdict {
+    /// What `outcome` says: `Ok` a success, `Err` and `Panicked` an overload, `Cancelled`
+    /// nothing.
+    pub(crate) fn of<T, E>(outcome: &Outcome<T, E>) -> Verdict {
+        match outcome {
+            Outcome::Ok(_) => Verdict::Success,
+            Outcome::Err(_) | Outcome::Panicked(_) => Verdict::Overload,
+            Outcome::Cancelled(_) => Verdict::None,
+        }
+    }
 }
 
 /// The permits of one set under an adaptive limit: the one waited for (or held for the next
