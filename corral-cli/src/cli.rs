@@ -128,7 +128,8 @@ pub struct FetchArgs {
     )]
     pub index_field: Option<String>,
 
-    /// Run at most N requests at once. Inputs are read only as fast as slots free up.
+    /// Run at most N requests at once. Inputs are read only as fast as slots free up. With
+    /// --adaptive, the ceiling of the adaptive limit.
     #[arg(short = 'c', long, value_name = "N", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,

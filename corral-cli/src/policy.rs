@@ -10,9 +10,12 @@
 //! | `--per-host N` | a [`corral::KeyedLimiter`] keyed by host and port |
 //! | `--hedge DELAY\|pNN` | [`corral::hedge`] with a [`corral::HedgePolicy`] (a fixed delay, or a percentile of a [`corral::LatencyTracker`]) and a budget |
 //! | `--circuit-breaker N[,COOLDOWN]` | a [`corral::CircuitBreaker`] keyed by host and port |
+//! | `--adaptive[=ALGO[,SLOW]]` | one [`corral::AdaptiveLimiter`] (Vegas or AIMD) under `-c`, given each request's verdict |
 //!
-//! This module parses the flags; `requester` builds the request future of one input.
+//! This module parses the flags; `requester` builds the request future of one input;
+//! `adaptive` has what `--adaptive` adds (its spec, which failures are overloads, its summary).
 
+mod adaptive;
 mod requester;
 
 use std::fmt;
@@ -24,6 +27,7 @@ use crate::duration;
 use crate::fetch::OkStatus;
 use crate::record::{ErrorKind, Record};
 
+pub use adaptive::{overload, AdaptiveRun, AdaptiveSpec, Algorithm};
 pub use requester::Requester;
 
 /// The default of `--retry-on`.
@@ -82,6 +86,15 @@ pub struct PolicyArgs {
     /// closes the circuit, its failure opens it again.
     #[arg(long, value_name = "N[,COOLDOWN]", value_parser = BreakerSpec::parse)]
     pub circuit_breaker: Option<BreakerSpec>,
+
+    /// Instead of a fixed -c, a limit that finds the server's capacity: it starts at 10 and
+    /// moves between 1 and -c, its ceiling. ALGO `vegas` (the default) shrinks as latency
+    /// grows, with no threshold; `aimd` grows until requests fail. Both cut the limit on
+    /// connect, timeout, 429, 503 and 504 (not on a 404), and on a success slower than SLOW
+    /// (`aimd,300ms`). The summary says where it settled. Note the `=`: `--adaptive=aimd`.
+    #[arg(long, value_name = "ALGO[,SLOW]", num_args = 0..=1, require_equals = true,
+          default_missing_value = "vegas", value_parser = AdaptiveSpec::parse)]
+    pub adaptive: Option<AdaptiveSpec>,
 }
 
 /// Which failures `--retry-on` retries: error kinds and statuses.

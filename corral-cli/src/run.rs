@@ -355,7 +355,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
     let strategy = Strategy::from_args(&args);
     let started = Instant::now();
     let deadline = args.deadline.map(|d| (started + d, d));
-    let requester = Requester::new(fetcher, &args.policy, deadline.map(|d| d.0));
+    let requester = Requester::new(fetcher, &args.policy, deadline.map(|d| d.0), concurrency);
 
     let stop = drive(
         &mut inputs,
@@ -430,6 +430,7 @@ pub async fn run(mut args: FetchArgs) -> i32 {
         .map_or((0, 0), |d| (d.count, d.count - d.ok));
     if !quiet {
         let mut summary = sink.summary.render(wall, stopped.as_deref());
+        summary.push_str(&requester.adaptive_summary().unwrap_or_default());
         if prior.0 > 0 {
             summary.push_str(&format!(
                 "  resumed: {} inputs already had a final record in the journal ({} failed); \

@@ -455,6 +455,7 @@ fn router(app: App) -> Router {
         .route("/redirect-to", any(redirect::to))
         .route("/fail/:k", any(policy::fail))
         .route("/latency", any(policy::latency))
+        .route("/knee", any(policy::knee))
         .fallback(not_found)
         .with_state(app)
 }

@@ -1,4 +1,4 @@
-//! End to end: retries, `--rate`, `--per-host`, `--hedge` and `--circuit-breaker`, with the
+//! End to end: retries, `--rate`, `--per-host`, `--hedge`, `--circuit-breaker` and `--adaptive`, with the
 //! real `corral` binary against the server started in-process on 127.0.0.1. Real clock: only
 //! generous bounds on time (lower bounds come from sleeps, which never end early).
 
@@ -359,6 +359,8 @@ fn bad_policy_values_exit_2_with_a_message() {
         (&["--hedge", "p100"], "percentile"),
         (&["--circuit-breaker", "0"], "number of failures"),
         (&["--retry-on", "503"], "--retries"),
+        (&["--adaptive=gradient"], "not an algorithm"),
+        (&["--adaptive=aimd,0"], "longer than zero"),
     ] {
         let mut cmd = corral();
         cmd.arg("fetch").args(args).arg("http://127.0.0.1:9/");
@@ -367,4 +369,71 @@ fn bad_policy_values_exit_2_with_a_message() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+}
+
+// ---- adaptive ----
+
+/// The summary's `adaptive:` line: the limit it settled at, and the lowest and highest seen.
+fn adaptive_line(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("adaptive: limit settled at "))
+        .unwrap_or_else(|| panic!("no adaptive line in: {stderr}"));
+    let num = |s: &str| s.parse::<u64>().unwrap_or_else(|e| panic!("{e}: {line}"));
+    let (settled, rest) = line.split_once(" (").unwrap();
+    let (lo, rest) = rest.split_once("..").unwrap();
+    let (hi, _) = rest.split_once(" seen").unwrap();
+    (num(settled), num(lo), num(hi))
+}
+
+#[test]
+fn adaptive_settles_within_20_percent_of_the_servers_knee() {
+    let s = TestServer::start();
+    // 20 requests at once take 100 ms each; more queue (the 30th in flight takes 150 ms).
+    // -c 100 is only the ceiling; the limit starts at 10.
+    let url = s.url("/knee?capacity=20&base=0.1&key=settle");
+    let input = format!("{url}\n").repeat(1500);
+    s.reset_peak();
+    let r = common::fetch_jsonl(&["--adaptive", "-c", "100"], &input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.records.len(), 1500);
+    let (settled, lo, hi) = adaptive_line(&r.stderr);
+    assert!(
+        (16..=24).contains(&settled),
+        "settled at {settled} ({lo}..{hi}), not within 20 % of 20: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("seen; vegas, ceiling 100)"),
+        "{}",
+        r.stderr
+    );
+    // It grew from 10, and never near the ceiling; the server never saw more at once than
+    // the highest limit.
+    assert!(lo <= 10 && hi > 20 && hi < 40, "{lo}..{hi}");
+    let peak = s.stats().peak_in_flight;
+    assert!(
+        peak <= hi,
+        "{peak} in flight at the server, the limit went to {hi}"
+    );
+}
+
+#[test]
+fn adaptive_cuts_on_503_but_not_on_404() {
+    let s = TestServer::start();
+    let run = |path: &str| {
+        let input = format!("{}\n", s.url(path)).repeat(150);
+        let r = common::fetch_jsonl(&["--adaptive=aimd", "-c", "10"], &input);
+        assert_eq!(r.records.len(), 150, "{}", r.stderr);
+        adaptive_line(&r.stderr)
+    };
+    // 404s are answers: the limit keeps its start (10, the ceiling here).
+    let (settled, lo, _) = run("/status/404?delay=0.02");
+    assert_eq!((settled, lo), (10, 10));
+    // 503s shed load: cut by 0.9 once a round trip, down to 1.
+    let (settled, lo, hi) = run("/status/503?delay=0.02");
+    assert!(
+        settled < 5 && lo == settled && hi == 10,
+        "{settled} ({lo}..{hi})"
+    );
 }

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::adaptive::Limit;
 use crate::awaitable::Awaitable;
 use crate::outcome::{Failure, IntoOutcome, Outcome};
 use crate::rate::RateLimiter;
@@ -110,6 +111,10 @@ where
     /// iterator costs memory for `n`. Task handles are already running when given; the limit
     /// counts them but cannot hold them back.
     ///
+    /// `n` may also be an [`AdaptiveLimiter`](crate::AdaptiveLimiter) (any [`Limit`]): then an
+    /// input starts only with one of its permits, and its outcome is the permit's verdict (an
+    /// `Err` cuts the limit). See [`Limit`].
+    ///
     /// After the first failure, the inputs still in the iterator are never pulled, as in
     /// [`race`](crate::race): plain futures there are never started, and a
     /// [`Task`](crate::Task) handle there is dropped with the iterator, which aborts its task
@@ -134,8 +139,8 @@ where
     /// assert_eq!(v.len(), 1000);
     /// # }
     /// ```
-    pub fn limit(mut self, n: usize) -> Self {
-        self.set.set_limit(n);
+    pub fn limit(mut self, limit: impl Into<Limit>) -> Self {
+        self.set.set_limit_to(limit.into());
         self
     }
 
@@ -296,7 +301,7 @@ where
     I::Item: Awaitable,
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
-    /// Runs at most `n` inputs at once; see [`Gather::limit`].
+    /// Runs at most `n` inputs at once, or under an adaptive limit; see [`Gather::limit`].
     ///
     /// # Examples
     ///
@@ -309,8 +314,8 @@ where
     /// assert!(v.iter().all(|o| o.is_ok()));
     /// # }
     /// ```
-    pub fn limit(mut self, n: usize) -> Self {
-        self.set.set_limit(n);
+    pub fn limit(mut self, limit: impl Into<Limit>) -> Self {
+        self.set.set_limit_to(limit.into());
         self
     }
 

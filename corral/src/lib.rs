@@ -30,7 +30,7 @@
 //! | hand-written hedging loop | [`hedge`] + [`HedgePolicy`] ([`LatencyTracker`], [`RetryBudget`]) |
 //! | hand-written breaker | [`CircuitBreaker`] (per key; [`BreakerError::Open`] fails fast) |
 //! | Trio's `nursery.start` | [`Spawner::start`] + [`TaskStatus`] |
-//! | hand-resized `Semaphore` | [`AdaptiveLimiter`] (AIMD: finds the capacity by itself) |
+//! | hand-resized `Semaphore` | [`AdaptiveLimiter`] (AIMD or Vegas: finds the capacity by itself), also as `.limit(..)` ([`Limit`]) |
 //!
 //! ## One outcome type
 //!
@@ -115,7 +115,7 @@ mod timeout;
 mod wait;
 mod wait_for;
 
-pub use adaptive::{AdaptiveLimiter, AdaptivePermit};
+pub use adaptive::{AdaptiveLimiter, AdaptivePermit, Limit};
 pub use as_completed::{
     as_completed, as_completed_keyed, as_completed_stream, as_completed_stream_keyed, AsCompleted,
     AsCompletedIter, AsCompletedKeyed, AsCompletedStream, AsCompletedStreamKeyed, Completed,

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::adaptive::Limit;
 use crate::awaitable::Awaitable;
 use crate::outcome::IntoOutcome;
 use crate::race::{list, Err_, InputFailure, Ok_, Winner};
@@ -228,7 +229,8 @@ where
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
     /// Runs at most `n` inputs at once (`0` counts as `1`), pulling the next from the iterator
-    /// when one finishes. See [`Gather::limit`](crate::Gather::limit).
+    /// when one finishes; or under an adaptive limit ([`Limit`]). See
+    /// [`Gather::limit`](crate::Gather::limit).
     ///
     /// # Examples
     ///
@@ -242,8 +244,8 @@ where
     /// assert_eq!(ok.len(), 3);
     /// # }
     /// ```
-    pub fn limit(mut self, n: usize) -> Self {
-        self.set.set_limit(n);
+    pub fn limit(mut self, limit: impl Into<Limit>) -> Self {
+        self.set.set_limit_to(limit.into());
         self
     }
 

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::adaptive::Limit;
 use crate::awaitable::Awaitable;
 use crate::outcome::{Failure, IntoOutcome};
 use crate::rate::RateLimiter;
@@ -210,7 +211,8 @@ where
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
     /// Runs at most `n` inputs at once (`0` counts as `1`), pulling the next from the iterator
-    /// when one finishes. See [`Gather::limit`](crate::Gather::limit).
+    /// when one finishes; or under an adaptive limit ([`Limit`]). See
+    /// [`Gather::limit`](crate::Gather::limit).
     ///
     /// # Examples
     ///
@@ -221,8 +223,8 @@ where
     /// assert_eq!(w.unwrap().index, 0);
     /// # }
     /// ```
-    pub fn limit(mut self, n: usize) -> Self {
-        self.set.set_limit(n);
+    pub fn limit(mut self, limit: impl Into<Limit>) -> Self {
+        self.set.set_limit_to(limit.into());
         self
     }
 
@@ -475,7 +477,8 @@ where
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
     /// Runs at most `n` inputs at once (`0` counts as `1`), pulling the next from the iterator
-    /// when one finishes. See [`Gather::limit`](crate::Gather::limit).
+    /// when one finishes; or under an adaptive limit ([`Limit`]). See
+    /// [`Gather::limit`](crate::Gather::limit).
     ///
     /// # Examples
     ///
@@ -487,8 +490,8 @@ where
     /// assert_eq!(w.index, 5);
     /// # }
     /// ```
-    pub fn limit(mut self, n: usize) -> Self {
-        self.set.set_limit(n);
+    pub fn limit(mut self, limit: impl Into<Limit>) -> Self {
+        self.set.set_limit_to(limit.into());
         self
     }
 

@@ -16,6 +16,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 
+use crate::adaptive::{AdaptiveGate, Limit, Verdict};
 use crate::awaitable::Awaitable;
 use crate::outcome::{Cancelled, IntoOutcome, Outcome, Panic};
 use crate::rate::{RateGate, RateLimiter};
@@ -243,6 +244,9 @@ where
     /// `.rate(..)`: an input is pulled only once the gate holds a slot of the rate limiter.
     /// Boxed: a set without one pays a pointer and a branch per input pulled.
     rate: Option<Box<RateGate>>,
+    /// `.limit(adaptive)`: an input is pulled only once the gate holds a permit of the
+    /// adaptive limit, and gives its verdict when it ends. Boxed, as `rate`.
+    adaptive: Option<Box<AdaptiveGate>>,
     running: usize,
     next_index: usize,
     ordered: bool,
@@ -274,6 +278,7 @@ where
             table: WakeTable::new(),
             limit: usize::MAX,
             rate: None,
+            adaptive: None,
             running: 0,
             next_index: 0,
             ordered: false,
@@ -293,6 +298,24 @@ where
     /// after the call.
     pub(crate) fn set_limit(&mut self, n: usize) {
         self.limit = n.max(1);
+    }
+
+    /// A fixed limit as [`set_limit`](Self::set_limit), or an adaptive one: each input is
+    /// pulled only once the limiter gives a permit (before the rate's slot), and its outcome
+    /// is the permit's verdict. The limiter's `max` is then the fixed limit, which still bounds
+    /// the inputs held for input order. Takes effect for inputs pulled after the call.
+    pub(crate) fn set_limit_to(&mut self, limit: Limit) {
+        match limit {
+            Limit::Fixed(n) => {
+                self.adaptive = None;
+                self.set_limit(n);
+            }
+            Limit::Adaptive(limiter) => {
+                let gate = AdaptiveGate::new(limiter);
+                self.set_limit(gate.max());
+                self.adaptive = Some(Box::new(gate));
+            }
+        }
     }
 
     /// Start each input only when `limiter` gives a slot (after the limit has made room), so
@@ -326,8 +349,11 @@ where
     /// out as `Cancelled`; running tasks are asked to stop and come out with whatever outcome
     /// they end with (drained, not abandoned).
     pub(crate) fn stop(&mut self) {
-        // Leaves the limiter's queue: nothing more will be started.
+        // Leaves the limiters' queues: nothing more will be started.
         self.rate = None;
+        if let Some(gate) = self.adaptive.as_deref_mut() {
+            gate.stop();
+        }
         self.stopping = true;
         self.draining = false;
         self.drain_once = false;
@@ -340,8 +366,12 @@ where
     /// `Cancelled` without ever being polled, a task is asked to stop and comes out with its
     /// final outcome. Every input thus comes out exactly once.
     pub(crate) fn stop_all(&mut self) {
-        // Inputs pulled from now on are stopped unstarted: they take no slot of the rate.
+        // Inputs pulled from now on are stopped unstarted: they take no slot of the rate, and
+        // no permit of an adaptive limit.
         self.rate = None;
+        if let Some(gate) = self.adaptive.as_deref_mut() {
+            gate.stop();
+        }
         self.stopping = true;
         self.draining = self.source.is_some();
         self.drain_once = false;
@@ -385,11 +415,14 @@ where
         });
     }
 
-    /// Drops the future in slot `id` where it is pinned, frees the slot, and returns the
-    /// input's index and key.
+    /// Drops the future in slot `id` where it is pinned, frees the slot (and its permit of an
+    /// adaptive limit, if no verdict took it yet), and returns the input's index and key.
     fn vacate(&mut self, id: usize) -> (usize, S::Key) {
         let done = self.slots.vacate(id);
         self.running -= 1;
+        if let Some(gate) = self.adaptive.as_deref_mut() {
+            gate.end(id, Verdict::None);
+        }
         done
     }
 
@@ -465,10 +498,29 @@ where
         gate.poll_ready(cx, lo.min(room)).is_ready()
     }
 
+    /// `.limit(adaptive)`: true once the gate holds a permit of the adaptive limit for the next
+    /// input. False: wait (the limiter will wake the set), or the source is empty (then
+    /// dropped: an empty source takes no permit).
+    fn pass_adaptive_gate(&mut self, cx: &mut Context<'_>) -> bool {
+        let (Some(gate), Some(source)) = (self.adaptive.as_deref_mut(), self.source.as_mut())
+        else {
+            return true;
+        };
+        if source.size_hint().1 == Some(0) {
+            self.source = None;
+            return false;
+        }
+        gate.poll_ready(cx).is_ready()
+    }
+
     /// Pulls inputs while there is room. Returns true if any was started.
     fn fill(&mut self, cx: &mut Context<'_>) -> bool {
         let mut started = false;
         while self.has_room() {
+            // An adaptive limit's permit first, then the rate's slot.
+            if self.adaptive.is_some() && !self.pass_adaptive_gate(cx) {
+                break;
+            }
             if self.rate.is_some() && !self.pass_rate_gate(cx) {
                 break;
             }
@@ -493,6 +545,9 @@ where
             }
             // A finished task's outcome is taken without polling.
             if let Some(out) = input.ready_output() {
+                if let Some(gate) = self.adaptive.as_deref_mut() {
+                    gate.skip();
+                }
                 self.finish(Done {
                     index,
                     key,
@@ -506,6 +561,9 @@ where
             let id = self.slots.insert(index, key, input.into_awaitable());
             self.running += 1;
             started = true;
+            if let Some(gate) = self.adaptive.as_deref_mut() {
+                gate.start(id);
+            }
             if self.draining {
                 // Never polled: a plain future is dropped unstarted, a task asked to stop.
                 self.stop_slot(id);
@@ -591,6 +649,9 @@ where
             Ok(Poll::Ready(out)) => out.into_outcome(),
             Err(payload) => Outcome::Panicked(Panic::from_payload(&*payload)),
         };
+        if let Some(gate) = self.adaptive.as_deref_mut() {
+            gate.end(id, Verdict::of(&outcome));
+        }
         let (index, key) = self.vacate(id);
         Some(Done {
             index,

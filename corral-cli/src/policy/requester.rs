@@ -10,8 +10,9 @@
 //! * `--retries`: [`corral::retry`] over tries;
 //! * `--hedge`: each try is a [`corral::hedge`] over requests;
 //! * each request goes through `--circuit-breaker` (fail fast, or a permit that takes the
-//!   verdict), then `--per-host` (a permit held while it runs), then `--rate` (the last wait
-//!   before it is sent), and is made by [`Fetcher::fetch`].
+//!   verdict), then `--per-host` (a permit held while it runs), then `--rate`, then
+//!   `--adaptive` (the last wait before it is sent, so that the limit sees the request's own
+//!   latency; a permit that takes the verdict), and is made by [`Fetcher::fetch`].
 //!
 //! A request cancelled by the run (deadline, Ctrl-C, a strategy's stop) is dropped with the
 //! input's future: it is never seen by the retry as a failure.
@@ -23,7 +24,7 @@ use std::time::Duration;
 use futures_util::future::Either;
 use tokio::time::Instant;
 
-use super::{HedgeSpec, PolicyArgs, RetryOn};
+use super::{AdaptiveRun, HedgeSpec, PolicyArgs, RetryOn};
 use crate::duration::human;
 use crate::fetch::{Fetched, Fetcher, Partial};
 use crate::input::Input;
@@ -45,13 +46,20 @@ struct Policies {
     rate: Option<corral::RateLimiter>,
     per_host: Option<corral::KeyedLimiter<String>>,
     breaker: Option<corral::CircuitBreaker<String>>,
+    adaptive: Option<AdaptiveRun>,
     /// The run's `-z` deadline, for the retry.
     deadline: Option<Instant>,
 }
 
 impl Requester {
-    /// The policies `args` asks for, around `fetcher`; `deadline` is the run's `-z`.
-    pub fn new(fetcher: Fetcher, args: &PolicyArgs, deadline: Option<Instant>) -> Self {
+    /// The policies `args` asks for, around `fetcher`; `deadline` is the run's `-z`, and
+    /// `concurrency` its `-c` (the ceiling of `--adaptive`).
+    pub fn new(
+        fetcher: Fetcher,
+        args: &PolicyArgs,
+        deadline: Option<Instant>,
+        concurrency: usize,
+    ) -> Self {
         let retry = args.retries.filter(|&n| n > 0).map(|n| {
             let on: RetryOn = args.retry_on.clone();
             let mut policy = corral::RetryPolicy::<Box<Record>>::new()
@@ -85,17 +93,25 @@ impl Requester {
             breaker: args
                 .circuit_breaker
                 .map(|b| corral::CircuitBreaker::new(b.threshold, b.cooldown)),
+            adaptive: args.adaptive.map(|a| AdaptiveRun::new(a, concurrency)),
             deadline,
         };
         let any = policies.retry.is_some()
             || policies.hedge.is_some()
             || policies.rate.is_some()
             || policies.per_host.is_some()
-            || policies.breaker.is_some();
+            || policies.breaker.is_some()
+            || policies.adaptive.is_some();
         Requester {
             fetcher,
             policies: any.then(|| Arc::new(policies)),
         }
+    }
+
+    /// With `--adaptive`, the summary's line on the limit.
+    pub fn adaptive_summary(&self) -> Option<String> {
+        let run = self.policies.as_ref()?.adaptive.as_ref()?;
+        Some(run.summary_line())
     }
 
     /// The future that fetches one input and outputs its record, `Ok` for a success. Its
@@ -321,8 +337,15 @@ impl Sender {
             if let Some(rate) = &policies.rate {
                 rate.until_ready().await;
             }
+            let adaptive = match &policies.adaptive {
+                Some(run) => Some(run.acquire().await),
+                None => None,
+            };
             first_sent.get_or_init(Instant::now);
             let fetched = fetcher.fetch(input, partial).await;
+            if let (Some(run), Some(permit)) = (&policies.adaptive, adaptive) {
+                run.verdict(permit, &fetched);
+            }
             if let Some(permit) = permit {
                 let failed = fetched.as_ref().err().is_some_and(|r| host_failure(r));
                 if failed {

@@ -8,6 +8,10 @@
 //! * `/latency?fast=SECS&slow=SECS&every=N&key=NAME`: a heavy tail by a counter: every N-th
 //!   request with that key (the N-th, the 2N-th, ...) takes `slow` seconds, the others `fast`
 //!   (defaults 0.01, 1 and 20), capped by `--max-delay`.
+//! * `/knee?capacity=M&base=SECS&key=NAME`: a server with a capacity, for adaptive limits:
+//!   a request answers after `base` seconds (default 0.05) while at most M requests (default
+//!   10) with that key are in flight, itself included, and after `base × in flight / M` past
+//!   that (a queue), capped by `--max-delay`. In flight is counted as it arrives.
 //! * per-host counters for `/stats`: in flight, peak and requests by `Host` header.
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,10 +27,30 @@ use serde_json::{json, Value};
 
 use super::{bad_request, seconds, App, Args, StatsSnapshot};
 
-/// Request counters per key, for `/fail` and `/latency`.
+/// Request counters per key, for `/fail` and `/latency`, and requests in flight per key, for
+/// `/knee`.
 #[derive(Debug, Default)]
 pub(super) struct Keys {
     counts: Mutex<HashMap<(&'static str, String), u64>>,
+    in_flight: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+/// A `/knee` request in flight: counted until dropped (answered, or the client went away).
+struct Knee {
+    in_flight: Arc<Mutex<HashMap<String, u64>>>,
+    key: String,
+}
+
+impl Drop for Knee {
+    fn drop(&mut self) {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Keys {
@@ -36,6 +60,18 @@ impl Keys {
         let n = counts.entry((endpoint, key.to_owned())).or_insert(0);
         *n += 1;
         *n
+    }
+
+    /// A `/knee` request with `key` arrives: the number in flight with it, itself included.
+    fn enter_knee(&self, key: &str) -> (Knee, u64) {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(key.to_owned()).or_insert(0);
+        *n += 1;
+        let knee = Knee {
+            in_flight: self.in_flight.clone(),
+            key: key.to_owned(),
+        };
+        (knee, *n)
     }
 }
 
@@ -184,4 +220,65 @@ pub(super) async fn latency(State(app): State<App>, Query(args): Args) -> Respon
     let took = if n % every == 0 { slow } else { fast };
     tokio::time::sleep(took).await;
     Json(json!({ "key": key, "request": n, "delay": took.as_secs_f64() })).into_response()
+}
+
+/// `/knee`: answers in `base` seconds up to `capacity` requests in flight, slower past it.
+pub(super) async fn knee(State(app): State<App>, Query(args): Args) -> Response<Body> {
+    let base = match seconds(
+        args.get("base").map_or("0.05", String::as_str),
+        app.config.max_delay,
+    ) {
+        Ok(d) => d,
+        Err(e) => return bad_request(format!("base: {e}")),
+    };
+    let capacity = match args.get("capacity").map_or(Ok(10), |c| c.parse::<u64>()) {
+        Ok(n) if n >= 1 => n,
+        _ => return bad_request("capacity must be a whole number, 1 or more"),
+    };
+    let key = args.get("key").map_or("", String::as_str);
+    let (_counted, in_flight) = app.keys.enter_knee(key);
+    let took = knee_delay(base, capacity, in_flight).min(app.config.max_delay);
+    tokio::time::sleep(took).await;
+    Json(json!({
+        "key": key,
+        "in_flight": in_flight,
+        "capacity": capacity,
+        "delay": took.as_secs_f64(),
+    }))
+    .into_response()
+}
+
+/// `base` up to `capacity` in flight, `base × in_flight / capacity` past it.
+fn knee_delay(base: Duration, capacity: u64, in_flight: u64) -> Duration {
+    if in_flight <= capacity {
+        base
+    } else {
+        base.mul_f64(in_flight as f64 / capacity as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_knee_delay_grows_in_proportion_past_the_capacity() {
+        let ms = Duration::from_millis;
+        assert_eq!(knee_delay(ms(50), 20, 1), ms(50));
+        assert_eq!(knee_delay(ms(50), 20, 20), ms(50));
+        assert_eq!(knee_delay(ms(50), 20, 30), ms(75));
+        assert_eq!(knee_delay(ms(50), 20, 40), ms(100));
+    }
+
+    #[test]
+    fn knee_requests_are_counted_per_key_until_dropped() {
+        let keys = Keys::default();
+        let (a1, n) = keys.enter_knee("a");
+        assert_eq!(n, 1);
+        let (_a2, n) = keys.enter_knee("a");
+        assert_eq!(n, 2);
+        assert_eq!(keys.enter_knee("b").1, 1);
+        drop(a1);
+        assert_eq!(keys.enter_knee("a").1, 2);
+    }
 }

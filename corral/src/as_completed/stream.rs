@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures_core::{FusedFuture, FusedStream, Stream};
 use tokio::time::Instant;
 
+use crate::adaptive::Limit;
 use crate::awaitable::Awaitable;
 use crate::outcome::IntoOutcome;
 use crate::rate::RateLimiter;
@@ -144,7 +145,8 @@ where
 {
     /// Runs at most `n` inputs at once (`0` counts as `1`); the next input is pulled and started
     /// when one finishes, so a long lazy iterator or stream costs memory for `n`. Task handles
-    /// are already running when given; the limit counts them but cannot hold them back.
+    /// are already running when given; the limit counts them but cannot hold them back. `n`
+    /// may also be an [`AdaptiveLimiter`](crate::AdaptiveLimiter): see [`Limit`].
     ///
     /// asyncio has no equivalent (python/cpython#115201 declined it).
     ///
@@ -158,8 +160,8 @@ where
     /// assert_eq!(s.count().await, 100);
     /// # }
     /// ```
-    pub fn limit(mut self, n: usize) -> Self {
-        self.set.set_limit(n);
+    pub fn limit(mut self, limit: impl Into<Limit>) -> Self {
+        self.set.set_limit_to(limit.into());
         self
     }
 

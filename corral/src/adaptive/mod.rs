@@ -1,14 +1,28 @@
-//! [`AdaptiveLimiter`]: a concurrency limit that moves by itself, AIMD (additive increase,
-//! multiplicative decrease), over a [`Limiter`].
+//! [`AdaptiveLimiter`]: a concurrency limit that moves by itself, over a [`Limiter`], with two
+//! algorithms: AIMD (additive increase, multiplicative decrease) and Vegas (a latency gradient).
 //!
 //! asyncio: hand-written loop (asyncio, Trio and tokio have none; Netflix's
 //! concurrency-limits and Envoy's adaptive concurrency have it as middleware).
 //!
-//! TCP's congestion control, applied to requests: while calls succeed quickly and at least
-//! half the limit is in use, the limit grows by `1 / limit` a success (about one every round
-//! trip or two); an overload (an error, a timeout, or a success slower than the
-//! [threshold](AdaptiveLimiter::overload_after)) cuts it by a factor (0.9 by default), once
-//! per round trip: calls that started before the last cut do not cut it again.
+//! * **AIMD** ([`AdaptiveLimiter::aimd`]) is TCP's congestion control, applied to requests:
+//!   while calls succeed and at least half the limit is in use, the limit grows by
+//!   `1 / limit` a success (about one every round trip or two). It only learns of overload
+//!   from failures, or from successes slower than a threshold it is told
+//!   ([`overload_after`](AdaptiveLimiter::overload_after)).
+//! * **Vegas** ([`AdaptiveLimiter::vegas`]) needs no threshold: it estimates how many calls
+//!   wait in a queue from the latency alone (module `vegas`), and holds that queue small.
+//!
+//! Both cut the limit by a factor (0.9 by default) on an overload (an error, a timeout, or a
+//! success slower than the threshold), once per round trip: calls that started before the last
+//! cut do not cut it again.
+//!
+//! One concern a file: this file has the limiter, its permits and the overload rule; `vegas`
+//! the latency gradient; `limit` the [`Limit`] the fan-out combinators' `.limit(..)` take; and
+//! `gate` how the combinators' engine waits for and holds the permits of an adaptive limit.
+
+mod gate;
+mod limit;
+mod vegas;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,13 +32,21 @@ use tokio::time::Instant;
 
 use crate::limit::{Limiter, OwnedPermit};
 
-/// A concurrency limit that finds the capacity of what it protects: AIMD over a
-/// [`Limiter`]. Each call [`acquire`](AdaptiveLimiter::acquire)s a permit and gives a verdict
+pub(crate) use gate::{AdaptiveGate, Verdict};
+pub use limit::Limit;
+use vegas::Vegas;
+
+/// A concurrency limit that finds the capacity of what it protects, over a [`Limiter`]: AIMD
+/// ([`aimd`](AdaptiveLimiter::aimd)) or Vegas ([`vegas`](AdaptiveLimiter::vegas)). Each call
+/// [`acquire`](AdaptiveLimiter::acquire)s a permit and gives a verdict
 /// ([`AdaptivePermit::success`] or [`AdaptivePermit::overload`]); the limit grows while calls
-/// are fast and at least half of it is in use, and shrinks on overload.
+/// go well, and shrinks on overload.
 ///
 /// Waiting is the [`Limiter`]'s: FIFO with hand-off, cancel-safe. Cloning is cheap and shares
-/// the limit. It runs on tokio's clock.
+/// the limit. It runs on tokio's clock: latency is measured from the permit to the verdict.
+///
+/// The fan-out combinators take one as their limit (`.limit(adaptive.clone())`, see
+/// [`Limit`]): they then acquire and give the verdicts themselves.
 ///
 /// asyncio: hand-written (a `Semaphore` resized by hand).
 ///
@@ -56,11 +78,12 @@ pub struct AdaptiveLimiter {
 
 struct Shared {
     limiter: Arc<Limiter>,
-    state: Mutex<Aimd>,
+    state: Mutex<State>,
 }
 
-struct Aimd {
-    /// The limit, fractional: it grows by `1 / limit` a success.
+/// The limit and what moves it.
+struct State {
+    /// The limit, fractional: AIMD grows it by `1 / limit` a success.
     limit: f64,
     min: usize,
     max: usize,
@@ -68,10 +91,40 @@ struct Aimd {
     threshold: Option<Duration>,
     /// Calls that started before this did not see the last cut: their overloads are ignored.
     last_cut: Option<Instant>,
+    /// How successes move the limit.
+    algorithm: Algorithm,
+}
+
+enum Algorithm {
+    Aimd,
+    Vegas(Vegas),
 }
 
 impl AdaptiveLimiter {
-    /// An AIMD limit starting at `initial`, kept between `min` (at least 1) and `max`.
+    fn new(initial: usize, min: usize, max: usize, algorithm: Algorithm) -> AdaptiveLimiter {
+        let min = min.max(1);
+        let max = max.max(min);
+        let initial = initial.clamp(min, max);
+        AdaptiveLimiter {
+            shared: Arc::new(Shared {
+                limiter: Arc::new(Limiter::new(initial)),
+                state: Mutex::new(State {
+                    limit: initial as f64,
+                    min,
+                    max,
+                    backoff: 0.9,
+                    threshold: None,
+                    last_cut: None,
+                    algorithm,
+                }),
+            }),
+        }
+    }
+
+    /// An AIMD limit starting at `initial`, kept between `min` (at least 1) and `max`: it
+    /// grows by `1 / limit` a success while at least half of it is in use, and is cut by the
+    /// [`backoff`](AdaptiveLimiter::backoff) factor on an overload. Successes never cut it
+    /// unless they are slower than [`overload_after`](AdaptiveLimiter::overload_after).
     ///
     /// # Examples
     ///
@@ -80,22 +133,39 @@ impl AdaptiveLimiter {
     /// assert_eq!(limit.limit(), 10);
     /// ```
     pub fn aimd(initial: usize, min: usize, max: usize) -> AdaptiveLimiter {
-        let min = min.max(1);
-        let max = max.max(min);
-        let initial = initial.clamp(min, max);
-        AdaptiveLimiter {
-            shared: Arc::new(Shared {
-                limiter: Arc::new(Limiter::new(initial)),
-                state: Mutex::new(Aimd {
-                    limit: initial as f64,
-                    min,
-                    max,
-                    backoff: 0.9,
-                    threshold: None,
-                    last_cut: None,
-                }),
-            }),
-        }
+        AdaptiveLimiter::new(initial, min, max, Algorithm::Aimd)
+    }
+
+    /// A Vegas limit starting at `initial`, kept between `min` (at least 1) and `max`: it
+    /// needs no latency threshold. About every two round trips, it estimates how many calls
+    /// wait in a queue from the lowest latency ever seen (the latency without a queue) and the
+    /// mean latency of the calls started since its last move: `in flight × (1 − lowest / mean)`.
+    /// It grows by one while fewer than `1 + 2 %` of the limit wait, and shrinks by one when
+    /// more than `2 + 4 %` do; an overload cuts it by the
+    /// [`backoff`](AdaptiveLimiter::backoff) factor as in AIMD.
+    ///
+    /// Against a server that answers in the same time up to a capacity and queues past it, it
+    /// settles a request or a few above the capacity. It assumes one service: calls to
+    /// services with different latencies, under one limit, look like a queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let limit = corral::AdaptiveLimiter::vegas(4, 1, 100);
+    /// // Calls that all take 10 ms: no queue, so the limit grows, one per round trip.
+    /// let calls = (0..200).map(|_| async {
+    ///     tokio::time::sleep(Duration::from_millis(10)).await;
+    ///     Ok::<_, ()>(())
+    /// });
+    /// corral::gather(calls).limit(limit.clone()).await.unwrap();
+    /// assert!(limit.limit() > 10, "{}", limit.limit());
+    /// # }
+    /// ```
+    pub fn vegas(initial: usize, min: usize, max: usize) -> AdaptiveLimiter {
+        AdaptiveLimiter::new(initial, min, max, Algorithm::Vegas(Vegas::new()))
     }
 
     /// The factor an overload multiplies the limit by (default 0.9; kept within 0.1 and
@@ -117,7 +187,8 @@ impl AdaptiveLimiter {
     }
 
     /// A success slower than `latency` counts as an overload (a server past its knee answers,
-    /// but slowly). Without it, only [`overload`](AdaptivePermit::overload) cuts the limit.
+    /// but slowly). Without it, only [`overload`](AdaptivePermit::overload) cuts an AIMD
+    /// limit; a Vegas limit also shrinks as latency grows.
     ///
     /// # Examples
     ///
@@ -138,7 +209,7 @@ impl AdaptiveLimiter {
         self
     }
 
-    fn lock(&self) -> MutexGuard<'_, Aimd> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // Each update is a few assignments: a poisoned lock holds a usable state.
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -162,6 +233,11 @@ impl AdaptiveLimiter {
     /// ```
     pub async fn acquire(&self) -> AdaptivePermit {
         let permit = self.shared.limiter.clone().acquire_owned().await;
+        self.permit(permit)
+    }
+
+    /// A permit of this limit around `permit`, its latency counted from now.
+    fn permit(&self, permit: OwnedPermit) -> AdaptivePermit {
         AdaptivePermit {
             limiter: self.clone(),
             _permit: permit,
@@ -180,6 +256,17 @@ impl AdaptiveLimiter {
         self.lock().limit as usize
     }
 
+    /// The highest the limit may go (the `max` it was made with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(corral::AdaptiveLimiter::vegas(10, 1, 64).max(), 64);
+    /// ```
+    pub fn max(&self) -> usize {
+        self.lock().max
+    }
+
     /// How many permits are held now.
     ///
     /// # Examples
@@ -195,22 +282,30 @@ impl AdaptiveLimiter {
     fn record(&self, started: Instant, overload: bool) {
         // Held now, the caller's permit included (it is released after the verdict).
         let in_flight = self.shared.limiter.in_use();
+        let now = Instant::now();
+        let latency = now.saturating_duration_since(started);
         let mut st = self.lock();
-        let overload = overload || st.threshold.is_some_and(|t| started.elapsed() > t);
+        let overload = overload || st.threshold.is_some_and(|t| latency > t);
         let old = st.limit as usize;
+        let st = &mut *st;
         if overload {
             if st.last_cut.is_some_and(|cut| started < cut) {
                 return; // this round trip was cut already
             }
             st.limit = (st.limit * st.backoff).max(st.min as f64);
-            st.last_cut = Some(Instant::now());
-        } else if in_flight * 2 >= old {
-            // The limit is at least half used, so it may be what holds calls back (Netflix's
-            // AIMD test): grow, by about one every two round trips at full use.
-            st.limit = (st.limit + 1.0 / st.limit).min(st.max as f64);
+            st.last_cut = Some(now);
+        } else {
+            let grown = match &mut st.algorithm {
+                // The limit is at least half used, so it may be what holds calls back
+                // (Netflix's AIMD test): grow, by about one every two round trips at full use.
+                Algorithm::Aimd => (in_flight * 2 >= old).then(|| st.limit + 1.0 / st.limit),
+                Algorithm::Vegas(v) => v.sample(st.limit, in_flight, started, latency, now),
+            };
+            if let Some(limit) = grown {
+                st.limit = limit.clamp(st.min as f64, st.max as f64);
+            }
         }
         let new = st.limit as usize;
-        drop(st);
         if new != old {
             self.shared.limiter.set_total(new);
         }
@@ -249,8 +344,9 @@ pub struct AdaptivePermit {
 }
 
 impl AdaptivePermit {
-    /// The call succeeded: the limit grows by `1 / limit` if at least half of it is in use
-    /// (and the call was not slower than the [threshold](AdaptiveLimiter::overload_after)).
+    /// The call succeeded. AIMD: the limit grows by `1 / limit` if at least half of it is in
+    /// use. Vegas: its latency is a sample, and the last of a round trip moves the limit. A
+    /// success slower than the [threshold](AdaptiveLimiter::overload_after) is an overload.
     ///
     /// # Examples
     ///
