@@ -417,11 +417,20 @@ where
 
     /// Drops the future in slot `id` where it is pinned, frees the slot (and its permit of an
     /// adaptive limit, if no verdict took it yet), and returns the input's index and key.
+    #[inline(always)]
     fn vacate(&mut self, id: usize) -> (usize, S::Key) {
+        self.vacate_ended(id, None)
+    }
+
+    /// [`vacate`](Self::vacate) for an input that ended with `outcome`: its permit of an
+    /// adaptive limit goes back with the outcome's verdict (one check of the gate for a set
+    /// without one).
+    #[inline(always)]
+    fn vacate_ended(&mut self, id: usize, outcome: Option<&Out<S::Item>>) -> (usize, S::Key) {
         let done = self.slots.vacate(id);
         self.running -= 1;
         if let Some(gate) = self.adaptive.as_deref_mut() {
-            gate.end(id, Verdict::None);
+            gate.end(id, outcome.map_or(Verdict::None, Verdict::of));
         }
         done
     }
@@ -649,10 +658,7 @@ where
             Ok(Poll::Ready(out)) => out.into_outcome(),
             Err(payload) => Outcome::Panicked(Panic::from_payload(&*payload)),
         };
-        if let Some(gate) = self.adaptive.as_deref_mut() {
-            gate.end(id, Verdict::of(&outcome));
-        }
-        let (index, key) = self.vacate(id);
+        let (index, key) = self.vacate_ended(id, Some(&outcome));
         Some(Done {
             index,
             key,

@@ -79,6 +79,9 @@ impl AdaptiveGate {
 
     /// The input pulled with the held permit started in slot `id`: the permit is its own, and
     /// its latency counts from now.
+    // Out of line: a set without an adaptive limit keeps its hot path small (only the
+    // `Option` check is inlined there).
+    #[inline(never)]
     pub(crate) fn start(&mut self, id: usize) {
         let Some(permit) = self.held.take() else {
             return;
@@ -91,11 +94,17 @@ impl AdaptiveGate {
 
     /// The input pulled with the held permit did not need to run (a task finished already):
     /// the permit goes back without a verdict, since no latency was measured.
+    // Out of line: a set without an adaptive limit keeps its hot path small (only the
+    // `Option` check is inlined there).
+    #[inline(never)]
     pub(crate) fn skip(&mut self) {
         self.held = None;
     }
 
     /// The input in slot `id` ended: its permit goes back, with `verdict`.
+    // Out of line: a set without an adaptive limit keeps its hot path small (only the
+    // `Option` check is inlined there).
+    #[inline(never)]
     pub(crate) fn end(&mut self, id: usize, verdict: Verdict) {
         let Some(permit) = self.running.get_mut(id).and_then(Option::take) else {
             return;
