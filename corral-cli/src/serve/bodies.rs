@@ -2,8 +2,9 @@
 //!
 //! Every body is produced as a stream of pieces of at most [`PIECE`] bytes, made when hyper
 //! asks for the next one, so that a server answering 200 requests for 10 MiB holds a few
-//! pieces per connection, not 2 GB. hyper asks for more only while its write buffer has room
-//! (it flushes to the socket in between), which bounds what each connection holds.
+//! pieces per connection, not 2 GB: hyper asks for the next piece only while its write queue
+//! has room (16 pieces), and flushes to the socket otherwise, so a connection whose client
+//! reads slowly holds at most about 128 KiB of body.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use super::{bad_request, seconds, App, Args};
 /// The largest piece of a body made at once. A multiple of 8, so that `/bytes`'s pieces,
 /// drawn one after the other, are the bytes one draw of the whole body gives (the generator
 /// fills 8 bytes per number drawn).
-const PIECE: usize = 16 * 1024;
+const PIECE: usize = 8 * 1024;
 
 /// What `/drip` and `/slow` send, a piece at a time.
 static STARS: [u8; PIECE] = [b'*'; PIECE];
@@ -176,8 +177,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn paced_bodies_come_in_small_pieces_on_time() {
         let started = tokio::time::Instant::now();
-        let got = pieces(paced(10 * PIECE as u64 + 1, Duration::ZERO, Duration::from_secs(1))).await;
-        assert_eq!(started.elapsed(), Duration::from_secs(1), "the delay, then all");
+        let got = pieces(paced(
+            10 * PIECE as u64 + 1,
+            Duration::ZERO,
+            Duration::from_secs(1),
+        ))
+        .await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(1),
+            "the delay, then all"
+        );
         assert!(got.iter().all(|p| p.len() <= PIECE));
         assert_eq!(got.concat(), vec![b'*'; 10 * PIECE + 1]);
         let started = tokio::time::Instant::now();

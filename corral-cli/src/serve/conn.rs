@@ -116,7 +116,8 @@ impl Conn {
             };
         }
         let shared = &self.shared;
-        self.sniffer.feed(bytes, &mut |names| shared.push_names(names));
+        self.sniffer
+            .feed(bytes, &mut |names| shared.push_names(names));
     }
 
     /// Writes the garbage (once) and closes the write side; reports `len` as written so hyper

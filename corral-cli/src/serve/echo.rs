@@ -63,7 +63,10 @@ impl Seen {
     /// The headers, named as sent and in the order sent where the socket saw them (then any
     /// others, lower-case); a name sent more than once has its values joined with `,`.
     fn headers(&self) -> Value {
-        let wire = self.wire.iter().flat_map(|w| w.0.iter().map(String::as_str));
+        let wire = self
+            .wire
+            .iter()
+            .flat_map(|w| w.0.iter().map(String::as_str));
         let mut done = HashSet::new();
         let mut map = serde_json::Map::new();
         for name in wire.chain(self.headers.keys().map(HeaderName::as_str)) {

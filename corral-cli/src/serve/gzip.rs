@@ -65,9 +65,7 @@ mod tests {
         let empty = stored(b"");
         assert_eq!(
             empty,
-            [
-                0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0
-            ]
+            [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]
         );
         let data: Vec<u8> = (0..MAX_BLOCK + 10).map(|i| (i % 251) as u8).collect();
         let member = stored(&data);

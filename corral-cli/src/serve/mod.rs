@@ -41,9 +41,9 @@
 //! connection's socket is wrapped (`conn`), a `/garbage` request flips the wrapper into
 //! writing garbage instead of hyper's response, and a `/reset` request fails the service,
 //! which makes hyper drop the connection, whose socket was set to reset on close. This works
-//! on kept-alive connections too (on HTTP/2, `/reset` resets the connection and every stream
-//! on it). A request hyper cannot parse gets hyper's own 4xx answer; the server goes on
-//! serving.
+//! on kept-alive connections too. Over HTTP/2, `/reset` resets its stream only (RST_STREAM),
+//! and `/garbage` breaks the whole connection. A request hyper cannot parse gets hyper's own
+//! 4xx answer; the server goes on serving.
 
 use std::collections::HashMap;
 use std::io;
@@ -308,6 +308,9 @@ async fn accept_loop(listener: TcpListener, app: App, mut shutdown: oneshot::Rec
             // cuts off a client that sends nothing, or too little to tell.
             if let Some(timeout) = header_timeout {
                 tokio::select! {
+                    // The connection first: a request that has arrived is served even when
+                    // the task was not polled until after the timeout (a busy server).
+                    biased;
                     _ = &mut connection => return,
                     _ = tokio::time::sleep(timeout) => {}
                 }
@@ -351,9 +354,15 @@ fn service(
         }
         req.extensions_mut().insert(ConnectInfo(peer));
         let shared = shared.clone();
+        // `/reset` over HTTP/2 resets its stream only: the service's error does that, and the
+        // connection, shared with other streams, closes as usual.
+        let h2 = req.version() >= hyper::Version::HTTP_2;
+        let reset = req.uri().path() == "/reset";
         let routed = match req.uri().path() {
             "/reset" => {
-                shared.reset.store(true, Ordering::Release);
+                if !h2 {
+                    shared.reset.store(true, Ordering::Release);
+                }
                 None
             }
             "/garbage" => {
@@ -369,7 +378,7 @@ fn service(
                     Ok(response) => Ok(response),
                     Err(never) => match never {},
                 },
-                None if shared.reset.load(Ordering::Acquire) => Err(conn::Fault),
+                None if reset => Err(conn::Fault),
                 // The connection wrapper replaces this answer's bytes with garbage.
                 None => Ok(Response::new(Body::empty())),
             }

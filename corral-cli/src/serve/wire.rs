@@ -111,7 +111,10 @@ impl Sniffer {
             State::Head => {}
             State::ChunkSize => {
                 let line = String::from_utf8_lossy(&self.buf);
-                let size = line.split([';', ' ', '\t', '\r', '\n']).next().unwrap_or("");
+                let size = line
+                    .split([';', ' ', '\t', '\r', '\n'])
+                    .next()
+                    .unwrap_or("");
                 self.state = match u64::from_str_radix(size, 16) {
                     Ok(0) => State::Trailers,
                     Ok(n) => State::Chunk(n.saturating_add(2)),
@@ -140,7 +143,12 @@ impl Sniffer {
             Ok(httparse::Status::Complete(_)) => {}
             _ => return State::Off,
         }
-        let has = |name: &str| request.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
+        let has = |name: &str| {
+            request
+                .headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case(name))
+        };
         let values = |name: &str| -> Vec<String> {
             request
                 .headers
@@ -166,7 +174,10 @@ impl Sniffer {
                 State::Off
             }
         } else if has("content-length") {
-            match values("content-length").first().map(|v| v.trim().parse::<u64>()) {
+            match values("content-length")
+                .first()
+                .map(|v| v.trim().parse::<u64>())
+            {
                 Some(Ok(0)) => State::Head,
                 Some(Ok(n)) => State::Body(n),
                 _ => State::Off,
@@ -219,7 +230,8 @@ mod tests {
         assert!(sniff(h2, 5).is_empty(), "HTTP/2");
         let upgrade = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\nGET / HTTP/1.1\r\nA: 1\r\n\r\n";
         assert_eq!(sniff(upgrade, 9), vec![names(&["Upgrade"])], "upgrade");
-        let bad_length = b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\nGET / HTTP/1.1\r\nA: 1\r\n\r\n";
+        let bad_length =
+            b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\nGET / HTTP/1.1\r\nA: 1\r\n\r\n";
         assert_eq!(sniff(bad_length, 4), vec![names(&["Content-Length"])]);
         let mut huge = b"GET / HTTP/1.1\r\nA: ".to_vec();
         huge.extend(std::iter::repeat(b'a').take(MAX_HEAD));
