@@ -234,7 +234,7 @@ mod tests {
             b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\nGET / HTTP/1.1\r\nA: 1\r\n\r\n";
         assert_eq!(sniff(bad_length, 4), vec![names(&["Content-Length"])]);
         let mut huge = b"GET / HTTP/1.1\r\nA: ".to_vec();
-        huge.extend(std::iter::repeat(b'a').take(MAX_HEAD));
+        huge.extend(std::iter::repeat_n(b'a', MAX_HEAD));
         huge.extend_from_slice(b"\r\n\r\nGET / HTTP/1.1\r\nB: 1\r\n\r\n");
         assert!(sniff(&huge, 1000).is_empty(), "a head past the limit");
     }
