@@ -103,7 +103,8 @@ impl Answer {
 /// Reads one response framed by `Content-Length` from `r`.
 fn read_answer(r: &mut impl BufRead) -> Answer {
     let mut status_line = String::new();
-    r.read_line(&mut status_line).unwrap();
+    r.read_line(&mut status_line)
+        .unwrap_or_else(|e| panic!("no answer (within the socket's read timeout): {e}"));
     let status = status_line
         .split(' ')
         .nth(1)
@@ -197,8 +198,13 @@ fn slowloris_connections_are_cut_off_and_real_clients_are_served() {
         started.elapsed()
     );
     let (mut eof, mut other) = (0, Vec::new());
+    // One budget for all the reads, so that a server that never closes fails the test in
+    // 40 s rather than hanging it for 30 s a connection.
+    let deadline = opened + Duration::from_secs(40);
     for s in &mut idle {
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let left = deadline.saturating_duration_since(Instant::now());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
         match s.read(&mut [0u8; 64]) {
             Ok(0) => eof += 1,
             Ok(k) => other.push(format!("{k} bytes")),
