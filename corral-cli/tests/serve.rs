@@ -349,6 +349,35 @@ fn http2_with_prior_knowledge_is_served() {
     assert_eq!(after.unwrap(), 200, "the next request");
 }
 
+/// An HTTP/2 client that sends the preface and then nothing, not even the answer to the
+/// server's PING, is disconnected after the header timeout, as an HTTP/1 slowloris is.
+#[test]
+fn a_silent_http2_client_is_disconnected() {
+    let srv = TestServer::with(corral_cli::serve::Config {
+        header_timeout: Some(Duration::from_secs(1)),
+        ..Default::default()
+    });
+    let mut s = connect(srv.addr());
+    let started = Instant::now();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let mut buf = [0u8; 4096];
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => seen.extend_from_slice(&buf[..k]),
+            Err(e) => panic!("not closed within the socket's 30 s read timeout: {e}"),
+        }
+    }
+    assert!(!seen.is_empty(), "the server spoke HTTP/2 before closing");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "closed after {:?}, before the timeout",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn repeated_query_arguments_become_lists() {
     let srv = TestServer::start();

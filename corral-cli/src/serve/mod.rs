@@ -34,8 +34,8 @@
 //! Each connection speaks HTTP/1.1, or HTTP/2 when the client opens with the HTTP/2 preface
 //! (h2c with prior knowledge). A client that has not sent a complete request head within
 //! [`Config::header_timeout`] of connecting, or of its previous request (on HTTP/1), is
-//! disconnected, so that half-open and slowloris connections cannot hold the server's file
-//! descriptors for ever.
+//! disconnected, and so is an HTTP/2 client that does not answer a PING within it, so that
+//! half-open and slowloris connections cannot hold the server's file descriptors for ever.
 //!
 //! The server owns its accept loop so that `/reset` and `/garbage` can act below HTTP: each
 //! connection's socket is wrapped (`conn`), a `/garbage` request flips the wrapper into
@@ -277,7 +277,13 @@ async fn accept_loop(listener: TcpListener, app: App, mut shutdown: oneshot::Rec
         .header_read_timeout(header_timeout)
         // `Content-Type`, as httpbin writes them, rather than hyper's `content-type`.
         .title_case_headers(true);
-    builder.http2().timer(TokioTimer::new());
+    // An HTTP/2 client that does not answer a PING within the header timeout (one that sent
+    // the preface and went quiet) is disconnected too; real clients answer on their own.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(header_timeout)
+        .keep_alive_timeout(header_timeout.unwrap_or(Duration::from_secs(20)));
     let builder = Arc::new(builder);
     // Owning the connections here means stopping the loop closes them all.
     let mut connections = JoinSet::new();
