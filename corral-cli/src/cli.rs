@@ -285,6 +285,13 @@ pub struct ServeArgs {
     /// Largest body `/bytes/N`, `/drip` and `/slow` will send.
     #[arg(long, value_name = "N", default_value_t = 10 * 1024 * 1024)]
     pub max_bytes: u64,
+
+    /// Disconnect a client that has not sent a whole request head DUR after connecting, or
+    /// after its previous request on a kept-alive connection (on HTTP/2: that does not answer
+    /// a PING within DUR), so that idle and half-open connections (slowloris) cannot use up
+    /// the server's file descriptors; 0 never does.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = duration::parse)]
+    pub header_timeout: Duration,
 }
 
 /// Flags of `corral demo`.
