@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::FetchArgs;
 use crate::record::{self, Record};
-use crate::run::Strategy;
 use crate::stable_hash::fnv1a64;
 use crate::stdio::note;
+use crate::strategy::Strategy;
 
 /// The journal format's version, the header's `corral_journal` field.
 pub const FORMAT: u32 = 1;

@@ -2,12 +2,14 @@
 //! an embedded httpbin-style server to run them against offline.
 //!
 //! One module per concern, in the order a run goes through them: [`cli`] (flags), [`input`]
-//! (streamed lines), [`select`] (which of them this run takes: [`shard`], and what the
-//! [`journal`] has done), [`fetch`] (the shared HTTP client and error kinds), [`run`] (the
-//! strategies, each a thin use of a `corral` combinator, with [`reorder`] for `-k`, and
+//! (streamed lines, and [`rows`] for csv and jsonl), [`select`] (which of them this run takes:
+//! [`shard`], and what the [`journal`] has done), [`fetch`] (the shared HTTP client and error
+//! kinds, with [`request`] for what each request sends), [`run`] (one `as_completed` stream
+//! over the inputs, stopped as the [`strategy`] decides, with [`reorder`] for `-k`, and
 //! [`policy`] for retries, rate and per-host limits, hedging and the circuit breaker),
 //! [`output`] (records), [`journal`] (a run that survives a crash), [`summary`] and
-//! [`progress`] (stderr); plus [`report`] (the summary of record files), [`serve`] (the test
+//! [`progress`] (stderr); plus [`report`] (the summary of record files, and [`html`] for its
+//! page), [`serve`] (the test
 //! server) and [`demo`]. [`stdio`] writes to stdout and stderr without panicking when a pipe
 //! is closed, and [`fdlimit`] raises the open-file limit at start; [`stable_hash`] is the hash
 //! that every process agrees on.
@@ -36,6 +38,7 @@ pub mod serve;
 pub mod shard;
 pub mod stable_hash;
 pub mod stdio;
+pub mod strategy;
 pub mod summary;
 
 /// The exit codes; see [`cli::EXIT_CODES`].
