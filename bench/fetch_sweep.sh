@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# corral fetch against oha at several concurrencies, paired: for each concurrency and round,
-# corral then oha (alternating who goes first each round), on one `corral serve` on loopback.
-# Reports, per concurrency, the median requests/s and CPU per request (user + sys, from
-# /usr/bin/time) of each, and the median of the paired ratios corral ÷ oha.
+# corral fetch against oha (and curl --parallel and aiohttp) at several concurrencies, paired:
+# for each concurrency and round every client runs once, the order rotating each round, on one
+# `corral serve` on loopback. Reports, per concurrency, the median requests/s and CPU per
+# request (user + sys, from /usr/bin/time) of each client, and the median of the paired ratios
+# to corral. Writes every run to bench/out/fetch_sweep.tsv (bench/plot_sweep.py charts it).
 #
 #   bench/fetch_sweep.sh [REQUESTS] [ROUNDS] [CONCURRENCIES]   (defaults: 20000 5 "10 100 1000")
 #
 # Environment: CORRAL_BIN (default: target/release/corral), OHA_BIN (default:
-# bench/.tools/bin/oha, installed by bench/fetch.sh). Client and server share the machine.
+# bench/.tools/bin/oha, installed by bench/fetch.sh), CLIENTS (default "corral oha curl
+# aiohttp"; aiohttp from bench/.venv, which bench/fetch.sh makes). Client and server share the
+# machine.
 set -euo pipefail
 ulimit -n "$(ulimit -Hn)" # -c 1000 needs more descriptors than the usual soft limit
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 requests=${1:-20000} rounds=${2:-5} concs=${3:-"10 100 1000"}
 corral=${CORRAL_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/corral}
 oha=${OHA_BIN:-$ROOT/bench/.tools/bin/oha}
+read -r -a clients <<< "${CLIENTS:-corral oha curl aiohttp}"
 [ -x "$corral" ] || { echo "fetch_sweep.sh: no corral at $corral" >&2; exit 1; }
 [ -x "$oha" ] || { echo "fetch_sweep.sh: no oha at $oha (bench/fetch.sh installs it)" >&2; exit 1; }
 work=$(mktemp -d)
@@ -24,6 +28,9 @@ server=$!
 until grep -q listening "$work/serve.out" 2>/dev/null; do sleep 0.05; done
 url="$(sed -n 's/^listening on //p' "$work/serve.out")/get"
 for ((i = 0; i < requests; i++)); do echo "$url"; done > "$work/urls.txt"
+python3 -c 'import sys
+for _ in range(int(sys.argv[2])): print(f"url = \"{sys.argv[1]}\"\noutput = \"/dev/null\"")' "$url" "$requests" \
+    > "$work/curl.cfg"
 
 # One run: prints "wall user sys" (seconds); fails if not every request got a 200.
 run_corral() {
@@ -39,31 +46,50 @@ run_oha() {
         "$work/oha.json" "$requests" || { echo "oha: not all 200" >&2; exit 1; }
     cat "$work/t"
 }
+run_curl() {
+    /usr/bin/time -f '%e %U %S' -o "$work/t" curl -s --parallel --parallel-max "$1" \
+        -K "$work/curl.cfg" -w '%{http_code}\n' > "$work/curl.codes" 2> /dev/null || true
+    [ "$(grep -c '^200$' "$work/curl.codes")" = "$requests" ] || { echo "curl: not all 200" >&2; exit 1; }
+    cat "$work/t"
+}
+run_aiohttp() {
+    /usr/bin/time -f '%e %U %S' -o "$work/t" "$ROOT/bench/.venv/bin/python" \
+        "$ROOT/bench/aiohttp_fetch.py" "$work/urls.txt" -c "$1" 2> /dev/null \
+        || { echo "aiohttp: not all 200" >&2; exit 1; }
+    cat "$work/t"
+}
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-: > "$work/runs"
+mkdir -p "$ROOT/bench/out"
+tsv="$ROOT/bench/out/fetch_sweep.tsv"
+printf 'concurrency\tround\tclient\twall_s\tuser_s\tsys_s\n' > "$tsv"
 for c in $concs; do
     for ((r = 0; r < rounds; r++)); do
-        if ((r % 2 == 0)); then order="corral oha"; else order="oha corral"; fi
-        for who in $order; do
-            echo "$c $r $who $(run_"$who" "$c")" >> "$work/runs"
+        for ((i = 0; i < ${#clients[@]}; i++)); do
+            who=${clients[$(((i + r) % ${#clients[@]}))]}
+            read -r wall user sys < <(run_"$who" "$c")
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$r" "$who" "$wall" "$user" "$sys" >> "$tsv"
         done
     done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-python3 - "$work/runs" "$requests" <<'PY'
-import statistics as st, sys
-rows = [l.split() for l in open(sys.argv[1])]
+python3 - "$tsv" "$requests" <<'PY'
+import csv, statistics as st, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 n = int(sys.argv[2])
-print("| -c | corral req/s | oha req/s | corral ÷ oha req/s (median of pairs) | corral CPU/req | oha CPU/req | corral ÷ oha CPU (median of pairs) |")
-print("|---|---|---|---|---|---|---|")
-for c in dict.fromkeys(r[0] for r in rows):
-    by = {w: {int(r[1]): r for r in rows if r[0] == c and r[2] == w} for w in ("corral", "oha")}
-    rounds = sorted(by["corral"])
-    rps = lambda r: n / float(r[3])
-    cpu = lambda r: (float(r[4]) + float(r[5])) / n * 1e6
-    ratio = st.median(rps(by["corral"][k]) / rps(by["oha"][k]) for k in rounds)
-    cratio = st.median(cpu(by["corral"][k]) / cpu(by["oha"][k]) for k in rounds)
-    med = lambda w, f: st.median(f(by[w][k]) for k in rounds)
-    print(f"| {c} | {med('corral', rps):,.0f} | {med('oha', rps):,.0f} | {ratio:.2f} | "
-          f"{med('corral', cpu):.0f} µs | {med('oha', cpu):.0f} µs | {cratio:.2f} |")
+rps = lambda r: n / float(r["wall_s"])
+cpu = lambda r: (float(r["user_s"]) + float(r["sys_s"])) / n * 1e6
+print("| -c | client | req/s | req/s ÷ corral (median of pairs) | CPU/req | CPU ÷ corral (median of pairs) |")
+print("|---|---|---|---|---|---|")
+for c in dict.fromkeys(r["concurrency"] for r in rows):
+    by = {}
+    for r in rows:
+        if r["concurrency"] == c:
+            by.setdefault(r["client"], {})[r["round"]] = r
+    base = by["corral"]
+    for who, runs in by.items():
+        ks = sorted(runs)
+        ratio = st.median(rps(runs[k]) / rps(base[k]) for k in ks)
+        cratio = st.median(cpu(runs[k]) / cpu(base[k]) for k in ks)
+        print(f"| {c} | {who} | {st.median(rps(runs[k]) for k in ks):,.0f} | {ratio:.2f} | "
+              f"{st.median(cpu(runs[k]) for k in ks):.0f} µs | {cratio:.2f} |")
 PY
