@@ -285,20 +285,9 @@ impl Fetcher {
             let mut record = Record {
                 index: input.index,
                 url: input.text,
-                ok: false,
-                status: None,
-                error_kind: None,
-                error: None,
-                elapsed_ms: Duration::ZERO,
-                bytes: 0,
                 attempts: partial.start_attempt(),
                 line: input.line,
-                ended_at: 0.0,
-                final_url: None,
-                redirects: 0,
-                retry_after: None,
-                attempt_errors: Vec::new(),
-                fields: None,
+                ..Record::default()
             };
             let start = Instant::now();
             let result = this.request(url, input.index, &mut record, &partial).await;

@@ -230,7 +230,7 @@ mod tests {
             redirects: 2,
             retry_after: Some(1.5),
             attempt_errors: vec!["status 503".into(), "connect: refused".into()],
-            fields: None,
+            ..Record::default()
         };
         let mut bad = Record::failed(
             1,

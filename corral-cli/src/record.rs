@@ -77,7 +77,9 @@ impl fmt::Display for ErrorKind {
 
 /// The result for one input. Field names and meanings are the output's; `corral report` and
 /// `--resume` read them back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Default` is an empty record (index 0, no URL, not ok, nothing received): literals name the
+/// fields they set and take the rest from it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// 0-based position among the inputs (bad lines count; blank and comment lines do not).
     pub index: u64,
@@ -140,20 +142,11 @@ impl Record {
         Record {
             index,
             url,
-            ok: false,
-            status: None,
             error_kind: Some(kind),
             error: Some(error),
-            elapsed_ms: Duration::ZERO,
-            bytes: 0,
-            attempts: 0,
             line,
             ended_at: now(),
-            final_url: None,
-            redirects: 0,
-            retry_after: None,
-            attempt_errors: Vec::new(),
-            fields: None,
+            ..Record::default()
         }
     }
 }

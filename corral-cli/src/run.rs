@@ -684,7 +684,6 @@ fn cancelled_record(key: Pulled, why: &str) -> Record {
     Record {
         index: key.index,
         url: key.url,
-        ok: false,
         status: key.partial.status(),
         error_kind: Some(ErrorKind::Cancelled),
         error: Some(format!("cancelled while running: {why}")),
@@ -695,8 +694,6 @@ fn cancelled_record(key: Pulled, why: &str) -> Record {
         ended_at: crate::record::now(),
         final_url: key.partial.final_url(),
         redirects: key.partial.redirects(),
-        retry_after: None,
-        attempt_errors: Vec::new(),
-        fields: None,
+        ..Record::default()
     }
 }

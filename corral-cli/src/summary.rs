@@ -202,12 +202,7 @@ mod tests {
             bytes: 1000,
             attempts: u32::from(kind != Some(ErrorKind::InvalidInput)),
             line: 1,
-            ended_at: 0.0,
-            final_url: None,
-            redirects: 0,
-            retry_after: None,
-            attempt_errors: Vec::new(),
-            fields: None,
+            ..Record::default()
         }
     }
 
