@@ -506,12 +506,9 @@ async fn drive<W: Write>(
         }
     });
 
-    let mut completions = corral::as_completed_stream_keyed(requests)
+    let mut completions = corral::as_completed(corral::source::keyed_stream(requests))
         .limit(plan.concurrency)
-        .timeout_at(plan.deadline.map_or_else(Instant::now, |d| d.0));
-    if plan.deadline.is_none() {
-        completions.reschedule(None);
-    }
+        .timeout_at(plan.deadline.map(|d| d.0));
     let mut reorder = plan.reorder.map(|_| Reorder::new());
 
     let mut reason: Option<Stop> = None;

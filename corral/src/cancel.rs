@@ -1,21 +1,6 @@
-//! Cancellation: one story for tasks, timeouts and groups.
-//!
-//! Every place that can stop work it runs (a spawned task, a [`timeout`](crate::timeout) scope,
-//! a [`TaskGroup`](crate::TaskGroup)) owns a *cancel scope*. Scopes nest the way the code nests:
-//! a timeout polled inside a task is a child of the task's scope. Asking a scope to stop is a
-//! *request*; what happens next depends on whether the code inside is listening:
-//!
-//! * **Nobody listens** (no [`cancelled()`] future is alive inside the scope): the owner drops
-//!   the body at once. That is Rust's cancellation, the floor that cannot be swallowed.
-//! * **Someone listens**: their [`cancelled()`] future resolves with a [`CancelRequest`], the
-//!   request counts as *delivered*, and the body keeps running so it can clean up (with
-//!   `.await`s) and return whatever it likes: a value, an error, or, by calling
-//!   [`CancelRequest::propagate`], the cancellation itself. The owner waits for that for at most
-//!   the scope's *grace period*; after it, the body is dropped.
-//!
-//! This is asyncio's `CancelledError` without the foot-guns: code that does not care is
-//! cancelled promptly, code that does care sees exactly one request per `cancel()`, and no
-//! body can keep a cancelled scope alive past its grace period.
+//! Listening for a request to stop: [`cancelled()`], [`is_cancel_requested`],
+//! [`CancelRequest`] and [`CancelListener`]. The story they belong to (cancel scopes, requests,
+//! the grace period) is told once, in the crate docs' "Cancellation" section.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use crate::adaptive::Limit;
 use crate::awaitable::Awaitable;
 use crate::outcome::{Failure, IntoOutcome, Outcome};
+use crate::race::InputFailure;
 use crate::rate::RateLimiter;
 use crate::rt::Outputs;
 use crate::set::{Iter, Set};
@@ -21,9 +22,10 @@ type OutcomeOf<A> = Outcome<Ok_<A>, Err_<A>>;
 /// failure, cancels and drains the others, then returns that failure.
 ///
 /// Inputs are [`Awaitable`]s: plain futures (polled in place, inside the caller's task) or
-/// [`Task`](crate::Task) handles, whose outputs are `Result<T, E>` (or [`Outcome`]). A panic in
-/// an input is caught and returned as [`Failure::Panicked`]; a cancelled input fails the
-/// gather with [`Failure::Cancelled`] (the caller itself is not cancelled).
+/// [`Task`](crate::Task) handles, whose outputs are `Result<T, E>` (or [`Outcome`]). The
+/// failure says which input failed and how ([`InputFailure`]): a panic in an input is caught and
+/// returned as [`Failure::Panicked`]; a cancelled input fails the gather with
+/// [`Failure::Cancelled`] (the caller itself is not cancelled).
 ///
 /// "Cancel and drain" means: plain futures are dropped; tasks are asked to stop
 /// ([`Task::cancel`](crate::Task::cancel)) and waited for, so when `gather` returns, nothing it
@@ -33,11 +35,13 @@ type OutcomeOf<A> = Outcome<Ok_<A>, Err_<A>>;
 /// them is aborted, not drained (see [`Gather::limit`]).
 ///
 /// asyncio: `asyncio.gather(*aws)`. Unlike asyncio, the siblings of a failure are cancelled and
-/// drained before the failure is returned, instead of being left running.
+/// drained before the failure is returned, instead of being left running, and the failure says
+/// which input it came from.
 ///
 /// # Errors
 ///
-/// The first [`Failure`] in completion order (ties in input order).
+/// The first failure in completion order (ties in input order), as an [`InputFailure`]: the
+/// input's `index` and its [`Failure`].
 ///
 /// # Cancel safety
 ///
@@ -56,6 +60,15 @@ type OutcomeOf<A> = Outcome<Ok_<A>, Err_<A>>;
 /// };
 /// let values = corral::gather([after(2, "a"), after(1, "b"), after(3, "c")]).await;
 /// assert_eq!(values, Ok(vec!["a", "b", "c"]));
+///
+/// let failed = corral::gather([
+///     corral::spawn(after(1, "a")),
+///     corral::spawn(async { Err("refused".to_string()) }),
+/// ])
+/// .await
+/// .unwrap_err();
+/// assert_eq!(failed.index, 1);
+/// assert_eq!(failed.to_string(), "input 1: refused");
 /// # }
 /// ```
 pub fn gather<I>(inputs: I) -> Gather<I::IntoIter>
@@ -199,7 +212,7 @@ where
     I::Item: Awaitable,
     <I::Item as Awaitable>::Output: IntoOutcome,
 {
-    type Output = Result<Vec<Ok_<I::Item>>, Failure<Err_<I::Item>>>;
+    type Output = Result<Vec<Ok_<I::Item>>, InputFailure<Err_<I::Item>>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -222,7 +235,7 @@ where
             }
         }));
         Poll::Ready(match this.failure.take() {
-            Some((_, f)) => Err(f),
+            Some((index, failure)) => Err(InputFailure { index, failure }),
             None => Ok(std::mem::take(&mut this.values)
                 .into_vec(this.set.pulled())
                 .expect("every input finished")),

@@ -12,7 +12,7 @@
 //! | asyncio | corral |
 //! |---|---|
 //! | `create_task(coro, name=)` | [`spawn`], [`spawn_named`], [`Builder`] → [`Task`] |
-//! | `gather(*aws)` | [`gather`] (siblings cancelled and drained on the first failure) |
+//! | `gather(*aws)` | [`gather`] (siblings cancelled and drained on the first failure, which says which input failed) |
 //! | `gather(*aws, return_exceptions=True)` | [`gather_settled`] → `Vec<`[`Outcome`]`>` |
 //! | `wait(aws, timeout, return_when)` | [`wait`] + [`ReturnWhen`] (done and pending in input order) |
 //! | `as_completed(aws, timeout)` | [`as_completed`] (a `Stream`; each item says which input it was) |
@@ -54,7 +54,12 @@
 //!
 //! Rust cancels a future by dropping it: it stops at its current `.await` and runs its
 //! destructors, and nothing can catch or refuse that. corral keeps that as the floor, and
-//! builds asyncio's *graceful* cancellation on top of it (module [`cancel`]):
+//! builds asyncio's *graceful* cancellation on top of it.
+//!
+//! Every place that can stop work it runs (a spawned task, a [`timeout`] scope, a
+//! [`TaskGroup`]) owns a *cancel scope*. Scopes nest the way the code nests: a timeout polled
+//! inside a task is a child of the task's scope. Asking a scope to stop is a *request*, and what
+//! happens next depends on whether the code inside is listening:
 //!
 //! * [`Task::cancel`] and an expiring [`timeout`] are *requests*. Code that is not listening is
 //!   dropped at once, exactly like asyncio code that does not catch `CancelledError`.
@@ -62,6 +67,10 @@
 //!   `.await`s, and then returns a value, an error, or the cancellation
 //!   ([`CancelRequest::propagate`]). It has a grace period ([`DEFAULT_GRACE`], or
 //!   [`Builder::grace`]); after that it is dropped anyway.
+//!
+//! This is asyncio's `CancelledError` without the foot-guns: code that does not care is
+//! cancelled promptly, code that does care sees exactly one request per `cancel()`, and no body
+//! can keep a cancelled scope alive past its grace period.
 //!
 //! ## Structured: nothing left running, no error lost
 //!
@@ -91,7 +100,7 @@
 
 #![warn(missing_docs)]
 
-pub mod cancel;
+mod cancel;
 mod outcome;
 mod rt;
 mod task;
@@ -116,11 +125,7 @@ mod wait;
 mod wait_for;
 
 pub use adaptive::{AdaptiveLimiter, AdaptivePermit, Limit};
-pub use as_completed::{
-    as_completed, as_completed_keyed, as_completed_stream, as_completed_stream_keyed, AsCompleted,
-    AsCompletedIter, AsCompletedKeyed, AsCompletedStream, AsCompletedStreamKeyed, Completed,
-    NextCompleted, Timed, Untimed,
-};
+pub use as_completed::{as_completed, AsCompleted, Completed, Timed, Untimed};
 pub use awaitable::Awaitable;
 pub use breaker::{BreakerError, BreakerOpen, BreakerPermit, BreakerState, CircuitBreaker};
 pub use cancel::{cancelled, is_cancel_requested, CancelListener, CancelRequest, DEFAULT_GRACE};
@@ -150,12 +155,15 @@ pub use timeout::{
 pub use wait::{wait, EmptyWait, ReturnWhen, Wait, WaitTask, Waited};
 pub use wait_for::{wait_for, WaitFor};
 
-/// Where [`AsCompleted`] takes its inputs from: the type behind its first parameter, so that a
-/// stream of any source can be named in a struct field or a function signature. The
-/// [`as_completed`] functions pick the source; the aliases ([`AsCompletedIter`] and so on) name
-/// the common cases.
+/// Where [`as_completed`] takes its inputs from. An iterator of awaitables needs nothing from
+/// here; the adapters say what else the inputs are: [`keyed`](source::keyed) pairs, a
+/// [`stream`](source::stream), or both ([`keyed_stream`](source::keyed_stream)). The types
+/// name an [`AsCompleted`]'s first parameter, for a struct field or a signature:
+/// `AsCompleted<source::Iter<std::vec::IntoIter<Task<u64, String>>>>`.
 pub mod source {
-    pub use crate::set::{Iter, Keyed, Source, Streamed, StreamedKeyed};
+    pub use crate::set::{
+        keyed, keyed_stream, stream, IntoSource, Iter, Keyed, Source, Streamed, StreamedKeyed,
+    };
 }
 
 /// The README's examples, compiled and run as doc tests so that they stay true.

@@ -298,7 +298,10 @@ async fn a_stopped_combinator_gives_every_permit_back_and_judges_only_before_the
         }
     });
     assert_eq!(
-        corral::gather(inputs).limit(&limit).await,
+        corral::gather(inputs)
+            .limit(&limit)
+            .await
+            .map_err(|f| f.failure),
         Err(corral::Failure::Error(0))
     );
     assert_eq!((limit.limit(), limit.in_flight()), (5, 0));

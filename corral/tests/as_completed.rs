@@ -116,9 +116,11 @@ async fn items_say_which_input_they_were_4_3() {
         .map(|&d| corral::spawn(after(d, d)))
         .collect();
     let ids: Vec<_> = tasks.iter().map(|t| t.id()).collect();
-    let items: Vec<_> = corral::as_completed_keyed(tasks.into_iter().map(|t| (t.id(), t)))
-        .collect()
-        .await;
+    let items: Vec<_> = corral::as_completed(corral::source::keyed(
+        tasks.into_iter().map(|t| (t.id(), t)),
+    ))
+    .collect()
+    .await;
     let got: Vec<_> = items
         .iter()
         .map(|d| (d.key, d.index, d.outcome.clone().unwrap()))
@@ -178,6 +180,33 @@ async fn the_rest_can_be_taken_out_after_a_timeout_4_4() {
         (1, Outcome::Ok('b'), ms(150))
     );
     assert_eq!(s.next().await, None);
+}
+
+/// asyncio's `as_completed(aws, timeout=maybe)` in one code path: `.timeout(..)` takes a
+/// `Duration` or an `Option`, and `None` is a stream that can time out but has no deadline.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_that_may_be_none_needs_one_code_path_4_4() {
+    async fn collect(budget: Option<Duration>) -> (Vec<Result<char, Elapsed>>, Duration) {
+        let t0 = Instant::now();
+        let mut s = corral::as_completed([after(100, 'a'), after(300, 'b')]).timeout(budget);
+        assert_eq!(s.deadline(), budget.map(|d| t0 + d));
+        let mut got = Vec::new();
+        while let Some(item) = s.next().await {
+            got.push(item.map(|done| done.outcome.unwrap()));
+        }
+        (got, t0.elapsed())
+    }
+    assert_eq!(collect(None).await, (vec![Ok('a'), Ok('b')], ms(300)));
+    assert_eq!(
+        collect(Some(ms(200))).await,
+        (vec![Ok('a'), Err(Elapsed::new())], ms(200))
+    );
+    // And a deadline that may be none, for timeout_at.
+    let t0 = Instant::now();
+    let deadline: Option<Instant> = None;
+    let mut s = corral::as_completed([after(100, 'c')]).timeout_at(deadline);
+    assert_eq!(s.next().await.unwrap().unwrap().outcome, Outcome::Ok('c'));
+    assert_eq!((s.next().await, t0.elapsed()), (None, ms(100)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -304,7 +333,9 @@ async fn empty_input_ends_at_once_with_no_timer_4_9() {
 
     let mut s = corral::as_completed(none());
     assert_eq!(futures::poll!(s.next()), std::task::Poll::Ready(None));
-    let mut s = corral::as_completed_stream(stream::empty::<std::future::Ready<Result<u8, ()>>>());
+    let mut s = corral::as_completed(corral::source::stream(stream::empty::<
+        std::future::Ready<Result<u8, ()>>,
+    >()));
     assert_eq!(futures::poll!(s.next()), std::task::Poll::Ready(None));
 }
 
@@ -328,7 +359,7 @@ async fn remaining_counts_the_inputs_not_yet_handed_out() {
 #[tokio::test(start_paused = true)]
 async fn keyed_streams_hand_back_the_callers_keys() {
     let lines = stream::iter([("x", 30), ("y", 10), ("z", 20)]).map(|(k, d)| (k, after(d, d)));
-    let got: Vec<_> = corral::as_completed_stream_keyed(lines)
+    let got: Vec<_> = corral::as_completed(corral::source::keyed_stream(lines))
         .map(|d| (d.key, d.index))
         .collect()
         .await;
@@ -351,7 +382,7 @@ async fn a_stream_with_a_limit_never_holds_more_than_the_limit() {
             Ok::<u32, ()>(i)
         }
     });
-    let mut s = corral::as_completed_stream(inputs).limit(10);
+    let mut s = corral::as_completed(corral::source::stream(inputs)).limit(10);
     let mut count = 0usize;
     let mut sum = 0u64;
     while let Some(d) = s.next().await {
@@ -378,7 +409,7 @@ async fn an_ordered_stream_with_a_limit_never_holds_more_than_the_limit() {
             Ok::<u64, ()>(i)
         }
     });
-    let got: Vec<_> = corral::as_completed_stream(inputs)
+    let got: Vec<_> = corral::as_completed(corral::source::stream(inputs))
         .limit(10)
         .ordered()
         .map(|d| d.outcome.unwrap())
@@ -675,13 +706,15 @@ async fn nothing_is_left_running_after_dropping_midway() {
     s.next().await;
     s.next().await;
     let l = live.clone();
-    let mut g = corral::as_completed_stream(stream::iter(0..100u64).map(move |i| {
-        let guard = l.guard();
-        async move {
-            let _g = guard;
-            after(100 * i, i).await
-        }
-    }))
+    let mut g = corral::as_completed(corral::source::stream(stream::iter(0..100u64).map(
+        move |i| {
+            let guard = l.guard();
+            async move {
+                let _g = guard;
+                after(100 * i, i).await
+            }
+        },
+    )))
     .limit(7);
     g.next().await;
     assert_eq!(live.now(), 6); // the 8th is pulled at the next poll
@@ -712,7 +745,7 @@ async fn nothing_is_left_running_after_cancel_rest() {
 async fn a_stream_given_by_reference_keeps_its_unpulled_inputs() {
     let mut inputs = stream::iter(0..10u64).map(|i| after(10 * (i + 1), i));
     {
-        let mut s = corral::as_completed_stream(&mut inputs).limit(3);
+        let mut s = corral::as_completed(corral::source::stream(&mut inputs)).limit(3);
         assert_eq!(s.next().await.unwrap().index, 0);
         s.cancel_rest();
         assert_eq!(s.count().await, 2);
@@ -743,7 +776,7 @@ async fn many_spawned_tasks_on_two_workers_each_come_out_once() {
 // ---- naming and moving the stream ------------------------------------------------------------
 
 /// A helper generic over the inputs: the stream's type can be named and its methods called.
-async fn first_then_stop<I>(s: &mut corral::AsCompletedIter<I>) -> Option<usize>
+async fn first_then_stop<I>(s: &mut corral::AsCompleted<corral::source::Iter<I>>) -> Option<usize>
 where
     I: Iterator,
     I::Item: corral::Awaitable,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use corral::{Failure, Outcome};
+use corral::{Failure, InputFailure, Outcome};
 use tokio::time::{sleep, Instant};
 
 async fn after(ms: u64, v: u32) -> Result<u32, String> {
@@ -39,7 +39,13 @@ async fn first_failure_cancels_and_drains_spawned_siblings() {
     ];
     assert_eq!(alive(), 3);
     let r = corral::gather(tasks).await;
-    assert_eq!(r, Err(Failure::Error("boom".to_string())));
+    assert_eq!(
+        r,
+        Err(InputFailure {
+            index: 1,
+            failure: Failure::Error("boom".to_string())
+        })
+    );
     assert_eq!(t0.elapsed(), Duration::from_millis(100));
     assert_eq!(alive(), 0, "siblings are drained before gather returns");
 }
@@ -60,7 +66,13 @@ async fn siblings_listening_for_cancel_get_to_clean_up_before_gather_returns() {
     });
     let t0 = Instant::now();
     let r = corral::gather([listener, corral::spawn(fail_after(100, "boom"))]).await;
-    assert_eq!(r, Err(Failure::Error("boom".to_string())));
+    assert_eq!(
+        r,
+        Err(InputFailure {
+            index: 1,
+            failure: Failure::Error("boom".to_string())
+        })
+    );
     assert_eq!(cleaned.load(Ordering::SeqCst), 1);
     assert_eq!(t0.elapsed(), Duration::from_millis(150));
     assert_eq!(alive(), 0);

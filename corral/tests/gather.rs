@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use corral::{Cancelled, Failure, Outcome, Panic};
+use corral::{Cancelled, Failure, InputFailure, Outcome, Panic};
 use tokio::time::{sleep, Instant};
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
@@ -116,7 +116,13 @@ async fn the_first_error_returns_at_once_2_4() {
         boxed(fail_after(3000, "e")),
     ])
     .await;
-    assert_eq!(v, Err(Failure::Error("b".to_string())));
+    assert_eq!(
+        v,
+        Err(InputFailure {
+            index: 1,
+            failure: Failure::Error("b".to_string())
+        })
+    );
     assert_eq!(t0.elapsed(), ms(100));
 
     // The same with spawned tasks.
@@ -127,7 +133,13 @@ async fn the_first_error_returns_at_once_2_4() {
         corral::spawn(after(1000, 3)),
     ])
     .await;
-    assert_eq!(v, Err(Failure::Error("b".to_string())));
+    assert_eq!(
+        v,
+        Err(InputFailure {
+            index: 1,
+            failure: Failure::Error("b".to_string())
+        })
+    );
     assert_eq!(t0.elapsed(), ms(100));
 }
 
@@ -143,7 +155,13 @@ async fn siblings_of_a_failure_are_cancelled_and_drained_2_5() {
         boxed(fail_after(100, "boom")),
     ])
     .await;
-    assert_eq!(v, Err(Failure::Error("boom".to_string())));
+    assert_eq!(
+        v,
+        Err(InputFailure {
+            index: 1,
+            failure: Failure::Error("boom".to_string())
+        })
+    );
     assert_eq!(t0.elapsed(), ms(100));
     assert!(is(&drop_) && !is(&fin));
     // Spawned: the sibling task is stopped before gather returns.
@@ -173,7 +191,13 @@ async fn siblings_that_listen_clean_up_before_gather_returns_2_5() {
     let t0 = Instant::now();
     let r = corral::gather([listener, corral::spawn(fail_after(100, "boom"))]).await;
     // The first failure is the one returned, not the sibling's own error from its cleanup.
-    assert_eq!(r, Err(Failure::Error("boom".to_string())));
+    assert_eq!(
+        r,
+        Err(InputFailure {
+            index: 1,
+            failure: Failure::Error("boom".to_string())
+        })
+    );
     assert!(is(&cleaned));
     assert_eq!(t0.elapsed(), ms(150));
     assert_eq!(alive(), 0);
@@ -220,7 +244,10 @@ async fn a_cancelled_child_fails_gather_with_a_cancelled_value_2_7() {
     });
     assert_eq!(
         r,
-        Err(Failure::Cancelled(Cancelled::with_message("stop b")))
+        Err(InputFailure {
+            index: 1,
+            failure: Failure::Cancelled(Cancelled::with_message("stop b"))
+        })
     );
     assert_eq!(t0.elapsed(), ms(200));
     // The caller is not cancelled: it carries on. (c was cancelled and drained, see 2.5.)
@@ -245,7 +272,13 @@ async fn the_awaiting_task_is_not_cancelled_by_a_cancelled_child_2_8() {
     b_ref.cancel();
     let outcome = awaiter.await;
     // A value saying "a child was cancelled", not a cancelled awaiter.
-    assert_eq!(outcome, Outcome::Err(Failure::Cancelled(Cancelled::new())));
+    assert_eq!(
+        outcome,
+        Outcome::Err(InputFailure {
+            index: 0,
+            failure: Failure::Cancelled(Cancelled::new())
+        })
+    );
     assert_eq!(t0.elapsed(), ms(200));
     sleep(ms(500)).await;
     assert!(
@@ -312,7 +345,7 @@ async fn cancelling_the_awaiting_task_cancels_the_children_2_12() {
     let in_place = watched(10_000, 1, &fin, &dropped);
     let outer = corral::spawn(async move {
         let (a, b) = tokio::join!(corral::gather([in_place]), corral::gather([child_task]));
-        Ok::<_, Failure<String>>((a?, b?))
+        Ok::<_, InputFailure<String>>((a?, b?))
     });
     sleep(ms(100)).await;
     assert_eq!(alive(), 2);
@@ -382,7 +415,13 @@ async fn a_panic_fails_gather_and_cancels_the_siblings() {
         }),
     ])
     .await;
-    assert_eq!(r, Err(Failure::Panicked(Panic::new("kaboom"))));
+    assert_eq!(
+        r,
+        Err(InputFailure {
+            index: 1,
+            failure: Failure::Panicked(Panic::new("kaboom"))
+        })
+    );
     assert_eq!(t0.elapsed(), ms(30));
     assert!(is(&dropped));
 }
@@ -438,7 +477,13 @@ async fn gather_limit_stops_pulling_after_a_failure() {
     let (inputs, peak, pulled) = counted(1000, Some(12));
     let t0 = Instant::now();
     let r = corral::gather(inputs).limit(5).await;
-    assert_eq!(r, Err(Failure::Error("input 12".to_string())));
+    assert_eq!(
+        r,
+        Err(InputFailure {
+            index: 12,
+            failure: Failure::Error("input 12".to_string())
+        })
+    );
     assert_eq!(peak.load(Ordering::SeqCst), 5);
     assert!(
         pulled.load(Ordering::SeqCst) < 20,
@@ -462,7 +507,13 @@ async fn with_a_limit_tasks_left_in_the_iterator_after_a_failure_are_aborted_not
     let failing = corral::spawn(async { Err::<u8, _>("boom") });
     tokio::task::yield_now().await; // both tasks have run: one failed, one listens
     let r = corral::gather([failing, sibling]).limit(1).await;
-    assert_eq!(r, Err(Failure::Error("boom")));
+    assert_eq!(
+        r,
+        Err(InputFailure {
+            index: 0,
+            failure: Failure::Error("boom")
+        })
+    );
     assert_eq!(alive_tasks().await, 0);
     assert!(is(&ended), "the aborted task ended");
     assert!(!is(&cleaned), "an aborted task gets no cancel request");
@@ -479,7 +530,13 @@ async fn with_a_limit_tasks_left_in_the_iterator_after_a_failure_are_aborted_not
     let failing = corral::spawn(async { Err::<u8, _>("boom") });
     tokio::task::yield_now().await;
     let r = corral::gather([failing, sibling]).await;
-    assert_eq!(r, Err(Failure::Error("boom")));
+    assert_eq!(
+        r,
+        Err(InputFailure {
+            index: 0,
+            failure: Failure::Error("boom")
+        })
+    );
     assert!(is(&ended) && is(&cleaned), "drained before gather returned");
 
     // An iterator that spawns as it is pulled: the rest are never spawned.
@@ -496,7 +553,13 @@ async fn with_a_limit_tasks_left_in_the_iterator_after_a_failure_are_aborted_not
         })
     });
     let r = corral::gather(tasks).limit(2).await;
-    assert_eq!(r, Err(Failure::Error("input 3".to_string())));
+    assert_eq!(
+        r,
+        Err(InputFailure {
+            index: 3,
+            failure: Failure::Error("input 3".to_string())
+        })
+    );
     assert!(
         spawned.load(Ordering::SeqCst) <= 5,
         "the rest were never spawned"
@@ -526,7 +589,13 @@ async fn inputs_holding_live_timers_are_dropped_in_place() {
             })
         }))
         .await;
-        assert_eq!(r, Err(Failure::Error("fail".to_string())));
+        assert_eq!(
+            r,
+            Err(InputFailure {
+                index: 20,
+                failure: Failure::Error("fail".to_string())
+            })
+        );
         sleep(ms(20_000)).await; // let every timer that is still registered fire
     }
 }

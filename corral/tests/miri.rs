@@ -488,7 +488,10 @@ async fn gather_first_failure_drops_plain_siblings_and_drains_listening_tasks() 
         Box::pin(yielding(10, 3, dropped.clone())),
     ];
     let r = corral::gather(inputs).await;
-    assert_eq!(r, Err(Failure::Error(String::from("second failed"))));
+    assert_eq!(
+        r.map_err(|f| (f.index, f.failure)),
+        Err((1, Failure::Error(String::from("second failed"))))
+    );
     assert_eq!(dropped.get(), 2, "both siblings were dropped");
 
     // Tasks are asked to stop and drained: the listener's cleanup runs before gather returns.
@@ -510,7 +513,10 @@ async fn gather_first_failure_drops_plain_siblings_and_drains_listening_tasks() 
         Err::<u32, _>(String::from("task failed"))
     });
     let r = corral::gather([listener, failer]).await;
-    assert_eq!(r, Err(Failure::Error(String::from("task failed"))));
+    assert_eq!(
+        r.map_err(|f| (f.index, f.failure)),
+        Err((1, Failure::Error(String::from("task failed"))))
+    );
     assert_eq!(cleaned.get(), 1);
     assert_eq!(t0.elapsed(), ms(15));
     assert_eq!(alive_tasks().await, 0);
@@ -670,10 +676,13 @@ async fn as_completed_ordered_limited_and_over_tasks() {
         .await;
     assert_eq!(items, ['b', 'c', 'a']);
 
-    let items: Vec<_> = corral::as_completed_keyed([("x", yielding(2, 1, Count::default()))])
-        .map(|c| (c.key, c.outcome.unwrap()))
-        .collect()
-        .await;
+    let items: Vec<_> = corral::as_completed(corral::source::keyed([(
+        "x",
+        yielding(2, 1, Count::default()),
+    )]))
+    .map(|c| (c.key, c.outcome.unwrap()))
+    .collect()
+    .await;
     assert_eq!(items, [("x", 1)]);
 }
 

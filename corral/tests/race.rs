@@ -639,7 +639,7 @@ async fn question_mark_works_for_string_errors_on_every_combinator() {
     async fn quorum() -> Result<usize, Box<dyn std::error::Error>> {
         Ok(corral::quorum(1, [failing()]).await?.len())
     }
-    assert_eq!(gather().await.unwrap_err().to_string(), "boom");
+    assert_eq!(gather().await.unwrap_err().to_string(), "input 0: boom");
     assert_eq!(
         race().await.unwrap_err().to_string(),
         "the first input to finish failed: input 0: boom"

@@ -390,7 +390,13 @@ async fn a_rated_gather_that_fails_leaves_the_queue_and_starts_nothing_more() {
         .rate(limiter.clone())
         .await
         .unwrap_err();
-    assert_eq!(err, corral::Failure::Error(1));
+    assert_eq!(
+        err,
+        corral::InputFailure {
+            index: 1,
+            failure: corral::Failure::Error(1)
+        }
+    );
     assert_eq!(starts.times(), [secs(0), secs(1)]);
     assert_eq!(limiter.waiters(), 0);
     // The limiter is free for others at its next slot, not held by the failed gather.

@@ -936,17 +936,24 @@ async fn op_gather(mut g: Gen, cx: Cx) -> Res {
                     .map_err(|e| format!("gather gave {values:?}: {e}"))?;
             }
         }
-        Err(f) => {
+        Err(fail) => {
+            let (i, f) = (fail.index, &fail.failure);
+            ensure!(
+                i < p.n(),
+                "gather failed with {fail:?}, for an input it was not given"
+            );
             let o = failure_outcome(f);
-            let from = match f {
-                Failure::Cancelled(_) => (0..p.n()).find(|&i| p.cancel[i].is_some()),
-                _ => p.failure_index(f),
-            };
-            let Some(i) = from else {
-                return Err(format!(
-                    "gather failed with {f:?}, which no input could give"
-                ));
-            };
+            match f {
+                Failure::Cancelled(_) => ensure!(
+                    p.cancel[i].is_some(),
+                    "gather said input {i} was cancelled, but nothing cancels it"
+                ),
+                _ => ensure!(
+                    p.failure_index(f) == Some(i),
+                    "gather said input {i} failed with {f:?}, which input {:?} gives",
+                    p.failure_index(f)
+                ),
+            }
             check_leaf(&p.specs[i], &o, p.may_cancel(i), &cx.op)?;
         }
     }
@@ -965,7 +972,7 @@ async fn op_gather(mut g: Gen, cx: Cx) -> Res {
     if p.deterministic(&cx) {
         // The first failure of the first pass, ties in input order.
         if let Some((i, s)) = p.immediate().find(|(_, s)| s.fails()) {
-            let got = r.as_ref().err().and_then(|f| p.failure_index(f));
+            let got = r.as_ref().err().map(|f| f.index);
             ensure!(
                 got == Some(i),
                 "gather gave {r:?}; input {i} ({s:?}) failed in the first poll, the lowest index to do so"
@@ -1369,16 +1376,16 @@ type KeyedPlain = std::vec::IntoIter<(u32, LeafFut)>;
 type KeyedTasks = std::vec::IntoIter<(u32, Task<u32, TErr>)>;
 
 ac_stream!(untimed
-    corral::AsCompletedIter<Plain>,
-    corral::AsCompletedIter<Tasks>,
-    corral::AsCompletedKeyed<KeyedPlain>,
-    corral::AsCompletedKeyed<KeyedTasks>
+    corral::AsCompleted<corral::source::Iter<Plain>>,
+    corral::AsCompleted<corral::source::Iter<Tasks>>,
+    corral::AsCompleted<corral::source::Keyed<KeyedPlain>>,
+    corral::AsCompleted<corral::source::Keyed<KeyedTasks>>
 );
 ac_stream!(timed
-    corral::AsCompletedIter<Plain, corral::Timed>,
-    corral::AsCompletedIter<Tasks, corral::Timed>,
-    corral::AsCompletedKeyed<KeyedPlain, corral::Timed>,
-    corral::AsCompletedKeyed<KeyedTasks, corral::Timed>
+    corral::AsCompleted<corral::source::Iter<Plain>, corral::Timed>,
+    corral::AsCompleted<corral::source::Iter<Tasks>, corral::Timed>,
+    corral::AsCompleted<corral::source::Keyed<KeyedPlain>, corral::Timed>,
+    corral::AsCompleted<corral::source::Keyed<KeyedTasks>, corral::Timed>
 );
 
 async fn consume<S>(mut s: S, a: &AcPlan, cx: &Cx) -> Result<AcLog, String>
@@ -1532,14 +1539,14 @@ async fn op_as_completed(mut g: Gen, cx: Cx) -> Res {
             (Inputs::InPlace(v), false) => build!(corral::as_completed(v)),
             (Inputs::Tasks(v), false) => build!(corral::as_completed(v)),
             (Inputs::InPlace(v), true) => {
-                build!(corral::as_completed_keyed(
+                build!(corral::as_completed(corral::source::keyed(
                     ids.into_iter().zip(v).collect::<Vec<_>>()
-                ))
+                )))
             }
             (Inputs::Tasks(v), true) => {
-                build!(corral::as_completed_keyed(
+                build!(corral::as_completed(corral::source::keyed(
                     ids.into_iter().zip(v).collect::<Vec<_>>()
-                ))
+                )))
             }
         }
     }?;

@@ -22,9 +22,8 @@ use super::timed::{Timed, Timer, Untimed};
 use super::{Completed, Item};
 
 /// A stream of the outcomes of many inputs, in the order they finish. Made by
-/// [`as_completed`], [`as_completed_keyed`], [`as_completed_stream`] and
-/// [`as_completed_stream_keyed`]; name its type with [`AsCompletedIter`],
-/// [`AsCompletedKeyed`], [`AsCompletedStream`] or [`AsCompletedStreamKeyed`].
+/// [`as_completed`]. `S` is where the inputs come from (see [`source`](crate::source)), and
+/// `D` is [`Untimed`] or, once a [timeout](AsCompleted::timeout) is set, [`Timed`].
 ///
 /// # Items
 ///
@@ -33,10 +32,11 @@ use super::{Completed, Item};
 /// why the item carries a whole `Outcome` rather than being a `Result` itself.
 ///
 /// With a [`timeout`](AsCompleted::timeout), the items become `Result<Completed, Elapsed>`
-/// (the `Timed` marker in the type). The timeout is the one way the stream ends before every
-/// input has come out, so it is the `Err` case: `let done = item?;` in a loop leaves it the way
-/// asyncio's `async for` raises `TimeoutError`. A stream without a timeout never pays for
-/// that `Result`.
+/// (the `Timed` marker in the type), whatever the timeout's value, `None` included: asking for
+/// a timeout is what makes the stream able to time out. The timeout is the one way the stream
+/// ends before every input has come out, so it is the `Err` case: `let done = item?;` in a
+/// loop leaves it the way asyncio's `async for` raises `TimeoutError`. A stream that was never
+/// given a timeout never pays for that `Result`.
 ///
 /// # Order
 ///
@@ -96,13 +96,8 @@ use super::{Completed, Item};
 ///
 /// [`Task`]: crate::Task
 /// [`as_completed`]: super::as_completed
-/// [`as_completed_keyed`]: super::as_completed_keyed
-/// [`as_completed_stream`]: super::as_completed_stream
-/// [`as_completed_stream_keyed`]: super::as_completed_stream_keyed
-/// [`AsCompletedIter`]: super::AsCompletedIter
-/// [`AsCompletedKeyed`]: super::AsCompletedKeyed
-/// [`AsCompletedStream`]: super::AsCompletedStream
-/// [`AsCompletedStreamKeyed`]: super::AsCompletedStreamKeyed
+/// [`Untimed`]: super::Untimed
+/// [`Timed`]: super::Timed
 /// [`Outcome`]: crate::outcome::Outcome
 #[must_use = "streams do nothing unless polled"]
 pub struct AsCompleted<S, D = Untimed>
@@ -227,8 +222,13 @@ where
     }
 
     /// Ends the stream with an `Err(`[`Elapsed`]`)` item if it has to wait past `duration` from
-    /// now; see [`AsCompleted`] for what the timeout does and does not do. Calling it again
-    /// replaces the deadline.
+    /// now; see [`AsCompleted`] for what the timeout does and does not do. `None` sets no
+    /// deadline (the stream's items are `Result`s all the same, so that a timeout that may or
+    /// may not be there needs one code path). Calling it again replaces the deadline; so does
+    /// [`reschedule`](AsCompleted::reschedule).
+    ///
+    /// The same signature as [`Wait::timeout`](crate::Wait::timeout) and the free
+    /// [`timeout`](crate::timeout()).
     ///
     /// asyncio: `asyncio.as_completed(aws, timeout=...)`.
     ///
@@ -236,25 +236,30 @@ where
     ///
     /// ```
     /// use std::time::Duration;
-    /// use futures::StreamExt;
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// let slow = async {
+    /// let slow = || async {
     ///     tokio::time::sleep(Duration::from_secs(10)).await;
     ///     Ok::<_, ()>(1)
     /// };
-    /// let mut s = corral::as_completed([slow]).timeout(Duration::from_secs(1));
+    /// let mut s = corral::as_completed([slow()]).timeout(Duration::from_secs(1));
     /// assert_eq!(s.next().await.unwrap(), Err(corral::Elapsed::new()));
     /// assert!(s.next().await.is_none()); // ended; the input is still in it
+    ///
+    /// let budget: Option<Duration> = None; // asyncio's timeout=None
+    /// let mut s = corral::as_completed([slow()]).timeout(budget);
+    /// assert_eq!(s.next().await.unwrap().unwrap().outcome.unwrap(), 1);
     /// # }
     /// ```
     ///
     /// [`Elapsed`]: crate::timeout::Elapsed
-    pub fn timeout(self, duration: Duration) -> AsCompleted<S, Timed> {
-        self.timeout_at(Instant::now() + duration)
+    pub fn timeout(self, duration: impl Into<Option<Duration>>) -> AsCompleted<S, Timed> {
+        let deadline = duration.into().map(|d| Instant::now() + d);
+        self.timeout_at(deadline)
     }
 
-    /// Like [`timeout`](AsCompleted::timeout), with a deadline instead of a duration.
+    /// Like [`timeout`](AsCompleted::timeout), with a deadline instead of a duration (`None`:
+    /// no deadline).
     ///
     /// asyncio: `asyncio.as_completed(aws, timeout=...)`.
     ///
@@ -270,8 +275,8 @@ where
     /// assert_eq!(s.deadline(), Some(at));
     /// # }
     /// ```
-    pub fn timeout_at(mut self, deadline: Instant) -> AsCompleted<S, Timed> {
-        self.timer.set(Some(deadline));
+    pub fn timeout_at(mut self, deadline: impl Into<Option<Instant>>) -> AsCompleted<S, Timed> {
+        self.timer.set(deadline.into());
         AsCompleted {
             set: self.set,
             timer: self.timer,
@@ -403,33 +408,19 @@ where
     /// # }
     /// ```
     #[allow(clippy::should_implement_trait)] // named as `StreamExt::next`, on purpose
-    pub fn next(&mut self) -> NextCompleted<'_, Self>
+    pub fn next(&mut self) -> impl FusedFuture<Output = Option<<Self as Stream>::Item>> + Unpin + '_
     where
-        Self: Stream,
+        Self: FusedStream,
     {
-        NextCompleted(self)
+        NextItem(self)
     }
 }
 
-/// The future of [`AsCompleted::next`]: the stream's next item. `Unpin` and fused, like the
-/// future of `StreamExt::next`, so that it works where that one does (`select!`, `poll!`).
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let mut done = corral::as_completed([async { Ok::<_, ()>(1) }]);
-/// let next: corral::NextCompleted<'_, _> = done.next();
-/// assert_eq!(next.await.unwrap().outcome, corral::Outcome::Ok(1));
-/// assert!(done.next().await.is_none());
-/// # }
-/// ```
-#[must_use = "futures do nothing unless awaited"]
-#[derive(Debug)]
-pub struct NextCompleted<'a, S: ?Sized>(&'a mut S);
+/// The future of [`AsCompleted::next`]: `Unpin` and fused, like the future of
+/// `StreamExt::next`, so that it works where that one does (`select!`, `poll!`).
+struct NextItem<'a, S: ?Sized>(&'a mut S);
 
-impl<S: Stream + Unpin + ?Sized> Future for NextCompleted<'_, S> {
+impl<S: Stream + Unpin + ?Sized> Future for NextItem<'_, S> {
     type Output = Option<S::Item>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -437,7 +428,7 @@ impl<S: Stream + Unpin + ?Sized> Future for NextCompleted<'_, S> {
     }
 }
 
-impl<S: FusedStream + Unpin + ?Sized> FusedFuture for NextCompleted<'_, S> {
+impl<S: FusedStream + Unpin + ?Sized> FusedFuture for NextItem<'_, S> {
     fn is_terminated(&self) -> bool {
         self.0.is_terminated()
     }

@@ -23,9 +23,9 @@ use super::{Completed, Item};
 /// # Examples
 ///
 /// ```
-/// use corral::{AsCompletedIter, Untimed};
+/// use corral::{source::Iter, AsCompleted, Untimed};
 ///
-/// fn plain(s: AsCompletedIter<std::vec::IntoIter<corral::Task<u8, ()>>, Untimed>) {}
+/// fn plain(s: AsCompleted<Iter<std::vec::IntoIter<corral::Task<u8, ()>>>, Untimed>) {}
 /// ```
 #[derive(Debug)]
 pub enum Untimed {}
@@ -38,11 +38,11 @@ pub enum Untimed {}
 ///
 /// ```
 /// use std::time::Duration;
-/// use corral::{AsCompletedIter, Timed};
+/// use corral::{source::Iter, AsCompleted, Timed};
 ///
 /// fn with_budget(
 ///     tasks: Vec<corral::Task<u8, ()>>,
-/// ) -> AsCompletedIter<std::vec::IntoIter<corral::Task<u8, ()>>, Timed> {
+/// ) -> AsCompleted<Iter<std::vec::IntoIter<corral::Task<u8, ()>>>, Timed> {
 ///     corral::as_completed(tasks).timeout(Duration::from_secs(5))
 /// }
 /// ```

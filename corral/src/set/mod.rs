@@ -20,7 +20,9 @@ use crate::rate::{RateGate, RateLimiter};
 use crate::rt::{Slots, WakeTable};
 
 mod source;
-pub use source::{Iter, Keyed, Source, Streamed, StreamedKeyed};
+pub use source::{
+    keyed, keyed_stream, stream, IntoSource, Iter, Keyed, Source, Streamed, StreamedKeyed,
+};
 
 type Out<A> = Outcome<
     <<A as Awaitable>::Output as IntoOutcome>::Ok,
