@@ -542,8 +542,8 @@ fn a_proxy_gets_the_request_and_the_environments_proxies_are_honoured() {
 }
 
 /// `corral serve` speaks HTTP/1.1, and HTTP/2 to a client that starts with it: every version
-/// flag fetches it, `--http2-prior-knowledge` over h2c, and `--insecure` (no TLS here: the flag
-/// is only accepted) too.
+/// flag fetches it, `--http2-prior-knowledge` over h2c, and `--insecure` over plain HTTP too
+/// (tests/tls.rs tests it against a TLS server).
 #[test]
 fn http_version_flags_and_insecure() {
     let srv = TestServer::start();
