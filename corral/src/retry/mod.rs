@@ -529,7 +529,7 @@ where
                     }
                     Err(e) => e,
                 };
-                match Failed::after(this.failed, this.policy, err, *this.started) {
+                match Failed::after(this.failed, this.policy, err, this.started.take()) {
                     Next::Attempt => {}
                     Next::Sleep => {
                         this.stage.set(Stage::Sleeping);
@@ -547,9 +547,12 @@ where
                     _ => panic!("corral::Retry polled after completion"),
                 }
             }
+            // `started` is `None` here (taken at each failure): written only when timed.
             let timed = this.policy.times_attempts();
             let fut = (this.make)();
-            *this.started = timed.then(Instant::now);
+            if timed {
+                *this.started = Some(Instant::now());
+            }
             this.stage.set(Stage::Attempt { fut });
         }
     }
