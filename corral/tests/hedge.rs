@@ -1,6 +1,7 @@
 //! hedge: a backup starts at the delay (fixed, or the tracker's percentile), the first success
 //! wins, the losers are cancelled and drained before `hedge` returns, the budget caps backups,
-//! and a failure while nothing else runs ends the call.
+//! a failure while nothing else runs ends the call, and no backup is started that an enclosing
+//! deadline leaves no time for.
 
 mod common;
 use common::*;
@@ -283,4 +284,98 @@ async fn a_panicking_attempt_is_a_failure_not_a_crash() {
         .await
         .unwrap();
     assert_eq!(done.winner, 1);
+}
+
+// ---- the enclosing deadline ----
+
+#[tokio::test(start_paused = true)]
+async fn no_backup_is_started_that_could_not_finish_before_the_deadline() {
+    // A backup at 100 ms would have 50 ms before the deadline, and needs 100: none is started
+    // (nor paid for), and the first answers at 120 ms, alone.
+    let server = Server::new(&[120, 10]);
+    let budget = RetryBudget::new(0.0, 10, secs(10));
+    let policy = HedgePolicy::after(ms(100))
+        .min_attempt_time(ms(100))
+        .budget(budget.clone());
+    let r = corral::timeout(ms(150), corral::hedge(policy, || server.attempt())).await;
+    let done = r.expect("the first attempt answered in time").unwrap();
+    assert_eq!((done.winner, done.attempts), (0, 1));
+    assert_eq!(server.starts(), [ms(0)]);
+    assert_eq!(budget.available(), 100, "the budget's floor is untouched");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backup_due_at_or_after_the_deadline_is_not_started() {
+    // The first attempt never answers; a backup would answer at once. Due at the deadline, it
+    // could not have finished before it: the timeout expires with one attempt made.
+    for deadline in [ms(100), ms(80)] {
+        let calls = AtomicU32::new(0);
+        let make = || {
+            let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, ()>(first)
+            }
+        };
+        let r = corral::timeout(deadline, corral::hedge(HedgePolicy::after(ms(100)), make)).await;
+        assert!(r.is_err(), "the deadline {deadline:?} expired: {r:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "deadline {deadline:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_default_a_backup_needs_the_fastest_latency_the_tracker_has_seen() {
+    let tracker = LatencyTracker::new(10);
+    for l in [80, 100, 120] {
+        tracker.record(ms(l));
+    }
+    let policy = HedgePolicy::at_percentile(50.0, tracker).min_samples(1);
+    assert_eq!(policy.delay(), Some(ms(100)));
+    // Nothing faster than 80 ms seen: a backup at 100 ms could not end by 150 ms.
+    let server = Server::new(&[130, 10]);
+    let r = corral::timeout(ms(150), corral::hedge(policy.clone(), || server.attempt())).await;
+    assert_eq!(r.unwrap().unwrap().attempts, 1);
+    assert_eq!(server.starts(), [ms(0)]);
+    // With room for it, the same call hedges (p50 is still 100 ms).
+    let server = Server::new(&[130, 10]);
+    let start = Instant::now();
+    let r = corral::timeout(ms(300), corral::hedge(policy, || server.attempt())).await;
+    let done = r.unwrap().unwrap();
+    assert_eq!((done.winner, done.attempts), (1, 2));
+    assert_eq!(server.starts(), [ms(0), ms(100)]);
+    assert_eq!(start.elapsed(), ms(110));
+}
+
+#[tokio::test(start_paused = true)]
+async fn backups_stop_where_the_deadline_leaves_too_little_time() {
+    // One more every 100 ms, each needing 50: the one at 100 ms fits a 240 ms deadline, the
+    // one at 200 ms does not, nor any after it.
+    let server = Server::new(&[10_000]);
+    let policy = HedgePolicy::after(ms(100))
+        .max_attempts(4)
+        .min_attempt_time(ms(50));
+    let r = corral::timeout(ms(240), corral::hedge(policy, || server.attempt())).await;
+    assert!(r.is_err(), "no attempt answered in time");
+    assert_eq!(server.starts(), [ms(0), ms(100)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedges_in_gather_see_the_enclosing_deadline() {
+    let servers: Vec<_> = (0..3).map(|_| Server::new(&[120, 10])).collect();
+    let policy = HedgePolicy::after(ms(100)).min_attempt_time(ms(100));
+    let calls = servers
+        .iter()
+        .map(|s| corral::hedge(policy.clone(), || s.attempt()));
+    let r = corral::timeout(ms(150), corral::gather(calls)).await;
+    let done = r.unwrap().unwrap();
+    assert_eq!(done.len(), 3);
+    assert!(
+        done.iter().all(|d| (d.winner, d.attempts) == (0, 1)),
+        "{done:?}"
+    );
+    for s in &servers {
+        assert_eq!(s.starts(), [ms(0)]);
+    }
 }

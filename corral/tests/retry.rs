@@ -242,6 +242,37 @@ async fn a_seeded_policy_replays_the_same_delays() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn calls_that_succeed_at_once_do_not_shift_the_seeded_delays_of_failing_ones() {
+    // Calls are numbered for their jitter when they first fail: the failing calls of a seeded
+    // policy draw the same delays whether or not successful calls come between them.
+    let policy = RetryPolicy::new()
+        .max_attempts(4)
+        .backoff(Backoff::exponential(ms(100)).jitter(Jitter::Full));
+    let run = |successes_between: usize| {
+        let policy = policy.clone().seed(11);
+        async move {
+            let mut all = Vec::new();
+            for _ in 0..3 {
+                for _ in 0..successes_between {
+                    let ok = corral::retry(policy.clone(), || async { Ok::<_, String>(1) });
+                    assert_eq!(ok.await, Ok(1));
+                }
+                let op = always_failing();
+                let _ = corral::retry(policy.clone(), || op.attempt()).await;
+                all.push(op.gaps());
+            }
+            all
+        }
+    };
+    let alone = run(0).await;
+    assert_ne!(
+        alone[0], alone[1],
+        "each failing call draws its own sequence"
+    );
+    assert_eq!(run(5).await, alone);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_delay_hint_overrides_the_backoff_and_is_capped() {
     let op_start = Instant::now();
     let starts = Arc::new(Mutex::new(Vec::new()));
@@ -365,6 +396,51 @@ async fn no_attempt_is_started_that_cannot_finish_before_the_deadline() {
     assert_eq!(err.reason(), GaveUp::Deadline);
     assert_eq!(op.starts(), [ms(0), ms(400)]);
     assert_eq!(start.elapsed(), ms(800));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_attempt_is_timed_under_a_deadline() {
+    // The first attempt takes 600 ms: a second could not end by 1 s, so the call gives up
+    // when the first fails (without its duration, it would start one and hit the deadline).
+    let op = Flaky::new(u32::MAX, ms(600));
+    let policy = RetryPolicy::new()
+        .max_attempts(100)
+        .backoff(Backoff::none());
+    let start = Instant::now();
+    let r = corral::timeout(secs(1), corral::retry(policy, || op.attempt())).await;
+    let err = r
+        .expect("the retry gave up before the deadline")
+        .unwrap_err();
+    assert_eq!(err.reason(), GaveUp::Deadline);
+    assert_eq!(op.starts(), [ms(0)]);
+    assert_eq!(start.elapsed(), ms(600));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_in_a_spawned_task_does_not_see_its_spawners_deadline() {
+    // The same attempts as above, in a task: the deadline around the spawner is not the
+    // task's, so the retry goes on until its attempts are spent.
+    let op = Flaky::new(u32::MAX, ms(600));
+    let policy = RetryPolicy::new().max_attempts(3).backoff(Backoff::none());
+    let start = Instant::now();
+    let task = {
+        let op = op.clone();
+        corral::timeout(secs(1), async move {
+            corral::spawn(corral::retry(policy, move || {
+                let op = op.clone();
+                async move { op.attempt().await }
+            }))
+        })
+        .await
+        .unwrap()
+    };
+    let err = match task.await {
+        corral::Outcome::Err(e) => e,
+        other => panic!("the retry ended with {other:?}"),
+    };
+    assert_eq!(err.reason(), GaveUp::Exhausted);
+    assert_eq!(op.starts(), [ms(0), ms(600), ms(1200)]);
+    assert_eq!(start.elapsed(), ms(1800));
 }
 
 #[tokio::test(start_paused = true)]

@@ -14,7 +14,8 @@
 //!
 //! * `mod.rs`: [`hedge`], the [`Hedge`] future, and what it ends with ([`Hedged`],
 //!   [`HedgeError`]).
-//! * `policy`: [`HedgePolicy`], and the source that starts the attempts on time.
+//! * `policy`: [`HedgePolicy`], and the source that starts the attempts on time (and not
+//!   past an enclosing deadline).
 //! * `latency`: [`LatencyTracker`].
 
 mod latency;
@@ -50,6 +51,16 @@ use policy::{Attempts, Starts};
 ///   But a hedge never starts a backup when no attempt is running: a failure while nothing
 ///   else runs ends the call (a hedge answers slowness; wrap it in [`retry`](crate::retry)
 ///   to answer failures too). If every attempt fails, [`HedgeError`] keeps every failure.
+/// * **Deadline.** Inside a [`timeout`](crate::timeout) scope (polled in place, here or in an
+///   enclosing combinator), the hedge reads the scope's deadline, as [`retry`](crate::retry)
+///   does: a backup due at or after the deadline, or with less time left before it than a
+///   backup needs ([`HedgePolicy::min_attempt_time`]; by default the fastest latency in the
+///   policy's tracker, or nothing without one), is not started, nor is any after it (it
+///   draws nothing from the budget and is not counted in `attempts`). The first attempt
+///   always starts. The attempts already running go on: the first success before the
+///   deadline is the hedge's, and if none comes, the timeout expires as it would have (its
+///   `Elapsed`; the hedge is dropped with its attempts). A spawned task does not see the
+///   deadlines around its spawner.
 ///
 /// `make` may return plain futures (polled in place, in the caller's task) or
 /// [`Task`](crate::Task) handles (spawned; a losing task is asked to stop and waited for, so

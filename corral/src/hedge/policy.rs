@@ -62,6 +62,7 @@ pub struct HedgePolicy {
     pub(super) max_attempts: u32,
     budget: Option<RetryBudget>,
     pub(super) tracker: Option<LatencyTracker>,
+    min_attempt_time: Option<Duration>,
 }
 
 impl HedgePolicy {
@@ -81,6 +82,7 @@ impl HedgePolicy {
             max_attempts: 2,
             budget: None,
             tracker: None,
+            min_attempt_time: None,
         }
     }
 
@@ -119,6 +121,7 @@ impl HedgePolicy {
             max_attempts: 2,
             budget: None,
             tracker: Some(tracker),
+            min_attempt_time: None,
         }
     }
 
@@ -237,6 +240,34 @@ impl HedgePolicy {
         self
     }
 
+    /// The least time a backup needs. Inside a [`timeout`](crate::timeout) scope, a backup is
+    /// not started with less than this left before the deadline (see [`hedge`](crate::hedge),
+    /// "Deadline"). Default: the fastest latency in the policy's tracker, if it has one and it
+    /// holds any; otherwise a backup is only refused at or past the deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio::time::sleep;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let policy = corral::HedgePolicy::after(Duration::from_millis(100))
+    ///     .min_attempt_time(Duration::from_millis(100));
+    /// let slow = || async {
+    ///     sleep(Duration::from_millis(120)).await;
+    ///     Ok::<_, ()>("page")
+    /// };
+    /// // 150 ms in all: a backup at 100 ms would have 50 ms, too little. None is started.
+    /// let r = corral::timeout(Duration::from_millis(150), corral::hedge(policy, slow)).await;
+    /// assert_eq!(r.unwrap().unwrap().attempts, 1);
+    /// # }
+    /// ```
+    pub fn min_attempt_time(mut self, d: Duration) -> Self {
+        self.min_attempt_time = Some(d);
+        self
+    }
+
     /// The delay after which a hedge started now would start its first backup; `None`: it
     /// would start none (a percentile without enough samples and no fallback).
     ///
@@ -268,6 +299,7 @@ impl fmt::Debug for HedgePolicy {
             .field("max_attempts", &self.max_attempts)
             .field("budget", &self.budget)
             .field("tracker", &self.tracker)
+            .field("min_attempt_time", &self.min_attempt_time)
             .finish()
     }
 }
@@ -281,6 +313,10 @@ pub(crate) struct Attempts<F, A> {
     /// Decided when the first attempt starts: `None`, no backup.
     delay: Option<Duration>,
     policy: Option<HedgePolicy>,
+    /// What a backup needs before an enclosing deadline: the policy's `min_attempt_time`, or
+    /// the fastest latency `tracker` holds.
+    min_attempt_time: Option<Duration>,
+    tracker: Option<LatencyTracker>,
     /// When each attempt started; shared with the [`Hedge`](super::Hedge), which reads it
     /// after the engine has let go of its source.
     starts: Starts,
@@ -295,6 +331,8 @@ impl<F, A> Attempts<F, A> {
             budget: policy.budget.clone(),
             max: policy.max_attempts as usize,
             delay: None,
+            min_attempt_time: policy.min_attempt_time,
+            tracker: policy.tracker.clone(),
             policy: Some(policy),
             starts: Starts::default(),
             sleep: None,
@@ -305,6 +343,17 @@ impl<F, A> Attempts<F, A> {
     /// The start times, shared.
     pub(super) fn starts(&self) -> Starts {
         self.starts.clone()
+    }
+
+    /// Whether a backup starting at `at` could finish by `deadline`: it starts before it, with
+    /// at least what a backup needs left (nothing, when there is no estimate). A backup that
+    /// could not would only add load: the timeout ends the call before it can answer.
+    fn fits_before(&self, at: Instant, deadline: Instant) -> bool {
+        let need = self
+            .min_attempt_time
+            .or_else(|| self.tracker.as_ref().and_then(|t| t.percentile(0.0)))
+            .unwrap_or_default();
+        at < deadline && at.checked_add(need).is_some_and(|end| end <= deadline)
     }
 }
 
@@ -361,6 +410,13 @@ where
                 return Poll::Ready(None);
             };
             let at = last + delay;
+            if let Some(deadline) = crate::timeout::current_deadline() {
+                if !this.fits_before(at, deadline) {
+                    // No backup now, nor later: each would start later still.
+                    this.sleep = None;
+                    return Poll::Ready(None);
+                }
+            }
             if at > Instant::now() {
                 let sleep = match &mut this.sleep {
                     Some(s) => {

@@ -24,8 +24,8 @@ type Hint<E> = Arc<dyn Fn(&E) -> Option<Duration> + Send + Sync>;
 /// [`Backoff::default`] (100 ms doubling, capped at 10 s, full jitter), no hint, no budget.
 ///
 /// Cloning is cheap (the closures and the budget are shared). Clones draw different jitter
-/// for each call; a policy made with [`seed`](RetryPolicy::seed) draws the same sequence of
-/// calls every run.
+/// for each call; a policy made with [`seed`](RetryPolicy::seed) draws the same delays every
+/// run (calls are numbered in the order they first fail).
 ///
 /// asyncio: hand-written (a `for attempt in range(n): try: ... except: await sleep(...)` loop).
 ///
@@ -70,7 +70,8 @@ struct Knobs<E> {
     budget: Option<RetryBudget>,
     min_attempt_time: Option<Duration>,
     seed: u64,
-    /// Calls made through this policy and its clones: mixed into each call's jitter seed.
+    /// Calls through this policy and its clones that have failed: mixed into each one's
+    /// jitter seed.
     calls: Arc<AtomicU64>,
 }
 
@@ -270,8 +271,9 @@ impl<E> RetryPolicy<E> {
     }
 
     /// Seeds the jitter, so that a run can be replayed (tests). Each call through the policy
-    /// or its clones still draws its own sequence: the n-th call gets the same delays every
-    /// run.
+    /// or its clones still draws its own sequence: the n-th call to fail gets the same delays
+    /// every run. (Calls are numbered when they first fail, not when they start, so that a
+    /// call that succeeds at once costs nothing here.)
     ///
     /// # Examples
     ///
@@ -306,27 +308,29 @@ impl<E> RetryPolicy<E> {
         super::retry(self.clone(), make)
     }
 
-    /// A call is starting its first attempt: its number among the calls of this policy and
-    /// its clones, for its jitter sequence ([`delays`](Self::delays)).
-    pub(super) fn first_attempt(&self) -> u64 {
+    /// A call is starting its first attempt: it pays into the budget, if any.
+    #[inline]
+    pub(super) fn first_attempt(&self) {
         if let Some(b) = &self.knobs.budget {
             b.deposit();
         }
-        self.knobs.calls.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The delays of call number `call`: its own jitter sequence. Drawn only once the call has
-    /// failed, so a call that succeeds at once pays for none of it.
-    pub(super) fn delays(&self, call: u64) -> Delays {
+    /// The delays of a call that has just failed for the first time: its own jitter sequence,
+    /// numbered among the calls of this policy and its clones that have failed. Drawn only
+    /// then, so a call that succeeds at once pays for none of it (not even the count).
+    pub(super) fn delays(&self) -> Delays {
         let k = &self.knobs;
+        let call = k.calls.fetch_add(1, Ordering::Relaxed);
         let seed = SplitMix64::new(k.seed ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64();
         k.backoff.delays(seed)
     }
 
-    /// Whether an attempt's duration matters: it is the estimate of what the next attempt
-    /// needs before an enclosing deadline, unless a fixed one is set.
+    /// Whether an attempt about to start is to be timed: its duration is the estimate of what
+    /// the next attempt needs before an enclosing deadline, unless a fixed one is set.
+    #[inline]
     pub(super) fn times_attempts(&self) -> bool {
-        self.knobs.min_attempt_time.is_none() && crate::timeout::current_deadline().is_some()
+        crate::timeout::current_deadline().is_some() && self.knobs.min_attempt_time.is_none()
     }
 
     /// After a failed attempt (`made` attempts so far, the fastest taking `fastest`): the

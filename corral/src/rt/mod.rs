@@ -30,7 +30,8 @@
 //!   [`Scope::enter`], a pointer that `Arc::as_ptr` returned for the scope being entered (never
 //!   one made from a reference), and the caller of `enter` holds that `Arc` for the whole
 //!   call. A guard puts the previous value back when the call returns or unwinds. So
-//!   [`current`] may turn the pointer back into a counted `Arc`.
+//!   [`current`] may turn the pointer back into a counted `Arc` (and `current_deadline` may
+//!   read the scope through it for the length of its call).
 //! * **I2 (the task's stage).** A task's body and then its outcome live in its [`TaskCell`],
 //!   in an `UnsafeCell`. While the task runs, only its root future touches it, through
 //!   `&mut`. tokio drops a task's future before its `JoinHandle` reports the end (the task's
@@ -95,7 +96,9 @@ pub(crate) mod wake;
 
 pub(crate) use frame::{frame, with_frame};
 pub(crate) use outputs::Outputs;
-pub(crate) use scope::{current, GraceTimer, Payload, Scope, Verdict, DEFAULT_GRACE};
+pub(crate) use scope::{
+    current, current_deadline, GraceTimer, Payload, Scope, Verdict, DEFAULT_GRACE,
+};
 pub(crate) use slots::Slots;
 pub(crate) use task::{Body, KeptHandle, RawTask, TaskCell, TaskMeta};
 pub(crate) use wake::WakeTable;

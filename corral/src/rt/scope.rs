@@ -579,6 +579,26 @@ impl GraceTimer {
     }
 }
 
+/// The earliest deadline of the scopes around the code polled now on this thread ([`current`]
+/// and those it is nested in, see [`Scope::enclosing_deadline`]), or `None`. Inline up to the
+/// thread-local read, and without taking a reference count: a policy asks on every call
+/// (`retry` times its attempts only under a deadline), and outside any scope the answer is a
+/// single load.
+#[inline]
+pub(crate) fn current_deadline() -> Option<Instant> {
+    let p = CURRENT.with(|c| c.get())?;
+    deadline_around(p)
+}
+
+#[inline(never)]
+fn deadline_around(p: NonNull<Scope>) -> Option<Instant> {
+    // SAFETY: (I1) `p` is the pointer `enter_arc` stored for the call we are inside, whose
+    // caller holds the scope's `Arc` until it returns: the scope is live for this whole
+    // function, and the reference does not outlive it. Scopes are only read through `&`.
+    let scope = unsafe { p.as_ref() };
+    scope.enclosing_deadline()
+}
+
 /// The scope whose body is being polled on this thread, if any.
 pub(crate) fn current() -> Option<Arc<Scope>> {
     let p = CURRENT.with(|c| c.get())?.as_ptr().cast_const();

@@ -211,7 +211,7 @@ impl<K, F> Slots<K, F> {
     /// # Panics
     ///
     /// Panics if the slot is empty.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn vacate(&mut self, id: usize) -> (usize, K) {
         let next_free = self.free;
         let slot = self.slot(id);

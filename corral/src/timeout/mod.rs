@@ -341,6 +341,7 @@ where
 /// The deadline that code polled here must finish by: the earliest deadline of the
 /// [`timeout`] scopes around the caller (up to its task's root), or `None` if there is none.
 /// Crate-internal: policies read it ([`retry`](crate::retry) does not sleep past it).
+#[inline]
 pub(crate) fn current_deadline() -> Option<Instant> {
-    crate::rt::current().and_then(|s| s.enclosing_deadline())
+    crate::rt::current_deadline()
 }
