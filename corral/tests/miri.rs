@@ -13,7 +13,8 @@
 //!   the handle), a body dropped inside its scope (abort, grace expiry), a panic stored by the
 //!   handle, a group child's kept handle and the downcast that makes its waker.
 //! * `rt/scope.rs`: `current()`, the thread-local scope pointer behind `current_task()`,
-//!   `cancelled()` and `is_cancel_requested()`.
+//!   `cancelled()` and `is_cancel_requested()`, and `current_deadline()`, which reads it without
+//!   a reference count for `retry` and `hedge`.
 //! * `rt/slots.rs` and `rt/wake.rs` (under `gather`, `gather_settled`, `as_completed`, `race`,
 //!   `any`, `quorum`): futures written and dropped in place, per-slot wakers (cloned, woken from
 //!   other tasks, outliving the set), the lock-free wake stack, slot segments that grow, a pass
@@ -1205,6 +1206,52 @@ async fn timeout_hands_the_expiry_to_a_listener_and_bounds_it_by_the_grace() {
         Ok::<_, ()>(r)
     });
     assert_eq!(t.await, Outcome::Ok(Ok(true)));
+}
+
+/// `rt::current_deadline`, the thread-local scope pointer read without a reference count, behind
+/// `retry`'s and `hedge`'s view of the enclosing deadline: outside any scope, inside a timeout,
+/// and inside a timeout inside a task.
+#[tokio::test(start_paused = true)]
+async fn retry_reads_the_enclosing_deadline_in_place() {
+    let flaky = |calls: Arc<AtomicUsize>| {
+        move || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                sleep(ms(5)).await;
+                if n == 0 {
+                    Err("reset")
+                } else {
+                    Ok(n)
+                }
+            }
+        }
+    };
+    let policy = || corral::RetryPolicy::new().backoff(corral::Backoff::none());
+
+    // No scope: no deadline, the second attempt answers.
+    let calls = Arc::new(AtomicUsize::new(0));
+    assert_eq!(corral::retry(policy(), flaky(calls)).await.unwrap(), 1);
+
+    // Under a deadline that leaves room for one 5 ms attempt only: it gives up at once.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let r = corral::timeout(
+        ms(8),
+        corral::retry(policy().min_attempt_time(ms(5)), flaky(calls.clone())),
+    )
+    .await;
+    assert!(matches!(r, Ok(Err(_))), "{r:?}");
+    assert_eq!((calls.load(Ordering::SeqCst), t0.elapsed()), (1, ms(5)));
+
+    // The same inside a task, where the scope pointer is the task's timeout scope.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let retried = flaky(calls.clone());
+    let t = corral::spawn(async move {
+        let r = corral::timeout(ms(50), corral::retry(policy(), retried)).await;
+        Ok::<_, ()>(r.map(|r| r.ok()))
+    });
+    assert_eq!(t.await, Outcome::Ok(Ok(Some(1))));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
 // ---------------------------------------------------------------------------------------------
