@@ -126,7 +126,7 @@ pub use breaker::{BreakerError, BreakerOpen, BreakerPermit, BreakerState, Circui
 pub use cancel::{cancelled, is_cancel_requested, CancelListener, CancelRequest, DEFAULT_GRACE};
 pub use gather::{gather, gather_settled, Gather, GatherSettled};
 pub use group::{
-    group_tree, Child, ChildInfo, ChildState, GroupError, GroupFailure, Member, Reported,
+    group_tree, Child, ChildInfo, GroupError, GroupFailure, Member, Reported,
     SpawnError, Spawner, StartError, TaskGroup, TaskStatus,
 };
 pub use hedge::{hedge, Hedge, HedgeError, HedgePolicy, Hedged, LatencyTracker};
@@ -142,7 +142,7 @@ pub use retry::{
 };
 pub use shield::{shield, Finished, Shieldable, Shielded, ShieldedFuture};
 pub use task::{
-    current_task, spawn, spawn_named, Builder, Join, Task, TaskFuture, TaskId, TaskRef,
+    current_task, spawn, spawn_named, Builder, Join, Task, TaskFuture, TaskId, TaskRef, TaskState,
 };
 pub use timeout::{
     timeout, timeout_at, timeout_at_with, timeout_with, Deadline, Elapsed, RescheduleError, Timeout,

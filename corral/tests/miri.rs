@@ -1091,9 +1091,9 @@ async fn shield_keeps_the_inner_running_and_its_outcome_retrievable() {
     s.finished().await;
     assert_eq!(t0.elapsed(), ms(30));
     assert_eq!(ran.get(), 1);
+    assert_eq!(s.with_outcome(Outcome::clone), Some(Outcome::Ok(String::from("done"))));
     assert_eq!(s.try_outcome(), Some(Outcome::Ok(String::from("done"))));
-    assert_eq!(s.take_outcome(), Some(Outcome::Ok(String::from("done"))));
-    assert_eq!(s.take_outcome(), None);
+    assert_eq!(s.try_outcome(), None);
 
     // Shielding a task handle; cancelling the inner itself is what ends it.
     let s = corral::shield(sleeping_task(100, 1));

@@ -2489,12 +2489,12 @@ async fn op_shield(mut g: Gen, cx: Cx) -> Res {
                 sh.is_finished(),
                 "shield: finished() resolved, is_finished() false"
             );
-            let o = sh.take_outcome();
+            let o = sh.try_outcome();
             let Some(o) = o else {
-                return Err("shield: take_outcome() after finished() gave None".into());
+                return Err("shield: try_outcome() after finished() gave None".into());
             };
             ensure!(
-                sh.take_outcome().is_none(),
+                sh.try_outcome().is_none(),
                 "shield: the outcome was taken twice"
             );
             seen.push(o);

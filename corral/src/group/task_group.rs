@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::adaptive::Limit;
 use crate::cancel::DEFAULT_GRACE;
 use crate::outcome::IntoOutcome;
 
@@ -97,7 +98,7 @@ use super::spawner::Spawner;
 #[must_use = "a task group does nothing until run"]
 pub struct TaskGroup {
     pub(super) name: Option<Arc<str>>,
-    pub(super) limit: Option<usize>,
+    pub(super) limit: Option<Limit>,
     pub(super) supervisor: bool,
     pub(super) grace: Duration,
 }
@@ -159,13 +160,22 @@ impl TaskGroup {
         self
     }
 
-    /// At most `n` children run at once; the others wait, in spawn order. [`Spawner::spawn`]
-    /// stays synchronous: each child waits for its permit inside its own task, so a child that
-    /// is cancelled while waiting never starts.
+    /// At most this many children run at once; the others wait, in spawn order.
+    /// [`Spawner::spawn`] stays synchronous: each child waits for its permit inside its own
+    /// task, so a child that is cancelled while waiting never starts.
+    ///
+    /// The limit is a number, or an [`AdaptiveLimiter`](crate::AdaptiveLimiter) (anything
+    /// that converts into a [`Limit`], as for the fan-out combinators' `.limit(..)`). Under an
+    /// adaptive limit, a child waits for a permit of the limiter, and gives the verdict from
+    /// its outcome as it ends: `Ok` is a success (with the latency from its permit to its
+    /// end), an error or a panic is an overload, a cancellation (or any end once the group is
+    /// shutting down) says nothing. The permit goes back when the group collects the child,
+    /// as for a fixed limit. The limiter may be shared with other groups and combinators; a
+    /// group that is dropped gives back the permits its children held.
     ///
     /// # Panics
     ///
-    /// Panics if `n` is 0 (no child could ever run).
+    /// Panics if the limit is the number 0 (no child could ever run).
     ///
     /// # Examples
     ///
@@ -180,19 +190,41 @@ impl TaskGroup {
     ///         for _ in 0..9 {
     ///             g.spawn(async {
     ///                 tokio::time::sleep(Duration::from_secs(1)).await;
-    ///                 Ok::<(), corral::SpawnError>(())
-    ///             })?;
+    ///                 Ok::<(), ()>(())
+    ///             });
     ///         }
     ///         Ok(())
     ///     })
     ///     .await
     ///     .unwrap();
     /// assert_eq!(start.elapsed(), Duration::from_secs(3)); // three waves of three
+    ///
+    /// // An adaptive limit: it grows while the children succeed and keep it busy.
+    /// let adaptive = corral::AdaptiveLimiter::aimd(2, 1, 50);
+    /// corral::TaskGroup::new()
+    ///     .limit(&adaptive)
+    ///     .run(|g| async move {
+    ///         for _ in 0..100 {
+    ///             g.spawn(async {
+    ///                 tokio::time::sleep(Duration::from_millis(10)).await;
+    ///                 Ok::<(), ()>(())
+    ///             });
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert!(adaptive.limit() > 2);
+    /// assert_eq!(adaptive.in_flight(), 0); // every permit went back
     /// # }
     /// ```
-    pub fn limit(mut self, n: usize) -> Self {
-        assert!(n > 0, "a task group's limit must be at least 1");
-        self.limit = Some(n);
+    pub fn limit(mut self, limit: impl Into<Limit>) -> Self {
+        let limit = limit.into();
+        assert!(
+            !matches!(limit, Limit::Fixed(0)),
+            "a task group's limit must be at least 1"
+        );
+        self.limit = Some(limit);
         self
     }
 

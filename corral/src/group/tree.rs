@@ -59,8 +59,8 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
             self.label(),
             if n == 1 { "" } else { "ren" }
         );
-        if let Some((limit, _)) = &self.limit {
-            let _ = write!(s, ", limit {limit}");
+        if let Some(limit) = &self.limit {
+            let _ = write!(s, ", {}", limit.describe());
         }
         if self.supervisor {
             s.push_str(", supervisor");

@@ -97,5 +97,5 @@ pub(crate) use frame::{frame, with_frame};
 pub(crate) use outputs::Outputs;
 pub(crate) use scope::{current, GraceTimer, Payload, Scope, Verdict, DEFAULT_GRACE};
 pub(crate) use slots::Slots;
-pub(crate) use task::{Body, KeptHandle, RawTask, TaskCell, TaskMeta};
+pub(crate) use task::{unstarted, Body, End, KeptHandle, RawTask, TaskCell, TaskMeta};
 pub(crate) use wake::WakeTable;
