@@ -985,30 +985,28 @@ async fn wait_all_completed_first_completed_and_first_exception() {
     assert_eq!(t0.elapsed(), ms(20));
     assert!(waited.pending.is_empty());
     let mut values = Vec::new();
-    for (i, mut t) in waited.done {
-        values.push((i, t.try_outcome().unwrap()));
+    for mut t in waited.done {
+        values.push(t.try_outcome().unwrap());
     }
-    assert_eq!(values, [(0, Outcome::Ok('a')), (1, Outcome::Ok('b'))]);
+    assert_eq!(values, [Outcome::Ok('a'), Outcome::Ok('b')]);
 
     let t0 = Instant::now();
-    let waited = corral::wait(vec![
+    let tasks = vec![
         sleeping_task(30, 1),
         sleeping_task(10, 2),
         sleeping_task(20, 3),
-    ])
-    .return_when(ReturnWhen::FirstCompleted)
-    .await
-    .unwrap();
-    assert_eq!(t0.elapsed(), ms(10));
-    assert_eq!(waited.done.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
-    assert_eq!(
-        waited.pending.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-        [0, 2]
-    );
-    // The pending tasks can be waited for again.
-    let again = corral::wait(waited.pending.into_iter().map(|(_, t)| t))
+    ];
+    let ids: Vec<_> = tasks.iter().map(|t| t.id()).collect();
+    let waited = corral::wait(tasks)
+        .return_when(ReturnWhen::FirstCompleted)
         .await
         .unwrap();
+    assert_eq!(t0.elapsed(), ms(10));
+    let id_of = |v: &[corral::Task<i32, String>]| v.iter().map(|t| t.id()).collect::<Vec<_>>();
+    assert_eq!(id_of(&waited.done), [ids[1]]);
+    assert_eq!(id_of(&waited.pending), [ids[0], ids[2]]);
+    // The pending tasks can be waited for again, as they are.
+    let again = corral::wait(waited.pending).await.unwrap();
     assert_eq!(again.done.len(), 2);
     assert_eq!(t0.elapsed(), ms(30));
 
@@ -1019,19 +1017,15 @@ async fn wait_all_completed_first_completed_and_first_exception() {
         Err::<u32, _>(String::from("bad"))
     });
     let mut slow = sleeping_task(100, 0);
+    let (ok_id, bad_id, slow_id) = (ok.id(), bad.id(), slow.id());
     let waited = corral::wait([&mut ok, &mut bad, &mut slow])
         .return_when(ReturnWhen::FirstException)
         .await
         .unwrap();
     assert_eq!(t0.elapsed(), ms(10));
-    assert_eq!(
-        waited.done.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-        [0, 1]
-    );
-    assert_eq!(
-        waited.pending.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-        [2]
-    );
+    let id_of = |v: &[&mut corral::Task<u32, String>]| v.iter().map(|t| t.id()).collect::<Vec<_>>();
+    assert_eq!(id_of(&waited.done), [ok_id, bad_id]);
+    assert_eq!(id_of(&waited.pending), [slow_id]);
     drop(waited);
     assert_eq!(bad.try_outcome(), Some(Outcome::Err(String::from("bad"))));
     assert_eq!(ok.try_outcome(), Some(Outcome::Ok(0)));
@@ -1048,8 +1042,7 @@ async fn wait_timeouts_return_the_sets_and_cancel_nothing() {
         .unwrap();
     assert_eq!(t0.elapsed(), ms(50));
     assert_eq!(waited.done.len(), 1);
-    let (i, t) = waited.pending.into_iter().next().unwrap();
-    assert_eq!(i, 1);
+    let t = waited.pending.into_iter().next().unwrap();
     assert_eq!(t.await, Outcome::Ok(2));
     assert_eq!(t0.elapsed(), ms(100));
 
@@ -1206,11 +1199,10 @@ async fn group_waits_for_children_and_hands_their_outcomes_to_their_handles() {
     let t0 = Instant::now();
     let (mut a, b, total) = TaskGroup::new()
         .run(|g| async move {
-            let a = g.spawn(after(20, 1u32)).map_err(|e| e.to_string())?;
-            let b = g.spawn(after(10, 2u32)).map_err(|e| e.to_string())?;
+            let a = g.spawn(after(20, 1u32));
+            let b = g.spawn(after(10, 2u32));
             let mut c = g
-                .spawn(yielding(2, 3u32, Count::default()))
-                .map_err(|e| e.to_string())?;
+                .spawn(yielding(2, 3u32, Count::default()));
             let c = (&mut c).await.unwrap();
             Ok::<_, String>((a, b, c))
         })
@@ -1231,20 +1223,18 @@ async fn group_child_failure_cancels_siblings_and_is_reported() {
     let err = TaskGroup::new()
         .name("g")
         .run(|g| async move {
-            *s.lock().unwrap() = Some(g.spawn(after(10_000, ())).map_err(|e| e.to_string())?);
+            *s.lock().unwrap() = Some(g.spawn(after(10_000, ())));
             g.spawn_named("failer", async {
                 sleep(ms(10)).await;
                 Err::<(), _>(String::from("child failed"))
-            })
-            .map_err(|e| e.to_string())?;
+            });
             g.spawn(async {
                 yield_now().await;
                 if true {
                     panic!("child panicked");
                 }
                 Ok::<(), String>(())
-            })
-            .map_err(|e| e.to_string())?;
+            });
             sleep(secs(10)).await;
             Ok::<_, String>(())
         })
@@ -1262,12 +1252,11 @@ async fn group_child_failure_cancels_siblings_and_is_reported() {
 
     let err = TaskGroup::new()
         .run(|g| async move {
-            g.spawn(after(10_000, ())).map_err(|e| e.to_string())?;
+            g.spawn(after(10_000, ()));
             g.spawn(async {
                 sleep(ms(10)).await;
                 Err::<(), _>(String::from("child failed"))
-            })
-            .map_err(|e| e.to_string())?;
+            });
             Ok::<_, String>(())
         })
         .await
@@ -1296,12 +1285,10 @@ async fn nested_groups_and_spawns_from_children() {
                             sleep(ms(10 * (i + 1))).await;
                             r.bump();
                             Ok::<_, String>(())
-                        })
-                        .map_err(|e| e.to_string())?;
+                        });
                     }
                     Ok::<_, String>(())
-                })
-                .map_err(|e| e.to_string())?;
+                });
                 // A child runs a group of its own: it hangs under that child.
                 let r = ran.clone();
                 g.spawn_named("worker", async move {
@@ -1313,14 +1300,12 @@ async fn nested_groups_and_spawns_from_children() {
                                     sleep(ms(20)).await;
                                     r.bump();
                                     Ok::<_, String>(())
-                                })
-                                .map_err(|e| e.to_string())?;
+                                });
                             Ok::<_, String>(())
                         })
                         .await
                         .map_err(|e| e.to_string())
-                })
-                .map_err(|e| e.to_string())?;
+                });
                 yield_now().await;
                 Ok::<_, String>(g.tree())
             }
@@ -1342,12 +1327,11 @@ async fn nested_groups_and_spawns_from_children() {
     // An inner child's failure nests in the outer group's error.
     let err = TaskGroup::new()
         .run(|g| async move {
-            g.spawn(after(10_000, ())).map_err(|e| e.to_string())?;
+            g.spawn(after(10_000, ()));
             TaskGroup::new()
                 .run(|inner| async move {
                     inner
-                        .spawn(failing::<()>(2, "deep"))
-                        .map_err(|e| e.to_string())?;
+                        .spawn(failing::<()>(2, "deep"));
                     Ok::<_, String>(())
                 })
                 .await
@@ -1378,14 +1362,13 @@ async fn group_limit_runs_at_most_two_children_at_once() {
                         sleep(ms(10)).await;
                         running.fetch_sub(1, Ordering::SeqCst);
                         Ok::<_, String>(())
-                    })
-                    .map_err(|e| e.to_string())?;
+                    });
                 }
                 yield_now().await;
                 let waiting = g
                     .children()
                     .iter()
-                    .filter(|c| c.state == corral::ChildState::Waiting)
+                    .filter(|c| c.state == corral::TaskState::Waiting)
                     .count();
                 Ok::<_, String>(waiting)
             }
@@ -1412,8 +1395,7 @@ async fn a_group_dropped_mid_way_aborts_its_children() {
                     let _g = d.guard();
                     sleep(ms(100)).await;
                     Ok::<u8, String>(i)
-                })
-                .map_err(|e| e.to_string())?,
+                }),
             );
         }
         sleep(secs(10)).await;
@@ -1561,10 +1543,8 @@ fn multi_thread_runtime_tasks_and_cross_thread_wake_ups() {
         // A group whose children run on the workers, one of which fails.
         let err = TaskGroup::new()
             .run(|g| async move {
-                g.spawn(yielding(2, (), Count::default()))
-                    .map_err(|e| e.to_string())?;
-                g.spawn(failing::<()>(1, "worker failed"))
-                    .map_err(|e| e.to_string())?;
+                g.spawn(yielding(2, (), Count::default()));
+                g.spawn(failing::<()>(1, "worker failed"));
                 Ok::<_, String>(())
             })
             .await

@@ -35,7 +35,7 @@ use super::error::Reported;
 /// # async fn main() {
 /// let v = corral::TaskGroup::new()
 ///     .run(|g| async move {
-///         let child = g.spawn(async { Ok::<u8, ()>(5) }).unwrap();
+///         let child = g.spawn(async { Ok::<u8, ()>(5) });
 ///         Ok::<_, ()>(child.await.unwrap() * 2) // waiting for a child inside the body
 ///     })
 ///     .await
@@ -66,7 +66,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+    ///         let child = g.spawn(async { Ok::<(), ()>(()) });
     ///         assert_eq!(child.task_ref().id(), child.id());
     ///         Ok::<(), ()>(())
     ///     })
@@ -87,7 +87,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn_named("resize", async { Ok::<(), ()>(()) }).unwrap();
+    ///         let child = g.spawn_named("resize", async { Ok::<(), ()>(()) });
     ///         assert_eq!(&*child.name(), "resize");
     ///         Ok::<(), ()>(())
     ///     })
@@ -108,7 +108,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>());
     ///         let r = child.task_ref();
     ///         r.cancel();
     ///         assert!(child.await.is_cancelled());
@@ -135,7 +135,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>());
     ///         assert!(child.cancel());
     ///         assert!(child.await.is_cancelled()); // not a failure: the group goes on
     ///         Ok::<(), ()>(())
@@ -157,7 +157,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>());
     ///         child.cancel_with("not needed");
     ///         match child.await {
     ///             corral::Outcome::Cancelled(c) => assert_eq!(c.message(), Some("not needed")),
@@ -182,7 +182,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let mut child = g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+    ///         let mut child = g.spawn(async { Ok::<(), ()>(()) });
     ///         assert!(!child.is_finished());
     ///         (&mut child).await.unwrap();
     ///         assert!(child.is_finished());
@@ -284,7 +284,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let mut child = g.spawn(async { Ok::<u8, ()>(4) }).unwrap();
+    ///         let mut child = g.spawn(async { Ok::<u8, ()>(4) });
     ///         assert!(child.try_outcome().is_none()); // not finished yet
     ///         tokio::task::yield_now().await;
     ///         tokio::task::yield_now().await;
@@ -448,7 +448,7 @@ impl<T> SlotState<T> {
 /// # async fn main() {
 /// corral::TaskGroup::new()
 ///     .run(|g| async move {
-///         g.spawn_named("w", std::future::pending::<Result<(), ()>>()).unwrap();
+///         g.spawn_named("w", std::future::pending::<Result<(), ()>>());
 ///         let info = &g.children()[0];
 ///         assert_eq!(&*info.name, "w");
 ///         assert_eq!(info.state, corral::TaskState::Waiting); // not polled yet

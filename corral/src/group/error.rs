@@ -85,7 +85,7 @@ impl<E: fmt::Display> fmt::Display for GroupFailure<E> {
 /// let err = corral::TaskGroup::new()
 ///     .name("jobs")
 ///     .run(|g| async move {
-///         g.spawn_named("a", async { Err::<(), _>("disk full") }).unwrap();
+///         g.spawn_named("a", async { Err::<(), _>("disk full") });
 ///         // The failure of "a" cancels the body, whose cleanup fails too.
 ///         let _request = corral::cancelled().await;
 ///         Err::<(), _>("body gave up")
@@ -119,8 +119,8 @@ impl<E> GroupError<E> {
     /// let err = corral::TaskGroup::new()
     ///     .supervisor()
     ///     .run(|g| async move {
-    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
-    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") });
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") });
     ///         Ok::<(), &str>(())
     ///     })
     ///     .await
@@ -142,8 +142,8 @@ impl<E> GroupError<E> {
     /// let err = corral::TaskGroup::new()
     ///     .supervisor()
     ///     .run(|g| async move {
-    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
-    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") });
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") });
     ///         Ok::<(), &str>(())
     ///     })
     ///     .await
@@ -166,8 +166,8 @@ impl<E> GroupError<E> {
     /// let err = corral::TaskGroup::new()
     ///     .supervisor()
     ///     .run(|g| async move {
-    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
-    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") });
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") });
     ///         Ok::<(), &str>(())
     ///     })
     ///     .await
@@ -221,8 +221,8 @@ impl<E> GroupError<E> {
     /// let err = corral::TaskGroup::new()
     ///     .supervisor()
     ///     .run(|g| async move {
-    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
-    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") });
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") });
     ///         Ok::<(), &str>(())
     ///     })
     ///     .await
@@ -405,7 +405,7 @@ impl SpawnError {
     /// # async fn main() {
     /// let err = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         g.spawn(async { Err::<(), _>("bad") }).unwrap();
+    ///         g.spawn(async { Err::<(), _>("bad") });
     ///         let _request = corral::cancelled().await; // a child failed: the group shuts down
     ///         let refused = g.spawn(async { Ok::<(), &str>(()) }).unwrap_err();
     ///         assert!(refused.is_shutting_down());
@@ -452,7 +452,7 @@ impl std::error::Error for SpawnError {}
 /// let mut child = None;
 /// let err = corral::TaskGroup::new()
 ///     .run(|g| {
-///         child = Some(g.spawn_named("c", async { Err::<(), _>("bad") }).unwrap());
+///         child = Some(g.spawn_named("c", async { Err::<(), _>("bad") }));
 ///         async { Ok(()) }
 ///     })
 ///     .await
@@ -481,7 +481,7 @@ impl Reported {
     /// # async fn main() {
     /// let err = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(async { Err::<(), _>("bad") }).unwrap();
+    ///         let child = g.spawn(async { Err::<(), _>("bad") });
     ///         let id = child.id();
     ///         let reported = child.await.err().unwrap();
     ///         assert_eq!(reported.id(), id);
@@ -504,7 +504,7 @@ impl Reported {
     /// # async fn main() {
     /// let err = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn_named("parser", async { Err::<(), _>("bad") }).unwrap();
+    ///         let child = g.spawn_named("parser", async { Err::<(), _>("bad") });
     ///         assert_eq!(&*child.await.err().unwrap().name(), "parser");
     ///         Ok::<(), &str>(())
     ///     })

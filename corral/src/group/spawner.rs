@@ -222,8 +222,43 @@ impl<E: Send + 'static> Spawner<E> {
         F::Output: IntoOutcome<Err = E>,
         <F::Output as IntoOutcome>::Ok: Send + 'static,
     {
-        self.enroll(Builder::new(), fut)
-            .map_err(|(_, _, refusal)| refusal)
+        self.try_spawn_with(Builder::new(), fut)
+    }
+
+    /// [`try_spawn`](Spawner::try_spawn) with the options of a [`Builder`] (name, grace
+    /// period).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_spawn`](Spawner::try_spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let b = corral::Builder::new().name("db");
+    ///         let db = g.try_spawn_with(b, async { Ok::<(), ()>(()) }).expect("the group is open");
+    ///         assert_eq!(&*db.name(), "db");
+    ///         Ok(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn try_spawn_with<F>(
+        &self,
+        builder: Builder,
+        fut: F,
+    ) -> Result<Child<<F::Output as IntoOutcome>::Ok>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: IntoOutcome<Err = E>,
+        <F::Output as IntoOutcome>::Ok: Send + 'static,
+    {
+        self.enroll(builder, fut).map_err(|(_, _, refusal)| refusal)
     }
 
     /// The child of a refused spawn: never started, cancelled with the refusal, not in the

@@ -76,13 +76,11 @@ use super::spawner::Spawner;
 ///         g.spawn_named("slow", async {
 ///             sleep(Duration::from_secs(10)).await; // cancelled at t=0.1
 ///             Ok::<(), String>(())
-///         })
-///         .map_err(|e| e.to_string())?;
+///         });
 ///         g.spawn_named("bad", async {
 ///             sleep(Duration::from_millis(100)).await;
 ///             Err::<(), _>("boom".to_string())
-///         })
-///         .map_err(|e| e.to_string())?;
+///         });
 ///         Ok(())
 ///     })
 ///     .await
@@ -125,7 +123,7 @@ impl TaskGroup {
     /// # async fn main() {
     /// let n = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let c = g.spawn(async { Ok::<u8, ()>(1) }).unwrap();
+    ///         let c = g.spawn(async { Ok::<u8, ()>(1) });
     ///         Ok::<u8, ()>(c.await.unwrap())
     ///     })
     ///     .await
@@ -147,7 +145,7 @@ impl TaskGroup {
     /// let err = corral::TaskGroup::new()
     ///     .name("crawler")
     ///     .run(|g| async move {
-    ///         g.spawn(async { Err::<(), _>("boom") }).unwrap();
+    ///         g.spawn(async { Err::<(), _>("boom") });
     ///         Ok::<(), &str>(())
     ///     })
     ///     .await
@@ -245,8 +243,8 @@ impl TaskGroup {
     ///     .run(|g| {
     ///         let ok = &mut ok;
     ///         async move {
-    ///             g.spawn(async { Err::<(), _>("one failed".to_string()) }).unwrap();
-    ///             *ok = Some(g.spawn(async { tokio::task::yield_now().await; Ok(7) }).unwrap());
+    ///             g.spawn(async { Err::<(), _>("one failed".to_string()) });
+    ///             *ok = Some(g.spawn(async { tokio::task::yield_now().await; Ok(7) }));
     ///             Ok(())
     ///         }
     ///     })
@@ -275,7 +273,7 @@ impl TaskGroup {
     /// let err = corral::TaskGroup::new()
     ///     .grace(Duration::from_secs(1))
     ///     .run(|g| async move {
-    ///         g.spawn(async { Err::<(), _>("boom") }).unwrap();
+    ///         g.spawn(async { Err::<(), _>("boom") });
     ///         let _request = corral::cancelled().await; // the body listens, then overruns its grace
     ///         std::future::pending::<Result<(), &str>>().await
     ///     })
@@ -330,8 +328,8 @@ impl TaskGroup {
     /// let start = Instant::now();
     /// let (mut a, mut b) = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let a = g.spawn(async { sleep(Duration::from_millis(100)).await; Ok(42) })?;
-    ///         let b = g.spawn(async { sleep(Duration::from_millis(200)).await; Ok(11) })?;
+    ///         let a = g.spawn(async { sleep(Duration::from_millis(100)).await; Ok(42) });
+    ///         let b = g.spawn(async { sleep(Duration::from_millis(200)).await; Ok(11) });
     ///         Ok::<_, corral::SpawnError>((a, b))
     ///     })
     ///     .await

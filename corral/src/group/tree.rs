@@ -166,7 +166,7 @@ pub(super) fn render(node: &dyn GroupNode, lead: &str, prefix: &str, out: &mut S
 /// let tree = corral::TaskGroup::new()
 ///     .name("server")
 ///     .run(|g| async move {
-///         g.spawn_named("listener", std::future::pending::<Result<(), ()>>()).unwrap();
+///         g.spawn_named("listener", std::future::pending::<Result<(), ()>>());
 ///         let tree = corral::group_tree();
 ///         g.cancel();
 ///         Ok(tree)
