@@ -11,7 +11,7 @@
 //!
 //! | asyncio | corral |
 //! |---|---|
-//! | `create_task(coro, name=)` | [`spawn`], [`spawn_named`], [`Builder`] → [`Task`] |
+//! | `create_task(coro, name=)` | [`spawn`], [`spawn_named`], [`Builder`] → [`Task`] (its [`state`](Task::state): a [`TaskState`]) |
 //! | `gather(*aws)` | [`gather`] (siblings cancelled and drained on the first failure) |
 //! | `gather(*aws, return_exceptions=True)` | [`gather_settled`] → `Vec<`[`Outcome`]`>` |
 //! | `wait(aws, timeout, return_when)` | [`wait`] + [`ReturnWhen`] (done and pending in input order) |

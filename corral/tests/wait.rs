@@ -490,7 +490,7 @@ async fn a_cancelled_waiter_of_borrowed_tasks_leaves_them_running_3_14() {
 // 3.15 -----------------------------------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
-async fn done_and_pending_come_in_input_order_with_their_indices_3_15() {
+async fn done_and_pending_come_in_input_order_3_15() {
     // Completion order is the reverse of input order.
     let tasks = (0..6u64).map(|i| after(ms(60 - 10 * i), i));
     let mut waited = wait(tasks).timeout(ms(35)).await.unwrap();

@@ -343,7 +343,9 @@ impl<E: fmt::Display> fmt::Display for GroupError<E> {
 
 impl<E: fmt::Debug + fmt::Display> std::error::Error for GroupError<E> {}
 
-/// Why [`Spawner::spawn`] refused a child. The future was dropped without being polled.
+/// Why a group refused a child: the error of [`Spawner::try_spawn`], and the message of the
+/// cancelled child [`Spawner::spawn`] returns instead. The future was dropped without being
+/// polled.
 ///
 /// asyncio: the `RuntimeError` of `TaskGroup.create_task` ("is shutting down", "is finished").
 ///
@@ -360,12 +362,13 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for GroupError<E> {}
 ///     })
 ///     .await
 ///     .unwrap();
-/// let err = saved.unwrap().spawn(async { Ok(()) }).unwrap_err();
+/// let err = saved.unwrap().try_spawn(async { Ok(()) }).unwrap_err();
 /// assert!(err.is_finished());
 /// # }
 /// ```
 ///
 /// [`Spawner::spawn`]: super::spawner::Spawner::spawn
+/// [`Spawner::try_spawn`]: super::spawner::Spawner::try_spawn
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpawnError {
     pub(super) group: Option<Arc<str>>,
@@ -388,7 +391,7 @@ impl SpawnError {
     ///     })
     ///     .await
     ///     .unwrap();
-    /// let err = saved.unwrap().spawn(async { Ok(()) }).unwrap_err();
+    /// let err = saved.unwrap().try_spawn(async { Ok(()) }).unwrap_err();
     /// assert!(err.is_finished());
     /// # }
     /// ```
@@ -407,7 +410,7 @@ impl SpawnError {
     ///     .run(|g| async move {
     ///         g.spawn(async { Err::<(), _>("bad") });
     ///         let _request = corral::cancelled().await; // a child failed: the group shuts down
-    ///         let refused = g.spawn(async { Ok::<(), &str>(()) }).unwrap_err();
+    ///         let refused = g.try_spawn(async { Ok::<(), &str>(()) }).unwrap_err();
     ///         assert!(refused.is_shutting_down());
     ///         Ok::<(), &str>(())
     ///     })
