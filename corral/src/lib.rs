@@ -126,8 +126,8 @@ pub use breaker::{BreakerError, BreakerOpen, BreakerPermit, BreakerState, Circui
 pub use cancel::{cancelled, is_cancel_requested, CancelListener, CancelRequest, DEFAULT_GRACE};
 pub use gather::{gather, gather_settled, Gather, GatherSettled};
 pub use group::{
-    group_tree, Child, ChildInfo, GroupError, GroupFailure, Member, Reported,
-    SpawnError, Spawner, StartError, TaskGroup, TaskStatus,
+    group_tree, Child, ChildInfo, GroupError, GroupFailure, Member, Reported, SpawnError, Spawner,
+    StartError, TaskGroup, TaskStatus,
 };
 pub use hedge::{hedge, Hedge, HedgeError, HedgePolicy, Hedged, LatencyTracker};
 pub use keyed::{KeyedAcquire, KeyedLimiter, KeyedPermit};

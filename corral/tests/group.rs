@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use corral::{
-    cancelled, Failure, GroupError, Member, Outcome, SpawnError, Spawner, TaskGroup,
-};
+use corral::{cancelled, Failure, GroupError, Member, Outcome, SpawnError, Spawner, TaskGroup};
 use tokio::time::{sleep, Instant};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -716,7 +714,9 @@ async fn spawning_into_a_finished_group_is_refused_and_never_runs_8_23() {
         Ok::<(), TErr>(())
     });
     assert_eq!(refused.state(), corral::TaskState::Cancelled);
-    let outcome = refused.try_outcome().expect("a refused child has its outcome at once");
+    let outcome = refused
+        .try_outcome()
+        .expect("a refused child has its outcome at once");
     assert!(outcome.is_cancelled());
     assert!(format!("{outcome:?}").contains("is finished"));
     settle().await;
@@ -1551,7 +1551,7 @@ async fn on_a_multi_thread_runtime_groups_drain_and_keep_every_failure() {
                         }
                         if i % 2 == 0 {
                             let d = d.clone();
-                            let _ = g2.spawn(async move {
+                            g2.spawn(async move {
                                 tokio::task::yield_now().await;
                                 d.fetch_add(1, Ordering::SeqCst);
                                 Ok::<(), TErr>(())

@@ -57,7 +57,10 @@ async fn the_groups_in_flight_count_follows_an_adaptive_limit_as_it_grows() {
     assert_eq!(starts.len(), 300);
     // Never more in flight than the limit at the time...
     for (i, &(running, at, _)) in starts.iter().enumerate() {
-        assert!(running <= at, "start {i}: {running} in flight over a limit of {at}");
+        assert!(
+            running <= at,
+            "start {i}: {running} in flight over a limit of {at}"
+        );
     }
     // ...and, at every instant children start while others still wait, they fill it: once
     // the starts of that instant are done, as many run as the limit allows.
@@ -68,7 +71,10 @@ async fn the_groups_in_flight_count_follows_an_adaptive_limit_as_it_grows() {
         let j = i + starts[i..].iter().take_while(|s| s.2 == t).count();
         let (running, at, _) = starts[j - 1];
         if j < starts.len() {
-            assert_eq!(running, at, "at {t:?}: {running} running under a limit of {at}");
+            assert_eq!(
+                running, at,
+                "at {t:?}: {running} running under a limit of {at}"
+            );
             instants += 1;
         }
         i = j;
@@ -208,8 +214,8 @@ async fn a_dropped_group_gives_back_the_permits_of_a_limiter_that_outlives_it() 
         })
         .await
         .unwrap();
-    let starts = gauge.starts.lock().unwrap();
-    assert_eq!(starts.iter().map(|s| s.0).max(), Some(4));
+    let peak = gauge.starts.lock().unwrap().iter().map(|s| s.0).max();
+    assert_eq!(peak, Some(4));
     assert_eq!(limit.in_flight(), 0);
     sleep(ms(1)).await;
     assert_eq!(alive(), 0);

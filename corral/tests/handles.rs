@@ -89,7 +89,10 @@ async fn a_tasks_state_agrees_with_is_finished_and_never_takes_the_outcome() {
     assert_eq!(t.with_outcome(|o| o.is_err()), Some(true));
     assert_eq!(t.state(), TaskState::Failed);
     // `try_outcome` takes it: then there is nothing to look at, and the state stays.
-    assert!(matches!(t.try_outcome(), Some(Outcome::Err(Opaque("disk full")))));
+    assert!(matches!(
+        t.try_outcome(),
+        Some(Outcome::Err(Opaque("disk full")))
+    ));
     assert_eq!(t.with_outcome(|_| ()), None);
     assert!(t.try_outcome().is_none());
     assert_eq!(t.state(), TaskState::Failed);
@@ -142,12 +145,19 @@ async fn a_child_goes_waiting_running_then_its_end_and_keeps_it_after_it_is_take
     let [mut first, mut second, mut third] = <[_; 3]>::try_from(kept).unwrap();
     assert_eq!(
         [first.state(), second.state(), third.state()],
-        [TaskState::Succeeded, TaskState::Cancelled, TaskState::Failed]
+        [
+            TaskState::Succeeded,
+            TaskState::Cancelled,
+            TaskState::Failed
+        ]
     );
     // By reference, as `try_outcome` would give it: the failure names the child.
     let failed = third.with_outcome(|o| o.as_ref().err().map(|r| r.id()));
     assert_eq!(failed, Some(Some(third.id())));
-    assert_eq!(first.with_outcome(|o| o.as_ref().ok().copied()), Some(Some(1)));
+    assert_eq!(
+        first.with_outcome(|o| o.as_ref().ok().copied()),
+        Some(Some(1))
+    );
     // Still there after looking; taken once; the state keeps its kind.
     assert_eq!(first.try_outcome(), Some(Outcome::Ok(1)));
     assert!(first.try_outcome().is_none());

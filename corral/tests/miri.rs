@@ -1084,7 +1084,10 @@ async fn shield_keeps_the_inner_running_and_its_outcome_retrievable() {
     s.finished().await;
     assert_eq!(t0.elapsed(), ms(30));
     assert_eq!(ran.get(), 1);
-    assert_eq!(s.with_outcome(Outcome::clone), Some(Outcome::Ok(String::from("done"))));
+    assert_eq!(
+        s.with_outcome(Outcome::clone),
+        Some(Outcome::Ok(String::from("done")))
+    );
     assert_eq!(s.try_outcome(), Some(Outcome::Ok(String::from("done"))));
     assert_eq!(s.try_outcome(), None);
 
@@ -1201,8 +1204,7 @@ async fn group_waits_for_children_and_hands_their_outcomes_to_their_handles() {
         .run(|g| async move {
             let a = g.spawn(after(20, 1u32));
             let b = g.spawn(after(10, 2u32));
-            let mut c = g
-                .spawn(yielding(2, 3u32, Count::default()));
+            let mut c = g.spawn(yielding(2, 3u32, Count::default()));
             let c = (&mut c).await.unwrap();
             Ok::<_, String>((a, b, c))
         })
@@ -1295,12 +1297,11 @@ async fn nested_groups_and_spawns_from_children() {
                     TaskGroup::new()
                         .name("inner")
                         .run(|inner| async move {
-                            inner
-                                .spawn_named("leaf", async move {
-                                    sleep(ms(20)).await;
-                                    r.bump();
-                                    Ok::<_, String>(())
-                                });
+                            inner.spawn_named("leaf", async move {
+                                sleep(ms(20)).await;
+                                r.bump();
+                                Ok::<_, String>(())
+                            });
                             Ok::<_, String>(())
                         })
                         .await
@@ -1330,8 +1331,7 @@ async fn nested_groups_and_spawns_from_children() {
             g.spawn(after(10_000, ()));
             TaskGroup::new()
                 .run(|inner| async move {
-                    inner
-                        .spawn(failing::<()>(2, "deep"));
+                    inner.spawn(failing::<()>(2, "deep"));
                     Ok::<_, String>(())
                 })
                 .await
@@ -1390,13 +1390,11 @@ async fn a_group_dropped_mid_way_aborts_its_children() {
     let run = TaskGroup::new().limit(1).run(|g| async move {
         for i in 0..3 {
             let d = d.clone();
-            k.lock().unwrap().push(
-                g.spawn(async move {
-                    let _g = d.guard();
-                    sleep(ms(100)).await;
-                    Ok::<u8, String>(i)
-                }),
-            );
+            k.lock().unwrap().push(g.spawn(async move {
+                let _g = d.guard();
+                sleep(ms(100)).await;
+                Ok::<u8, String>(i)
+            }));
         }
         sleep(secs(10)).await;
         Ok::<_, String>(())

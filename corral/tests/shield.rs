@@ -235,7 +235,10 @@ async fn unobserved_failure_stays_in_the_handle_6_12() {
     assert_eq!(alive_tasks().await, 0);
     // Nothing was printed or lost: the failure is in the handle, for every clone.
     let other = s.clone();
-    assert_eq!(s.with_outcome(Outcome::clone), Some(Outcome::Err(Boom("unobserved"))));
+    assert_eq!(
+        s.with_outcome(Outcome::clone),
+        Some(Outcome::Err(Boom("unobserved")))
+    );
     assert_eq!(other.await, Outcome::Err(Boom("unobserved")));
     // Moved out once, for error types that are not Clone.
     assert_eq!(s.try_outcome(), Some(Outcome::Err(Boom("unobserved"))));

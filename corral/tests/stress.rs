@@ -2007,7 +2007,7 @@ fn spawn_kid(g: &Spawner<TErr>, kid: Kid, rec: &Arc<GroupRec>, cx: &Cx) {
         }
         Kid::Nested(spec) => {
             let cx = cx.clone();
-            let _ = g.spawn_with(b, async move {
+            g.spawn_with(b, async move {
                 let _running = Running::enter(&counters);
                 let _alive = Alive::enter(&cx, format!("task of group g{}", spec.id));
                 let (_, fut) = run_group(*spec, cx.clone());
@@ -2022,7 +2022,7 @@ fn spawn_kid(g: &Spawner<TErr>, kid: Kid, rec: &Arc<GroupRec>, cx: &Cx) {
         }
         Kid::Spawner(steps, leaf) => {
             let (g2, rec2, cx2) = (g.clone(), rec.clone(), cx.clone());
-            let _ = g.spawn_with(b, async move {
+            g.spawn_with(b, async move {
                 let _running = Running::enter(&counters);
                 let _alive = Alive::enter(&cx2, format!("spawner of leaf {}", leaf.id));
                 run_steps(&steps).await;

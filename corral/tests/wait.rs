@@ -100,9 +100,7 @@ async fn all_completed_waits_for_every_task_3_1() {
     assert!(waited.pending.is_empty());
 
     // Waiting again on the finished tasks returns at once, and their outcomes are intact.
-    let mut again = wait(waited.done)
-        .await
-        .unwrap();
+    let mut again = wait(waited.done).await.unwrap();
     assert_eq!(t0.elapsed(), ms(150));
     assert_eq!(
         outcomes(&mut again),

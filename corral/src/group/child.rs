@@ -260,12 +260,9 @@ impl<T> Child<T> {
     /// ```
     pub fn with_outcome<R>(&self, f: impl FnOnce(&Outcome<T, Reported>) -> R) -> Option<R> {
         let mut s = self.node.payload.slot().lock();
-        let Stored::Filled(_) = &s.outcome else {
-            return None;
-        };
         // The stored error is `()` (see `Slot`): the outcome is moved out, shown with its
         // `Reported`, and moved back, also if `f` panics. Moves, no clone.
-        let Some(o) = s.take() else { return None };
+        let o = s.take()?;
         let lent = Lent {
             slot: &mut s.outcome,
             outcome: Some(self.reported(o)),

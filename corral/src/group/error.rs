@@ -195,8 +195,7 @@ impl<E> GroupError<E> {
     ///             panic!("kaboom");
     ///             #[allow(unreachable_code)]
     ///             Ok::<(), ()>(())
-    ///         })
-    ///         .unwrap();
+    ///         });
     ///         Ok::<(), ()>(())
     ///     })
     ///     .await

@@ -103,7 +103,7 @@ impl<E: Send + 'static> Spawner<E> {
     ///         let child = g.spawn(async { Ok(1) });
     ///         assert!(child.name().starts_with("Task-"));
     ///         assert_eq!(child.await.unwrap(), 1);
-    ///         g.spawn(async { Err("boom".to_string()) });
+    ///         g.spawn(async { Err::<u8, _>("boom".to_string()) });
     ///         let _request = corral::cancelled().await; // a child failed: the group shuts down
     ///         let late = g.spawn(async { Ok(2) }); // refused: never runs
     ///         assert_eq!(late.state(), corral::TaskState::Cancelled);
@@ -292,7 +292,9 @@ impl<E: Send + 'static> Spawner<E> {
             .ext
             .slot
             .slot
-            .fill(Outcome::Cancelled(Cancelled::with_message(refusal.to_string())));
+            .fill(Outcome::Cancelled(Cancelled::with_message(
+                refusal.to_string(),
+            )));
         Child { node }
     }
 

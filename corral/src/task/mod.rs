@@ -31,8 +31,8 @@ mod task_ref;
 
 pub use crate::rt::task::TaskId;
 pub use state::TaskState;
-pub use task_ref::{current_task, TaskRef};
 use task_ref::task_name;
+pub use task_ref::{current_task, TaskRef};
 
 /// Options for spawning a task: its name and its grace period.
 ///

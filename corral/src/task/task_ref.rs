@@ -215,7 +215,9 @@ impl TaskRef {
     /// # }
     /// ```
     pub fn state(&self) -> TaskState {
-        self.scope.end().map_or_else(|| self.live_state(), TaskState::from_end)
+        self.scope
+            .end()
+            .map_or_else(|| self.live_state(), TaskState::from_end)
     }
 
     /// The state of a task that has not ended: cancelling once asked, else running.
@@ -266,4 +268,3 @@ pub fn current_task() -> Option<TaskRef> {
         .and_then(|s| s.task_scope())
         .map(|scope| TaskRef { scope })
 }
-
