@@ -191,6 +191,54 @@ fn repro_gather_of_four_futures_that_yield_once() {
 // Tasks: the stage cell, the handle, abort, panic
 
 #[tokio::test(start_paused = true)]
+async fn an_outcome_is_looked_at_in_place_and_a_task_ref_reads_how_it_ended() {
+    // `with_outcome` reads the task's cell by reference (the core's `peek`), then the outcome
+    // is still there to take; a `TaskRef` reads the end byte, never the cell.
+    let mut t = yielding_task(1, vec![String::from("a"), String::from("b")]);
+    let r = t.task_ref();
+    assert_eq!(t.with_outcome(|o| o.is_ok()), None);
+    assert_eq!(r.state(), corral::TaskState::Running);
+    sleep(ms(1)).await;
+    assert_eq!(
+        t.with_outcome(|o| o.as_ref().ok().map(|v| v.join("+"))),
+        Some(Some(String::from("a+b")))
+    );
+    assert_eq!(r.state(), corral::TaskState::Succeeded);
+    assert_eq!(
+        t.try_outcome(),
+        Some(Outcome::Ok(vec![String::from("a"), String::from("b")]))
+    );
+    assert_eq!(t.with_outcome(|_| ()), None);
+    drop(t);
+    assert!(r.is_finished());
+
+    // An aborted task: its end is stored when the handle sees it, and read in place.
+    let mut t = corral::spawn(std::future::pending::<Result<String, String>>());
+    t.abort();
+    sleep(ms(1)).await;
+    assert_eq!(t.with_outcome(|o| o.is_cancelled()), Some(true));
+    assert_eq!(t.task_ref().state(), corral::TaskState::Cancelled);
+
+    // A refused spawn: a task allocation that never runs, whose outcome is in its slot.
+    let mut saved = None;
+    corral::TaskGroup::new()
+        .run(|g| {
+            saved = Some(g.clone());
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+    let refused = saved
+        .unwrap()
+        .spawn_named("late", async { Ok::<_, String>(String::from("never")) });
+    assert_eq!(refused.state(), corral::TaskState::Cancelled);
+    assert_eq!(refused.task_ref().state(), corral::TaskState::Cancelled);
+    assert_eq!(&*refused.name(), "late");
+    assert!(refused.with_outcome(|o| o.is_cancelled()).unwrap());
+    assert!(refused.await.is_cancelled());
+}
+
+#[tokio::test(start_paused = true)]
 async fn spawned_task_values_reach_the_handle_by_await_join_and_try_outcome() {
     // `.await` by value.
     let t = corral::spawn_named("first", yielding(2, 7u32, Count::default()));
