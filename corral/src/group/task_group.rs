@@ -45,7 +45,8 @@ use super::spawner::Spawner;
 /// The first failure (an error or a panic, from a child or the body) cancels the siblings and
 /// the body: they are sent cancel *requests*, so code that listens with
 /// [`cancelled()`](crate::cancelled) gets its grace period, and code that does not is stopped
-/// at once. Spawning is refused from then on. Cancelling one child through its handle is not a
+/// at once. Spawning is refused from then on (a refused child never runs: see
+/// [`Spawner::spawn`]). Cancelling one child through its handle is not a
 /// failure. In [supervisor mode](TaskGroup::supervisor) a failing child cancels nothing.
 ///
 /// When the code running the group is cancelled (its task, or an enclosing timeout or group),
@@ -330,7 +331,7 @@ impl TaskGroup {
     ///     .run(|g| async move {
     ///         let a = g.spawn(async { sleep(Duration::from_millis(100)).await; Ok(42) });
     ///         let b = g.spawn(async { sleep(Duration::from_millis(200)).await; Ok(11) });
-    ///         Ok::<_, corral::SpawnError>((a, b))
+    ///         Ok::<_, std::io::Error>((a, b))
     ///     })
     ///     .await
     ///     .unwrap();
