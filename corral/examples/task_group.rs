@@ -30,16 +30,16 @@ async fn main() {
                 TaskGroup::new()
                     .name("health")
                     .run(|h| async move {
-                        h.spawn_named("ping", fetch("ping", 100, false))?;
-                        h.spawn_named("dns", fetch("dns", 700, true))?;
+                        h.spawn_named("ping", fetch("ping", 100, false));
+                        h.spawn_named("dns", fetch("dns", 700, true));
                         Ok::<_, BoxError>(())
                     })
                     .await
                     .map_err(BoxError::from)
-            })?;
-            g.spawn_named("eu", fetch("eu", 300, false))?;
-            g.spawn_named("us", fetch("us", 500, false))?;
-            g.spawn_named("asia", fetch("asia", 2000, false))?;
+            });
+            g.spawn_named("eu", fetch("eu", 300, false));
+            g.spawn_named("us", fetch("us", 500, false));
+            g.spawn_named("asia", fetch("asia", 2000, false));
             sleep(Duration::from_millis(200)).await;
             println!("-- at {} ms:\n{}", start.elapsed().as_millis(), g.tree());
             Ok(())

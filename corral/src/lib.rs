@@ -11,7 +11,7 @@
 //!
 //! | asyncio | corral |
 //! |---|---|
-//! | `create_task(coro, name=)` | [`spawn`], [`spawn_named`], [`Builder`] → [`Task`] |
+//! | `create_task(coro, name=)` | [`spawn`], [`spawn_named`], [`Builder`] → [`Task`] (its [`state`](Task::state): a [`TaskState`]) |
 //! | `gather(*aws)` | [`gather`] (siblings cancelled and drained on the first failure, which says which input failed) |
 //! | `gather(*aws, return_exceptions=True)` | [`gather_settled`] → `Vec<`[`Outcome`]`>` |
 //! | `wait(aws, timeout, return_when)` | [`wait`] + [`ReturnWhen`] (done and pending in input order) |
@@ -131,8 +131,8 @@ pub use breaker::{BreakerError, BreakerOpen, BreakerPermit, BreakerState, Circui
 pub use cancel::{cancelled, is_cancel_requested, CancelListener, CancelRequest, DEFAULT_GRACE};
 pub use gather::{gather, gather_settled, Gather, GatherSettled};
 pub use group::{
-    group_tree, Child, ChildInfo, ChildState, GroupError, GroupFailure, Member, Reported,
-    SpawnError, Spawner, StartError, TaskGroup, TaskStatus,
+    group_tree, Child, ChildInfo, GroupError, GroupFailure, Member, Reported, SpawnError, Spawner,
+    StartError, TaskGroup, TaskStatus,
 };
 pub use hedge::{hedge, Hedge, HedgeError, HedgePolicy, Hedged, LatencyTracker};
 pub use keyed::{KeyedAcquire, KeyedLimiter, KeyedPermit};
@@ -147,7 +147,7 @@ pub use retry::{
 };
 pub use shield::{shield, Finished, Shieldable, Shielded, ShieldedFuture};
 pub use task::{
-    current_task, spawn, spawn_named, Builder, Join, Task, TaskFuture, TaskId, TaskRef,
+    current_task, spawn, spawn_named, Builder, Join, Task, TaskFuture, TaskId, TaskRef, TaskState,
 };
 pub use timeout::{
     timeout, timeout_at, timeout_at_with, timeout_with, Deadline, Elapsed, RescheduleError, Timeout,

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::awaitable::Awaitable;
 use crate::outcome::{IntoOutcome, Outcome};
-use crate::task::{spawn, Task, TaskId, TaskRef};
+use crate::task::{spawn, Task, TaskId, TaskRef, TaskState};
 
 /// Protects work from the cancellation of whoever waits for it.
 ///
@@ -108,8 +108,9 @@ where
 /// as often as needed; dropping or cancelling a waiter never stops the work.
 ///
 /// Awaiting a clone gives a copy of the outcome (this needs `T: Clone` and `E: Clone`). For
-/// other types, wait with [`finished`](Shielded::finished) and move the outcome out once with
-/// [`take_outcome`](Shielded::take_outcome).
+/// other types, wait with [`finished`](Shielded::finished), then look at the outcome by
+/// reference with [`with_outcome`](Shielded::with_outcome), or move it out once with
+/// [`try_outcome`](Shielded::try_outcome) (which takes it, as on every handle).
 ///
 /// Dropping a handle does nothing to the work. When the last handle is dropped, an unfinished
 /// task is detached (it runs on; its outcome is discarded).
@@ -157,7 +158,7 @@ struct Shared<T, E> {
 struct State<T, E> {
     task: Option<Task<T, E>>,
     outcome: Option<Outcome<T, E>>,
-    /// The outcome was moved out by `take_outcome`.
+    /// The outcome was moved out by `try_outcome`.
     taken: bool,
 }
 
@@ -346,7 +347,7 @@ impl<T, E> Shielded<T, E> {
     /// // An error type that is not Clone: wait, then move the outcome out.
     /// let s = corral::shield(async { Err::<(), _>(std::io::Error::other("lost")) });
     /// s.finished().await;
-    /// let outcome = s.take_outcome().expect("finished, not taken yet");
+    /// let outcome = s.try_outcome().expect("finished, not taken yet");
     /// assert_eq!(outcome.err().unwrap().to_string(), "lost");
     /// # }
     /// ```
@@ -357,8 +358,62 @@ impl<T, E> Shielded<T, E> {
         }
     }
 
-    /// Moves the outcome out, if the work has finished and nobody took it before. Later
-    /// calls return `None`.
+    /// What the shielded work is doing, or how it ended ([`TaskState`]). Never takes the
+    /// outcome. `state().is_finished()` agrees with [`is_finished`](Shielded::is_finished).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::TaskState;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let s = corral::shield(async { Err::<(), _>("disk full") });
+    /// assert_eq!(s.state(), TaskState::Running);
+    /// s.finished().await;
+    /// assert_eq!(s.state(), TaskState::Failed);
+    /// # }
+    /// ```
+    pub fn state(&self) -> TaskState {
+        let mut st = self.shared.lock();
+        Shared::collect(&mut st);
+        match &st.outcome {
+            Some(o) => TaskState::of(o),
+            // Taken: the task had ended, and recorded how.
+            None if st.taken => self.shared.task_ref.end_state(),
+            None => self.shared.task_ref.live_state(),
+        }
+    }
+
+    /// Shows the outcome to `f` by reference, if the work has finished and the outcome has not
+    /// been taken; returns what `f` returns. Never waits, never takes or clones the outcome,
+    /// and works for any `T` and `E`. A copy is `with_outcome(|o| o.clone())`.
+    ///
+    /// `f` runs while the shared outcome is locked: it must not use this handle or its clones.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // An error type that is not Clone: look at it in place.
+    /// let s = corral::shield(async { Err::<(), _>(std::io::Error::other("lost")) });
+    /// assert_eq!(s.with_outcome(|o| o.is_failure()), None); // not finished yet
+    /// s.finished().await;
+    /// let msg = s.with_outcome(|o| o.as_ref().err().map(|e| e.to_string()));
+    /// assert_eq!(msg, Some(Some("lost".to_string())));
+    /// assert!(s.try_outcome().is_some()); // still there, for whoever takes it
+    /// # }
+    /// ```
+    pub fn with_outcome<R>(&self, f: impl FnOnce(&Outcome<T, E>) -> R) -> Option<R> {
+        let mut st = self.shared.lock();
+        Shared::collect(&mut st);
+        st.outcome.as_ref().map(f)
+    }
+
+    /// Takes the outcome, if the work has finished and nobody took it before: one clone gets
+    /// it, later calls (from any clone) return `None`, and awaiting a clone then panics. The
+    /// same rule as [`Task::try_outcome`]: `try_outcome` takes, on every handle; to look, use
+    /// [`with_outcome`](Shielded::with_outcome) or [`state`](Shielded::state).
     ///
     /// # Examples
     ///
@@ -366,13 +421,13 @@ impl<T, E> Shielded<T, E> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let s = corral::shield(async { Ok::<_, ()>(5) });
-    /// assert!(s.take_outcome().is_none()); // not finished yet
+    /// assert!(s.try_outcome().is_none()); // not finished yet
     /// s.finished().await;
-    /// assert_eq!(s.take_outcome().unwrap().unwrap(), 5);
-    /// assert!(s.take_outcome().is_none()); // taken
+    /// assert_eq!(s.try_outcome().unwrap().unwrap(), 5);
+    /// assert!(s.try_outcome().is_none()); // taken
     /// # }
     /// ```
-    pub fn take_outcome(&self) -> Option<Outcome<T, E>> {
+    pub fn try_outcome(&self) -> Option<Outcome<T, E>> {
         let mut st = self.shared.lock();
         Shared::collect(&mut st);
         let out = st.outcome.take();
@@ -380,28 +435,6 @@ impl<T, E> Shielded<T, E> {
             st.taken = true;
         }
         out
-    }
-}
-
-impl<T: Clone, E: Clone> Shielded<T, E> {
-    /// A copy of the outcome, if the work has finished. Never waits.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let s = corral::shield(async { Ok::<_, ()>(5) });
-    /// assert_eq!(s.try_outcome(), None); // not run yet
-    /// s.finished().await;
-    /// assert_eq!(s.try_outcome().unwrap().unwrap(), 5);
-    /// assert_eq!(s.try_outcome().unwrap().unwrap(), 5); // still there
-    /// # }
-    /// ```
-    pub fn try_outcome(&self) -> Option<Outcome<T, E>> {
-        let mut st = self.shared.lock();
-        Shared::collect(&mut st);
-        st.outcome.clone()
     }
 }
 
@@ -444,11 +477,11 @@ impl<T: Clone, E: Clone> Awaitable for Shielded<T, E> {
     }
 
     fn ready_output(&mut self) -> Option<Outcome<T, E>> {
-        self.try_outcome()
+        self.with_outcome(Outcome::clone)
     }
 
     fn ready_output_of(fut: Pin<&mut ShieldedFuture<T, E>>) -> Option<Outcome<T, E>> {
-        fut.shielded.try_outcome()
+        fut.shielded.with_outcome(Outcome::clone)
     }
 }
 
@@ -470,7 +503,7 @@ impl<T: Clone, E: Clone> Awaitable for Shielded<T, E> {
 ///
 /// # Panics
 ///
-/// Panics if the outcome was moved out with [`take_outcome`](Shielded::take_outcome).
+/// Panics if the outcome was moved out with [`try_outcome`](Shielded::try_outcome).
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct ShieldedFuture<T, E> {
@@ -489,7 +522,7 @@ impl<T: Clone, E: Clone> Future for ShieldedFuture<T, E> {
         Poll::Ready(
             st.outcome
                 .clone()
-                .expect("the outcome of this shielded task was taken with take_outcome"),
+                .expect("the outcome of this shielded task was taken with try_outcome"),
         )
     }
 }

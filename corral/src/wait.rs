@@ -97,12 +97,18 @@ pub trait WaitTask: sealed::Sealed {
     /// The task handle.
     #[doc(hidden)]
     fn task_mut(&mut self) -> &mut Task<Self::Ok, Self::Err>;
+    /// The task handle, shared.
+    #[doc(hidden)]
+    fn task(&self) -> &Task<Self::Ok, Self::Err>;
 }
 
 impl<T, E> WaitTask for Task<T, E> {
     type Ok = T;
     type Err = E;
     fn task_mut(&mut self) -> &mut Task<T, E> {
+        self
+    }
+    fn task(&self) -> &Task<T, E> {
         self
     }
 }
@@ -113,6 +119,9 @@ impl<T, E> WaitTask for &mut Task<T, E> {
     fn task_mut(&mut self) -> &mut Task<T, E> {
         self
     }
+    fn task(&self) -> &Task<T, E> {
+        self
+    }
 }
 
 /// Waits on spawned tasks until all of them have finished, or the first one, or the first
@@ -120,8 +129,35 @@ impl<T, E> WaitTask for &mut Task<T, E> {
 ///
 /// Configure the returned [`Wait`] with [`return_when`](Wait::return_when) (default
 /// [`ReturnWhen::AllCompleted`]) and [`timeout`](Wait::timeout) (default none), then await it.
-/// It resolves to [`Waited`]: the `done` and `pending` tasks, **both in input order**, each
-/// with its index in the input.
+/// It resolves to [`Waited`]: the `done` and `pending` tasks, **both in input order**, as the
+/// handles themselves (a task is known by its [`id`](Task::id) and [`name`](Task::name)), so
+/// that `pending` can be waited on again as it is:
+///
+/// ```
+/// use std::time::Duration;
+/// use corral::ReturnWhen;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let mut pending: Vec<_> = [("slow", 3), ("fast", 1), ("mid", 2)]
+///     .map(|(name, secs)| {
+///         corral::spawn_named(name, async move {
+///             tokio::time::sleep(Duration::from_secs(secs)).await;
+///             Ok::<u64, ()>(secs)
+///         })
+///     })
+///     .into();
+/// let mut order = Vec::new();
+/// // asyncio: while pending: done, pending = await wait(pending, return_when=FIRST_COMPLETED)
+/// while !pending.is_empty() {
+///     let waited = corral::wait(pending).return_when(ReturnWhen::FirstCompleted).await.unwrap();
+///     for task in waited.done {
+///         order.push(task.name().to_string());
+///     }
+///     pending = waited.pending;
+/// }
+/// assert_eq!(order, ["fast", "mid", "slow"]);
+/// # }
+/// ```
 ///
 /// * **Done tasks keep their outcome**: awaiting one, or [`Task::try_outcome`], gives it at
 ///   once. `wait` itself never fails because a task did. (A task whose outcome you had
@@ -167,15 +203,15 @@ impl<T, E> WaitTask for &mut Task<T, E> {
 ///     .return_when(ReturnWhen::FirstCompleted)
 ///     .await
 ///     .unwrap();
-/// let (index, first) = waited.done.into_iter().next().unwrap();
-/// assert_eq!((index, first.await.unwrap()), (1, 1));
+/// let first = waited.done.into_iter().next().unwrap();
+/// assert_eq!(first.await.unwrap(), 1);
 /// // The others are still running, in input order: cancel them and wait until they stop.
-/// assert_eq!(waited.pending.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 2]);
-/// for (_, task) in &waited.pending {
+/// assert_eq!(waited.pending.len(), 2);
+/// for task in &waited.pending {
 ///     task.cancel();
 /// }
-/// let rest = corral::wait(waited.pending.into_iter().map(|(_, t)| t)).await.unwrap();
-/// assert!(rest.done.into_iter().all(|(_, mut t)| t.try_outcome().unwrap().is_cancelled()));
+/// let rest = corral::wait(waited.pending).await.unwrap();
+/// assert!(rest.done.iter().all(|t| t.state() == corral::TaskState::Cancelled));
 /// # }
 /// ```
 ///
@@ -191,7 +227,7 @@ impl<T, E> WaitTask for &mut Task<T, E> {
 /// });
 /// let waited = corral::wait([slow]).timeout(Duration::from_secs(1)).await.unwrap();
 /// assert!(waited.done.is_empty());
-/// let (_, slow) = waited.pending.into_iter().next().unwrap();
+/// let slow = waited.pending.into_iter().next().unwrap();
 /// assert_eq!(slow.await.unwrap(), "slow"); // not cancelled by the timeout
 /// # }
 /// ```
@@ -283,12 +319,13 @@ impl<W: WaitTask> Wait<W> {
     ///     Ok::<u8, &str>(1)
     /// });
     /// let bad = corral::spawn(async { Err::<u8, &str>("boom") });
+    /// let (ok_id, bad_id) = (ok.id(), bad.id());
     /// let waited = corral::wait([ok, bad])
     ///     .return_when(ReturnWhen::FirstException)
     ///     .await
     ///     .unwrap();
-    /// assert_eq!(waited.done[0].0, 1);
-    /// assert_eq!(waited.pending[0].0, 0);
+    /// assert_eq!(waited.done[0].id(), bad_id);
+    /// assert_eq!(waited.pending[0].id(), ok_id);
     /// # }
     /// ```
     pub fn return_when(mut self, return_when: ReturnWhen) -> Self {
@@ -314,7 +351,7 @@ impl<W: WaitTask> Wait<W> {
     /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
     /// let waited = corral::wait([t]).timeout(Duration::from_millis(10)).await.unwrap();
     /// assert_eq!(waited.pending.len(), 1);
-    /// let waited = corral::wait(waited.pending.into_iter().map(|(_, t)| t))
+    /// let waited = corral::wait(waited.pending)
     ///     .timeout(None) // asyncio's timeout=None: no limit
     ///     .timeout(Duration::ZERO) // the last call wins
     ///     .await
@@ -361,9 +398,9 @@ impl<W: WaitTask> Wait<W> {
         };
         for (index, task) in std::mem::take(&mut self.tasks).into_iter().enumerate() {
             if state.is_done(index) {
-                waited.done.push((index, task));
+                waited.done.push(task);
             } else {
-                waited.pending.push((index, task));
+                waited.pending.push(task);
             }
         }
         waited
@@ -443,10 +480,13 @@ impl<W: WaitTask> fmt::Debug for Wait<W> {
 }
 
 /// What [`wait`] returns: the tasks that are done and those still running, **both in input
-/// order**, each with its index in the input.
+/// order**. Each is the handle [`wait`] was given, which says which task it is
+/// ([`Task::id`], [`Task::name`]); `pending` has the shape `wait` takes, so it can be waited
+/// on again as it is.
 ///
-/// A done task holds its outcome: `.await` it, or call [`Task::try_outcome`], to get it at once.
-/// A pending task is still running: wait on it again, cancel it, or drop it (which aborts it).
+/// A done task holds its outcome: `.await` it, or call [`Task::try_outcome`], to get it at once
+/// ([`Task::state`] and [`Task::with_outcome`] look without taking it). A pending task is still
+/// running: wait on it again, cancel it, or drop it (which aborts it).
 ///
 /// asyncio: the `(done, pending)` pair of sets.
 ///
@@ -455,29 +495,29 @@ impl<W: WaitTask> fmt::Debug for Wait<W> {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let tasks = ["a", "b"].map(|s| corral::spawn(async move { Ok::<&str, ()>(s) }));
+/// let tasks = ["a", "b"].map(|s| corral::spawn_named(s, async move { Ok::<&str, ()>(s) }));
 /// let corral::Waited { done, pending } = corral::wait(tasks).await.unwrap();
 /// assert!(pending.is_empty());
 /// let mut values = Vec::new();
-/// for (index, task) in done {
-///     values.push((index, task.await.unwrap()));
+/// for task in done {
+///     values.push((task.name().to_string(), task.await.unwrap()));
 /// }
-/// assert_eq!(values, vec![(0, "a"), (1, "b")]);
+/// assert_eq!(values, [("a".to_string(), "a"), ("b".to_string(), "b")]);
 /// # }
 /// ```
 pub struct Waited<W> {
-    /// The tasks that have finished, with their input index, in input order.
-    pub done: Vec<(usize, W)>,
-    /// The tasks still running, with their input index, in input order.
-    pub pending: Vec<(usize, W)>,
+    /// The tasks that have finished, in input order.
+    pub done: Vec<W>,
+    /// The tasks still running, in input order: pass it to [`wait`] again as it is.
+    pub pending: Vec<W>,
 }
 
 impl<W: WaitTask> fmt::Debug for Waited<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let indices = |v: &[(usize, W)]| v.iter().map(|(i, _)| *i).collect::<Vec<_>>();
+        let ids = |v: &[W]| v.iter().map(|t| t.task().id()).collect::<Vec<_>>();
         f.debug_struct("Waited")
-            .field("done", &indices(&self.done))
-            .field("pending", &indices(&self.pending))
+            .field("done", &ids(&self.done))
+            .field("pending", &ids(&self.pending))
             .finish()
     }
 }

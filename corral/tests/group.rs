@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use corral::{
-    cancelled, ChildState, Failure, GroupError, Member, Outcome, SpawnError, Spawner, TaskGroup,
-};
+use corral::{cancelled, Failure, GroupError, Member, Outcome, SpawnError, Spawner, TaskGroup};
 use tokio::time::{sleep, Instant};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,8 +88,8 @@ async fn exit_waits_for_all_children_8_1() {
     let t0 = Instant::now();
     let (mut a, mut b) = TaskGroup::new()
         .run(|g| async move {
-            let a = g.spawn(after(ms(100), 42))?;
-            let b = g.spawn(after(ms(200), 11))?;
+            let a = g.spawn(after(ms(100), 42));
+            let b = g.spawn(after(ms(200), 11));
             Ok::<_, TErr>((a, b))
         })
         .await
@@ -107,9 +105,9 @@ async fn late_spawns_are_waited_for_8_2() {
     let t0 = Instant::now();
     let (mut a, mut b) = TaskGroup::new()
         .run(|g| async move {
-            let a = g.spawn(after(ms(100), 42))?;
+            let a = g.spawn(after(ms(100), 42));
             sleep(ms(150)).await;
-            let b = g.spawn(after(ms(200), 11))?;
+            let b = g.spawn(after(ms(200), 11));
             Ok::<_, TErr>((a, b))
         })
         .await
@@ -125,10 +123,10 @@ async fn cancelling_one_child_is_not_a_failure_8_3() {
     let t0 = Instant::now();
     let (mut a, mut b) = TaskGroup::new()
         .run(|g| async move {
-            let a = g.spawn(after(ms(1000), 42))?;
+            let a = g.spawn(after(ms(1000), 42));
             sleep(ms(150)).await;
             assert!(a.cancel());
-            let b = g.spawn(after(ms(200), 11))?;
+            let b = g.spawn(after(ms(200), 11));
             Ok::<_, TErr>((a, b))
         })
         .await
@@ -149,8 +147,8 @@ async fn child_failure_cancels_siblings_and_skips_the_rest_8_4() {
             .run(|g| {
                 let sibling = &mut sibling;
                 async move {
-                    *sibling = Some(g.spawn_named("sleeper", after(ms(10_000), ()))?);
-                    g.spawn_named("divider", fail_after::<()>(ms(100), TErr::Zero))?;
+                    *sibling = Some(g.spawn_named("sleeper", after(ms(10_000), ())));
+                    g.spawn_named("divider", fail_after::<()>(ms(100), TErr::Zero));
                     Ok::<_, TErr>(())
                 }
             })
@@ -180,7 +178,7 @@ async fn child_failure_cancels_the_body_and_simultaneous_failures_are_all_kept_8
             let flag = &mut body_slept_through;
             async move {
                 for _ in 0..3 {
-                    g.spawn(fail_after::<()>(ms(100), TErr::Zero))?;
+                    g.spawn(fail_after::<()>(ms(100), TErr::Zero));
                 }
                 sleep(ms(10_000)).await;
                 *flag = true;
@@ -203,7 +201,7 @@ async fn external_cancel_while_waiting_in_exit_cancels_children_8_6() {
         TaskGroup::new()
             .run(|g| async move {
                 for _ in 0..5 {
-                    k.lock().unwrap().push(g.spawn(after(ms(5000), ()))?);
+                    k.lock().unwrap().push(g.spawn(after(ms(5000), ())));
                 }
                 Ok::<_, TErr>(())
             })
@@ -241,7 +239,7 @@ async fn external_cancel_while_body_awaits_reaches_body_and_children_8_7() {
                             }
                             _ = sleep(ms(5000)) => Ok::<(), TErr>(()),
                         }
-                    })?;
+                    });
                 }
                 tokio::select! {
                     req = cancelled() => {
@@ -266,7 +264,7 @@ async fn errors_during_external_cancel_beat_the_cancel_8_8() {
         TaskGroup::new()
             .run(|g| async move {
                 for _ in 0..5 {
-                    g.spawn(listening(ms(5000), (), async { Err(TErr::Zero) }))?;
+                    g.spawn(listening(ms(5000), (), async { Err(TErr::Zero) }));
                 }
                 Ok::<_, TErr>(())
             })
@@ -292,7 +290,7 @@ async fn body_error_cancels_children_and_is_reported_8_9() {
         .run(|g| {
             let kid = &mut kid;
             async move {
-                *kid = Some(g.spawn(after(ms(10_000), ()))?);
+                *kid = Some(g.spawn(after(ms(10_000), ())));
                 sleep(ms(100)).await;
                 Err::<(), _>(TErr::Zero)
             }
@@ -318,7 +316,7 @@ async fn body_error_at_once_starts_no_child_8_9() {
                 g.spawn(async move {
                     s.fetch_add(1, Ordering::SeqCst);
                     after(ms(1000), ()).await
-                })?;
+                });
             }
             Err::<(), _>(TErr::Zero)
         })
@@ -337,12 +335,12 @@ async fn nested_groups_external_cancel_inner_failures_nest_8_10() {
         TaskGroup::new()
             .name("outer")
             .run(|g| async move {
-                k.lock().unwrap().push(g.spawn(after(ms(10_000), ()))?);
+                k.lock().unwrap().push(g.spawn(after(ms(10_000), ())));
                 TaskGroup::new()
                     .name("inner")
                     .run(|inner| async move {
                         for _ in 0..5 {
-                            inner.spawn(listening(ms(5000), (), async { Err(TErr::Zero) }))?;
+                            inner.spawn(listening(ms(5000), (), async { Err(TErr::Zero) }));
                         }
                         Ok::<_, TErr>(())
                     })
@@ -383,10 +381,10 @@ async fn outer_child_failure_cancels_inner_group_without_nesting_8_11() {
         .run(|g| {
             let inner_kid = &mut inner_kid;
             async move {
-                g.spawn(fail_after::<()>(ms(100), TErr::Value(1)))?;
+                g.spawn(fail_after::<()>(ms(100), TErr::Value(1)));
                 TaskGroup::new()
                     .run(|inner| async move {
-                        *inner_kid = Some(inner.spawn(after(ms(10_000), ()))?);
+                        *inner_kid = Some(inner.spawn(after(ms(10_000), ())));
                         sleep(ms(10_000)).await;
                         Ok::<_, TErr>(())
                     })
@@ -410,10 +408,10 @@ async fn inner_child_failure_nests_in_outer_error_8_12() {
         .run(|g| {
             let outer_kid = &mut outer_kid;
             async move {
-                *outer_kid = Some(g.spawn(after(ms(10_000), ()))?);
+                *outer_kid = Some(g.spawn(after(ms(10_000), ())));
                 TaskGroup::new()
                     .run(|inner| async move {
-                        inner.spawn(fail_after::<()>(ms(100), TErr::Value(1)))?;
+                        inner.spawn(fail_after::<()>(ms(100), TErr::Value(1)));
                         sleep(ms(10_000)).await;
                         Ok::<_, TErr>(())
                     })
@@ -447,7 +445,7 @@ async fn error_during_cancellation_cleanup_wins_8_13() {
                     g.spawn(listening(ms(300), (), async {
                         sleep(ms(200)).await; // cancelled at 0.1: fails at 0.3
                         Err(TErr::Zero)
-                    }))?;
+                    }));
                     tokio::select! {
                         _req = cancelled() => {
                             sleep(ms(500)).await; // cleanup, cut short at 0.3
@@ -527,7 +525,7 @@ async fn child_failure_and_body_cleanup_error_are_both_kept_8_16() {
     let t0 = Instant::now();
     let err = TaskGroup::new()
         .run(|g| async move {
-            g.spawn(fail_after::<()>(ms(100), TErr::Zero))?;
+            g.spawn(fail_after::<()>(ms(100), TErr::Zero));
             tokio::select! {
                 _ = cancelled() => Err(TErr::Custom),
                 _ = sleep(ms(10_000)) => Ok(()),
@@ -547,8 +545,8 @@ async fn external_cancel_while_waiting_for_children_8_18() {
     let r = corral::spawn(async move {
         TaskGroup::new()
             .run(|g| async move {
-                g.spawn(after(ms(1000), ()))?;
-                g.spawn(after(ms(2000), ()))?;
+                g.spawn(after(ms(1000), ()));
+                g.spawn(after(ms(2000), ()));
                 Ok::<_, TErr>(())
             })
             .await
@@ -567,7 +565,7 @@ async fn finished_children_are_released_8_19() {
         .run(|g| async move {
             for count in 0..10 {
                 sleep(ms(100)).await;
-                g.spawn(after(ms(300), ()))?;
+                g.spawn(after(ms(300), ()));
                 if count == 5 {
                     assert!(g.len() < 5, "group holds {} children", g.len());
                 }
@@ -589,10 +587,10 @@ async fn children_may_spawn_children_8_20() {
             let g2 = g.clone();
             g.spawn(async move {
                 sleep(ms(100)).await;
-                g2.spawn(after(ms(100), ()))?;
-                g2.spawn(after(ms(200), ()))?;
+                g2.spawn(after(ms(100), ()));
+                g2.spawn(after(ms(200), ()));
                 Ok::<_, TErr>(())
-            })?;
+            });
             Ok::<_, TErr>(())
         })
         .await
@@ -612,8 +610,8 @@ async fn unbounded_spawning_stops_on_error_8_21() {
         async move {
             n.fetch_add(1, Ordering::SeqCst);
             sleep(ms(10)).await;
-            g.spawn(hydra(g.clone(), n.clone()))?;
-            g.spawn(hydra(g.clone(), n.clone()))?;
+            g.spawn(hydra(g.clone(), n.clone()));
+            g.spawn(hydra(g.clone(), n.clone()));
             Ok(())
         }
     }
@@ -621,13 +619,13 @@ async fn unbounded_spawning_stops_on_error_8_21() {
     let n = Arc::new(AtomicUsize::new(0));
     let err = TaskGroup::new()
         .run(|g| async move {
-            g.spawn(hydra(g.clone(), n.clone()))?;
+            g.spawn(hydra(g.clone(), n.clone()));
             g.spawn(async move {
                 while n.load(Ordering::SeqCst) < 10 {
                     sleep(ms(15)).await;
                 }
                 Err::<(), _>(TErr::Zero)
-            })?;
+            });
             Ok::<_, TErr>(())
         })
         .await
@@ -641,30 +639,48 @@ async fn unbounded_spawning_stops_on_error_8_21() {
 async fn spawning_into_a_failing_group_is_refused_and_never_runs_8_22() {
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
+    let r2 = ran.clone();
     let mut refusal = None;
+    let mut refused = None;
     let err = TaskGroup::new()
         .name("g")
         .run(|g| {
-            let refusal = &mut refusal;
+            let (refusal, refused) = (&mut refusal, &mut refused);
             async move {
-                g.spawn(fail_after::<()>(ms(0), TErr::Zero))?;
+                g.spawn(fail_after::<()>(ms(0), TErr::Zero));
                 // Handle the cancel so the body runs on while the group is failing.
                 let _req = cancelled().await;
                 *refusal = g
-                    .spawn(async move {
+                    .try_spawn(async move {
                         r.fetch_add(1, Ordering::SeqCst);
                         Ok::<(), TErr>(())
                     })
                     .err();
+                // `spawn` hands back a child that never started, cancelled with the refusal.
+                *refused = Some(g.spawn_named("late", async move {
+                    r2.fetch_add(1, Ordering::SeqCst);
+                    Ok::<(), TErr>(())
+                }));
                 Ok::<_, TErr>(())
             }
         })
         .await
         .unwrap_err();
+    // The refused child is not the group's: only the failure that shut it down is reported.
     assert_eq!(errors(&err), [TErr::Zero]);
-    let refusal = refusal.expect("spawn was refused");
+    let refusal = refusal.expect("try_spawn was refused");
     assert!(refusal.is_shutting_down());
     assert!(refusal.to_string().contains("\"g\" is shutting down"));
+    let refused = refused.expect("spawn returned a child");
+    assert_eq!(refused.state(), corral::TaskState::Cancelled);
+    assert!(refused.is_finished());
+    assert!(refused.task_ref().is_finished());
+    assert_eq!(&*refused.name(), "late");
+    assert!(!refused.cancel());
+    match refused.await {
+        Outcome::Cancelled(c) => assert_eq!(c.message(), Some(refusal.to_string().as_str())),
+        other => panic!("{other:?}"),
+    }
     settle().await;
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     assert_eq!(alive(), 0);
@@ -684,14 +700,25 @@ async fn spawning_into_a_finished_group_is_refused_and_never_runs_8_23() {
     let r = ran.clone();
     let g = saved.unwrap();
     assert!(!g.is_open());
+    let r2 = ran.clone();
     let refusal = g
-        .spawn(async move {
+        .try_spawn(async move {
             r.fetch_add(1, Ordering::SeqCst);
             Ok::<(), TErr>(())
         })
         .unwrap_err();
     assert!(refusal.is_finished());
     assert!(refusal.to_string().contains("is finished"));
+    let mut refused = g.spawn(async move {
+        r2.fetch_add(1, Ordering::SeqCst);
+        Ok::<(), TErr>(())
+    });
+    assert_eq!(refused.state(), corral::TaskState::Cancelled);
+    let outcome = refused
+        .try_outcome()
+        .expect("a refused child has its outcome at once");
+    assert!(outcome.is_cancelled());
+    assert!(format!("{outcome:?}").contains("is finished"));
     settle().await;
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     assert_eq!(alive(), 0);
@@ -702,7 +729,7 @@ async fn a_caught_group_failure_leaves_no_cancellation_behind_8_24() {
     let r = corral::spawn(async move {
         let res = TaskGroup::new()
             .run(|g| async move {
-                g.spawn(async { Err::<(), _>(TErr::Zero) })?;
+                g.spawn(async { Err::<(), _>(TErr::Zero) });
                 sleep(ms(1000)).await;
                 Ok::<_, TErr>(())
             })
@@ -727,8 +754,8 @@ async fn nested_groups_both_failing_at_once_8_25() {
                     .run(|inner| {
                         let outer = outer.clone();
                         async move {
-                            inner.spawn(async { Err::<(), _>(TErr::Runtime) })?;
-                            outer.spawn(async { Err::<(), _>(TErr::Value(0)) })?;
+                            inner.spawn(async { Err::<(), _>(TErr::Runtime) });
+                            outer.spawn(async { Err::<(), _>(TErr::Value(0)) });
                             sleep(ms(1000)).await;
                             Ok::<_, TErr>(())
                         }
@@ -770,7 +797,7 @@ async fn error_and_concurrent_external_cancel_keeps_the_cancel_visible_8_26() {
                 g.spawn(async move {
                     me.cancel();
                     Err::<(), _>(TErr::Runtime)
-                })?;
+                });
                 sleep(ms(1000)).await;
                 if true {
                     panic!("sleep in group should have been cancelled");
@@ -804,7 +831,7 @@ async fn async_cleanup_in_the_body_that_fails_is_kept_8_27() {
     let r = corral::spawn(async move {
         let res = TaskGroup::new()
             .run(|g| async move {
-                g.spawn(fail_after::<()>(ms(100), TErr::Custom))?;
+                g.spawn(fail_after::<()>(ms(100), TErr::Custom));
                 managed_work().await
             })
             .await;
@@ -821,12 +848,12 @@ async fn children_have_the_names_they_are_given_8_28() {
         .run(|g| async move {
             let t = g.spawn_named("yolo", async {
                 Ok::<_, TErr>(corral::current_task().unwrap().name())
-            })?;
+            });
             assert_eq!(&*t.name(), "yolo");
             assert_eq!(&*t.await.unwrap(), "yolo");
             let t = g.spawn_with(corral::Builder::new().name("example name"), async {
                 Ok::<_, TErr>(corral::current_task().unwrap().name())
-            })?;
+            });
             assert_eq!(&*t.await.unwrap(), "example name");
             Ok::<_, TErr>(())
         })
@@ -843,13 +870,13 @@ async fn a_sibling_failing_at_once_cancels_its_spawner_8_29() {
         .run(|g| async move {
             let g2 = g.clone();
             g.spawn(async move {
-                g2.spawn(async { Err::<(), _>(TErr::Custom) })?;
+                g2.spawn(async { Err::<(), _>(TErr::Custom) });
                 for _ in 0..5 {
                     tokio::task::yield_now().await;
                     r.fetch_add(1, Ordering::SeqCst);
                 }
                 Ok::<_, TErr>(())
-            })?;
+            });
             Ok::<_, TErr>(())
         })
         .await
@@ -870,8 +897,8 @@ async fn successful_children_keep_their_results_after_a_failure_8_30() {
         .run(|g| {
             let kids = &mut kids;
             async move {
-                kids.push(g.spawn(after(ms(50), 'a'))?);
-                kids.push(g.spawn(after(ms(200), 'b'))?);
+                kids.push(g.spawn(after(ms(50), 'a')));
+                kids.push(g.spawn(after(ms(200), 'b')));
                 sleep(ms(100)).await;
                 Err::<(), _>(TErr::Custom)
             }
@@ -896,7 +923,7 @@ async fn panics_of_children_and_body_are_failures_with_their_member() {
                     panic!("child boom");
                 }
                 Ok::<(), TErr>(())
-            })?;
+            });
             tokio::task::yield_now().await;
             tokio::task::yield_now().await;
             if true {
@@ -920,7 +947,7 @@ async fn body_panic_is_captured_and_cancels_children() {
     let t0 = Instant::now();
     let err = TaskGroup::new()
         .run(|g| async move {
-            g.spawn(after(ms(1000), ()))?;
+            g.spawn(after(ms(1000), ()));
             sleep(ms(10)).await;
             if true {
                 panic!("body boom");
@@ -946,7 +973,7 @@ async fn dropping_a_child_handle_does_not_abort_the_child() {
                 sleep(ms(100)).await;
                 d.fetch_add(1, Ordering::SeqCst);
                 Ok::<(), TErr>(())
-            })?);
+            }));
             Ok::<_, TErr>(())
         })
         .await
@@ -960,11 +987,11 @@ async fn group_error_display_lists_every_failure_and_nests() {
     let err = TaskGroup::new()
         .name("outer")
         .run(|g| async move {
-            g.spawn_named("a", fail_after::<()>(ms(10), TErr::Value(7)))?;
+            g.spawn_named("a", fail_after::<()>(ms(10), TErr::Value(7)));
             TaskGroup::new()
                 .name("inner")
                 .run(|inner| async move {
-                    inner.spawn_named("b", fail_after::<()>(ms(10), TErr::Zero))?;
+                    inner.spawn_named("b", fail_after::<()>(ms(10), TErr::Zero));
                     sleep(ms(10_000)).await;
                     Ok::<_, TErr>(())
                 })
@@ -995,12 +1022,12 @@ async fn supervisor_failure_does_not_cancel_siblings_and_every_failure_is_report
         .run(|g| {
             let kids = &mut kids;
             async move {
-                kids.push(g.spawn(fail_after::<u8>(ms(100), TErr::Value(1)))?);
-                kids.push(g.spawn(after(ms(300), 3))?);
-                kids.push(g.spawn(fail_after::<u8>(ms(200), TErr::Value(2)))?);
+                kids.push(g.spawn(fail_after::<u8>(ms(100), TErr::Value(1))));
+                kids.push(g.spawn(after(ms(300), 3)));
+                kids.push(g.spawn(fail_after::<u8>(ms(200), TErr::Value(2))));
                 sleep(ms(250)).await; // the body is not cancelled either
                 assert!(g.is_open());
-                kids.push(g.spawn(after(ms(100), 4))?);
+                kids.push(g.spawn(after(ms(100), 4)));
                 Ok::<_, TErr>(())
             }
         })
@@ -1025,7 +1052,7 @@ async fn supervisor_body_failure_still_cancels_children() {
         .run(|g| {
             let kid = &mut kid;
             async move {
-                *kid = Some(g.spawn(after(ms(1000), ()))?);
+                *kid = Some(g.spawn(after(ms(1000), ())));
                 sleep(ms(100)).await;
                 Err::<(), _>(TErr::Custom)
             }
@@ -1055,7 +1082,7 @@ async fn limit_caps_concurrency_and_runs_children_in_spawn_order() {
                     sleep(ms(100 + 10 * i)).await;
                     running.fetch_sub(1, Ordering::SeqCst);
                     Ok::<(), TErr>(())
-                })?;
+                });
             }
             // spawn stayed synchronous: all ten are held, seven of them waiting.
             assert_eq!(g.len(), 10);
@@ -1063,7 +1090,7 @@ async fn limit_caps_concurrency_and_runs_children_in_spawn_order() {
             let waiting = g
                 .children()
                 .iter()
-                .filter(|c| c.state == ChildState::Waiting)
+                .filter(|c| c.state == corral::TaskState::Waiting)
                 .count();
             assert_eq!(waiting, 7);
             let snapshot = (peak.clone(), order.clone());
@@ -1088,12 +1115,12 @@ async fn a_child_cancelled_while_waiting_for_its_permit_never_starts() {
     let err = TaskGroup::new()
         .limit(1)
         .run(|g| async move {
-            g.spawn(fail_after::<()>(ms(100), TErr::Zero))?;
+            g.spawn(fail_after::<()>(ms(100), TErr::Zero));
             let s = s.clone();
             g.spawn(async move {
                 s.fetch_add(1, Ordering::SeqCst);
                 Ok::<(), TErr>(())
-            })?;
+            });
             Ok::<_, TErr>(())
         })
         .await
@@ -1112,14 +1139,14 @@ async fn own_cancel_stops_everything_and_reports_a_cancellation() {
         .run(|g| {
             let kid = &mut kid;
             async move {
-                *kid = Some(g.spawn(after(ms(1000), ()))?);
+                *kid = Some(g.spawn(after(ms(1000), ())));
                 let g2 = g.clone();
                 g.spawn(async move {
                     sleep(ms(100)).await;
                     assert!(g2.cancel_with("enough"));
                     assert!(!g2.cancel());
                     Ok::<(), TErr>(())
-                })?;
+                });
                 sleep(ms(10_000)).await;
                 Ok::<_, TErr>(())
             }
@@ -1144,7 +1171,7 @@ async fn own_cancel_after_the_body_returned_keeps_its_value() {
     // Trio's idiom: background workers, the main work, then cancel the workers.
     let v = TaskGroup::new()
         .run(|g| async move {
-            g.spawn(std::future::pending::<Result<(), TErr>>())?;
+            g.spawn(std::future::pending::<Result<(), TErr>>());
             sleep(ms(100)).await;
             g.cancel();
             Ok::<_, TErr>(42)
@@ -1167,7 +1194,7 @@ async fn a_child_error_returned_as_the_group_cancels_it_is_kept() {
             g.spawn(async move {
                 group.cancel(); // the group is shutting down...
                 Err::<(), _>(TErr::Zero) // ...and this child fails anyway, in the same poll
-            })?;
+            });
             Ok::<(), TErr>(())
         })
         .await;
@@ -1253,7 +1280,7 @@ async fn a_group_started_under_a_pending_cancel_request_drains_its_children() {
                     let _request = cancelled().await;
                     c.store(true, Ordering::SeqCst); // the cleanup a drained child gets to do
                     Ok::<(), SpawnError>(())
-                })?;
+                });
                 tokio::spawn(async {}); // moves the child out of this worker's LIFO slot
                 let t0 = std::time::Instant::now();
                 while !waiting.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(5) {
@@ -1285,7 +1312,7 @@ async fn a_group_started_in_cleanup_code_is_not_cancelled_by_the_request_being_h
         // Cleanup: the request was delivered, and does not stop the group that does it.
         let r = TaskGroup::new()
             .run(|g| async move {
-                g.spawn(after(ms(10), ()))?;
+                g.spawn(after(ms(10), ()));
                 sleep(ms(5)).await;
                 Ok::<_, TErr>(7)
             })
@@ -1306,7 +1333,7 @@ async fn a_listening_body_gets_the_group_grace_then_is_dropped() {
     let err = TaskGroup::new()
         .grace(ms(300))
         .run(|g| async move {
-            g.spawn(fail_after::<()>(ms(100), TErr::Zero))?;
+            g.spawn(fail_after::<()>(ms(100), TErr::Zero));
             let _req = cancelled().await;
             sleep(ms(10_000)).await; // cleanup that overstays its grace
             Ok::<_, TErr>(())
@@ -1331,8 +1358,8 @@ async fn a_listening_child_gets_its_own_grace() {
                     let _req = cancelled().await;
                     sleep(ms(10_000)).await;
                     Ok::<(), TErr>(())
-                })?);
-                g.spawn(fail_after::<()>(ms(100), TErr::Zero))?;
+                }));
+                g.spawn(fail_after::<()>(ms(100), TErr::Zero));
                 Ok::<_, TErr>(())
             }
         })
@@ -1352,16 +1379,16 @@ async fn children_snapshot_reports_id_name_age_and_state() {
     TaskGroup::new()
         .limit(1)
         .run(|g| async move {
-            let a = g.spawn_named("a", after(ms(1000), ()))?;
-            let b = g.spawn_named("b", after(ms(1000), ()))?;
+            let a = g.spawn_named("a", after(ms(1000), ()));
+            let b = g.spawn_named("b", after(ms(1000), ()));
             sleep(ms(250)).await;
             let kids = g.children();
             assert_eq!(kids.len(), 2);
             assert_eq!((kids[0].id, &*kids[0].name), (a.id(), "a"));
-            assert_eq!(kids[0].state, ChildState::Running);
+            assert_eq!(kids[0].state, corral::TaskState::Running);
             assert_eq!(kids[0].age, ms(250));
             assert_eq!((kids[1].id, &*kids[1].name), (b.id(), "b"));
-            assert_eq!(kids[1].state, ChildState::Waiting);
+            assert_eq!(kids[1].state, corral::TaskState::Waiting);
             b.cancel();
             a.cancel();
             Ok::<_, TErr>(())
@@ -1381,13 +1408,13 @@ async fn tree_shows_nested_groups_under_the_member_that_runs_them() {
                 TaskGroup::new()
                     .name("inner")
                     .run(|inner| async move {
-                        inner.spawn_named("leaf", after(ms(1000), ()))?;
+                        inner.spawn_named("leaf", after(ms(1000), ()));
                         sleep(ms(1000)).await;
                         Ok::<_, TErr>(())
                     })
                     .await
                     .map_err(TErr::from)
-            })?;
+            });
             sleep(ms(500)).await;
             let tree = g.tree();
             assert!(corral::group_tree().contains(&tree));
@@ -1442,17 +1469,17 @@ async fn dropping_the_group_future_aborts_every_child_and_grandchild() {
             let kids = &mut kids;
             async move {
                 for _ in 0..3 {
-                    kids.push(g.spawn(after(ms(10_000), ()))?);
+                    kids.push(g.spawn(after(ms(10_000), ())));
                 }
                 g.spawn(async {
                     TaskGroup::new()
                         .run(|inner| async move {
-                            inner.spawn(after(ms(10_000), ()))?;
+                            inner.spawn(after(ms(10_000), ()));
                             Ok::<_, TErr>(())
                         })
                         .await
                         .map_err(TErr::from)
-                })?;
+                });
                 sleep(ms(10_000)).await;
                 Ok::<_, TErr>(())
             }
@@ -1473,7 +1500,7 @@ async fn aborting_the_task_that_runs_a_group_leaves_nothing_running() {
         TaskGroup::new()
             .run(|g| async move {
                 for _ in 0..4 {
-                    g.spawn(after(ms(10_000), ()))?;
+                    g.spawn(after(ms(10_000), ()));
                 }
                 sleep(ms(10_000)).await;
                 Ok::<_, TErr>(())
@@ -1493,7 +1520,7 @@ async fn a_long_lived_group_does_not_grow() {
     TaskGroup::new()
         .run(|g| async move {
             for i in 0..2000u64 {
-                g.spawn(after(ms(i % 7), ()))?;
+                g.spawn(after(ms(i % 7), ()));
                 if i % 100 == 0 {
                     sleep(ms(10)).await;
                     assert!(g.len() <= 100, "holds {}", g.len());
@@ -1524,7 +1551,7 @@ async fn on_a_multi_thread_runtime_groups_drain_and_keep_every_failure() {
                         }
                         if i % 2 == 0 {
                             let d = d.clone();
-                            let _ = g2.spawn(async move {
+                            g2.spawn(async move {
                                 tokio::task::yield_now().await;
                                 d.fetch_add(1, Ordering::SeqCst);
                                 Ok::<(), TErr>(())
@@ -1535,7 +1562,7 @@ async fn on_a_multi_thread_runtime_groups_drain_and_keep_every_failure() {
                             return Err(TErr::Value(i));
                         }
                         Ok(())
-                    })?;
+                    });
                 }
                 Ok::<_, TErr>(())
             })

@@ -263,7 +263,7 @@ fn child(
             let _running = Running::enter(&counters);
             sleep(UNIT * d as u32).await;
             // Refused if the group is shutting down at this very instant: that is fine.
-            let _ = g.spawn(leaf(gd, ge, counters.clone(), env));
+            g.spawn(leaf(gd, ge, counters.clone(), env));
             Ok(())
         }),
     }
@@ -289,11 +289,11 @@ fn run_group(
         group
             .run(|g| async move {
                 for kid in spec.kids {
-                    let _ = g.spawn(child(kid, g.clone(), counters.clone(), env.clone()));
+                    g.spawn(child(kid, g.clone(), counters.clone(), env.clone()));
                 }
                 sleep(UNIT * spec.body as u32).await;
                 for kid in spec.late {
-                    let _ = g.spawn(child(kid, g.clone(), counters.clone(), env.clone()));
+                    g.spawn(child(kid, g.clone(), counters.clone(), env.clone()));
                 }
                 finish(spec.body_end, &env)
             })

@@ -66,12 +66,10 @@ async fn an_early_failure_is_returned_by_start_not_counted_by_the_group() {
     let start = Instant::now();
     let fallback = TaskGroup::new()
         .run(|g| async move {
-            let sibling = g
-                .spawn(async {
-                    sleep(ms(100)).await;
-                    Ok::<_, String>("sibling done")
-                })
-                .map_err(|e| e.to_string())?;
+            let sibling = g.spawn(async {
+                sleep(ms(100)).await;
+                Ok::<_, String>("sibling done")
+            });
             let e = g
                 .start(|_status: TaskStatus<u16>| async {
                     sleep(ms(30)).await;

@@ -192,6 +192,54 @@ fn repro_gather_of_four_futures_that_yield_once() {
 // Tasks: the stage cell, the handle, abort, panic
 
 #[tokio::test(start_paused = true)]
+async fn an_outcome_is_looked_at_in_place_and_a_task_ref_reads_how_it_ended() {
+    // `with_outcome` reads the task's cell by reference (the core's `peek`), then the outcome
+    // is still there to take; a `TaskRef` reads the end byte, never the cell.
+    let mut t = yielding_task(1, vec![String::from("a"), String::from("b")]);
+    let r = t.task_ref();
+    assert_eq!(t.with_outcome(|o| o.is_ok()), None);
+    assert_eq!(r.state(), corral::TaskState::Running);
+    sleep(ms(1)).await;
+    assert_eq!(
+        t.with_outcome(|o| o.as_ref().ok().map(|v| v.join("+"))),
+        Some(Some(String::from("a+b")))
+    );
+    assert_eq!(r.state(), corral::TaskState::Succeeded);
+    assert_eq!(
+        t.try_outcome(),
+        Some(Outcome::Ok(vec![String::from("a"), String::from("b")]))
+    );
+    assert_eq!(t.with_outcome(|_| ()), None);
+    drop(t);
+    assert!(r.is_finished());
+
+    // An aborted task: its end is stored when the handle sees it, and read in place.
+    let mut t = corral::spawn(std::future::pending::<Result<String, String>>());
+    t.abort();
+    sleep(ms(1)).await;
+    assert_eq!(t.with_outcome(|o| o.is_cancelled()), Some(true));
+    assert_eq!(t.task_ref().state(), corral::TaskState::Cancelled);
+
+    // A refused spawn: a task allocation that never runs, whose outcome is in its slot.
+    let mut saved = None;
+    corral::TaskGroup::new()
+        .run(|g| {
+            saved = Some(g.clone());
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+    let refused = saved
+        .unwrap()
+        .spawn_named("late", async { Ok::<_, String>(String::from("never")) });
+    assert_eq!(refused.state(), corral::TaskState::Cancelled);
+    assert_eq!(refused.task_ref().state(), corral::TaskState::Cancelled);
+    assert_eq!(&*refused.name(), "late");
+    assert!(refused.with_outcome(|o| o.is_cancelled()).unwrap());
+    assert!(refused.await.is_cancelled());
+}
+
+#[tokio::test(start_paused = true)]
 async fn spawned_task_values_reach_the_handle_by_await_join_and_try_outcome() {
     // `.await` by value.
     let t = corral::spawn_named("first", yielding(2, 7u32, Count::default()));
@@ -995,30 +1043,28 @@ async fn wait_all_completed_first_completed_and_first_exception() {
     assert_eq!(t0.elapsed(), ms(20));
     assert!(waited.pending.is_empty());
     let mut values = Vec::new();
-    for (i, mut t) in waited.done {
-        values.push((i, t.try_outcome().unwrap()));
+    for mut t in waited.done {
+        values.push(t.try_outcome().unwrap());
     }
-    assert_eq!(values, [(0, Outcome::Ok('a')), (1, Outcome::Ok('b'))]);
+    assert_eq!(values, [Outcome::Ok('a'), Outcome::Ok('b')]);
 
     let t0 = Instant::now();
-    let waited = corral::wait(vec![
+    let tasks = vec![
         sleeping_task(30, 1),
         sleeping_task(10, 2),
         sleeping_task(20, 3),
-    ])
-    .return_when(ReturnWhen::FirstCompleted)
-    .await
-    .unwrap();
-    assert_eq!(t0.elapsed(), ms(10));
-    assert_eq!(waited.done.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
-    assert_eq!(
-        waited.pending.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-        [0, 2]
-    );
-    // The pending tasks can be waited for again.
-    let again = corral::wait(waited.pending.into_iter().map(|(_, t)| t))
+    ];
+    let ids: Vec<_> = tasks.iter().map(|t| t.id()).collect();
+    let waited = corral::wait(tasks)
+        .return_when(ReturnWhen::FirstCompleted)
         .await
         .unwrap();
+    assert_eq!(t0.elapsed(), ms(10));
+    let id_of = |v: &[corral::Task<i32, String>]| v.iter().map(|t| t.id()).collect::<Vec<_>>();
+    assert_eq!(id_of(&waited.done), [ids[1]]);
+    assert_eq!(id_of(&waited.pending), [ids[0], ids[2]]);
+    // The pending tasks can be waited for again, as they are.
+    let again = corral::wait(waited.pending).await.unwrap();
     assert_eq!(again.done.len(), 2);
     assert_eq!(t0.elapsed(), ms(30));
 
@@ -1029,19 +1075,15 @@ async fn wait_all_completed_first_completed_and_first_exception() {
         Err::<u32, _>(String::from("bad"))
     });
     let mut slow = sleeping_task(100, 0);
+    let (ok_id, bad_id, slow_id) = (ok.id(), bad.id(), slow.id());
     let waited = corral::wait([&mut ok, &mut bad, &mut slow])
         .return_when(ReturnWhen::FirstException)
         .await
         .unwrap();
     assert_eq!(t0.elapsed(), ms(10));
-    assert_eq!(
-        waited.done.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-        [0, 1]
-    );
-    assert_eq!(
-        waited.pending.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-        [2]
-    );
+    let id_of = |v: &[&mut corral::Task<u32, String>]| v.iter().map(|t| t.id()).collect::<Vec<_>>();
+    assert_eq!(id_of(&waited.done), [ok_id, bad_id]);
+    assert_eq!(id_of(&waited.pending), [slow_id]);
     drop(waited);
     assert_eq!(bad.try_outcome(), Some(Outcome::Err(String::from("bad"))));
     assert_eq!(ok.try_outcome(), Some(Outcome::Ok(0)));
@@ -1058,8 +1100,7 @@ async fn wait_timeouts_return_the_sets_and_cancel_nothing() {
         .unwrap();
     assert_eq!(t0.elapsed(), ms(50));
     assert_eq!(waited.done.len(), 1);
-    let (i, t) = waited.pending.into_iter().next().unwrap();
-    assert_eq!(i, 1);
+    let t = waited.pending.into_iter().next().unwrap();
     assert_eq!(t.await, Outcome::Ok(2));
     assert_eq!(t0.elapsed(), ms(100));
 
@@ -1101,9 +1142,12 @@ async fn shield_keeps_the_inner_running_and_its_outcome_retrievable() {
     s.finished().await;
     assert_eq!(t0.elapsed(), ms(30));
     assert_eq!(ran.get(), 1);
+    assert_eq!(
+        s.with_outcome(Outcome::clone),
+        Some(Outcome::Ok(String::from("done")))
+    );
     assert_eq!(s.try_outcome(), Some(Outcome::Ok(String::from("done"))));
-    assert_eq!(s.take_outcome(), Some(Outcome::Ok(String::from("done"))));
-    assert_eq!(s.take_outcome(), None);
+    assert_eq!(s.try_outcome(), None);
 
     // Shielding a task handle; cancelling the inner itself is what ends it.
     let s = corral::shield(sleeping_task(100, 1));
@@ -1262,11 +1306,9 @@ async fn group_waits_for_children_and_hands_their_outcomes_to_their_handles() {
     let t0 = Instant::now();
     let (mut a, b, total) = TaskGroup::new()
         .run(|g| async move {
-            let a = g.spawn(after(20, 1u32)).map_err(|e| e.to_string())?;
-            let b = g.spawn(after(10, 2u32)).map_err(|e| e.to_string())?;
-            let mut c = g
-                .spawn(yielding(2, 3u32, Count::default()))
-                .map_err(|e| e.to_string())?;
+            let a = g.spawn(after(20, 1u32));
+            let b = g.spawn(after(10, 2u32));
+            let mut c = g.spawn(yielding(2, 3u32, Count::default()));
             let c = (&mut c).await.unwrap();
             Ok::<_, String>((a, b, c))
         })
@@ -1287,20 +1329,18 @@ async fn group_child_failure_cancels_siblings_and_is_reported() {
     let err = TaskGroup::new()
         .name("g")
         .run(|g| async move {
-            *s.lock().unwrap() = Some(g.spawn(after(10_000, ())).map_err(|e| e.to_string())?);
+            *s.lock().unwrap() = Some(g.spawn(after(10_000, ())));
             g.spawn_named("failer", async {
                 sleep(ms(10)).await;
                 Err::<(), _>(String::from("child failed"))
-            })
-            .map_err(|e| e.to_string())?;
+            });
             g.spawn(async {
                 yield_now().await;
                 if true {
                     panic!("child panicked");
                 }
                 Ok::<(), String>(())
-            })
-            .map_err(|e| e.to_string())?;
+            });
             sleep(secs(10)).await;
             Ok::<_, String>(())
         })
@@ -1318,12 +1358,11 @@ async fn group_child_failure_cancels_siblings_and_is_reported() {
 
     let err = TaskGroup::new()
         .run(|g| async move {
-            g.spawn(after(10_000, ())).map_err(|e| e.to_string())?;
+            g.spawn(after(10_000, ()));
             g.spawn(async {
                 sleep(ms(10)).await;
                 Err::<(), _>(String::from("child failed"))
-            })
-            .map_err(|e| e.to_string())?;
+            });
             Ok::<_, String>(())
         })
         .await
@@ -1352,31 +1391,26 @@ async fn nested_groups_and_spawns_from_children() {
                             sleep(ms(10 * (i + 1))).await;
                             r.bump();
                             Ok::<_, String>(())
-                        })
-                        .map_err(|e| e.to_string())?;
+                        });
                     }
                     Ok::<_, String>(())
-                })
-                .map_err(|e| e.to_string())?;
+                });
                 // A child runs a group of its own: it hangs under that child.
                 let r = ran.clone();
                 g.spawn_named("worker", async move {
                     TaskGroup::new()
                         .name("inner")
                         .run(|inner| async move {
-                            inner
-                                .spawn_named("leaf", async move {
-                                    sleep(ms(20)).await;
-                                    r.bump();
-                                    Ok::<_, String>(())
-                                })
-                                .map_err(|e| e.to_string())?;
+                            inner.spawn_named("leaf", async move {
+                                sleep(ms(20)).await;
+                                r.bump();
+                                Ok::<_, String>(())
+                            });
                             Ok::<_, String>(())
                         })
                         .await
                         .map_err(|e| e.to_string())
-                })
-                .map_err(|e| e.to_string())?;
+                });
                 yield_now().await;
                 Ok::<_, String>(g.tree())
             }
@@ -1398,12 +1432,10 @@ async fn nested_groups_and_spawns_from_children() {
     // An inner child's failure nests in the outer group's error.
     let err = TaskGroup::new()
         .run(|g| async move {
-            g.spawn(after(10_000, ())).map_err(|e| e.to_string())?;
+            g.spawn(after(10_000, ()));
             TaskGroup::new()
                 .run(|inner| async move {
-                    inner
-                        .spawn(failing::<()>(2, "deep"))
-                        .map_err(|e| e.to_string())?;
+                    inner.spawn(failing::<()>(2, "deep"));
                     Ok::<_, String>(())
                 })
                 .await
@@ -1434,14 +1466,13 @@ async fn group_limit_runs_at_most_two_children_at_once() {
                         sleep(ms(10)).await;
                         running.fetch_sub(1, Ordering::SeqCst);
                         Ok::<_, String>(())
-                    })
-                    .map_err(|e| e.to_string())?;
+                    });
                 }
                 yield_now().await;
                 let waiting = g
                     .children()
                     .iter()
-                    .filter(|c| c.state == corral::ChildState::Waiting)
+                    .filter(|c| c.state == corral::TaskState::Waiting)
                     .count();
                 Ok::<_, String>(waiting)
             }
@@ -1463,14 +1494,11 @@ async fn a_group_dropped_mid_way_aborts_its_children() {
     let run = TaskGroup::new().limit(1).run(|g| async move {
         for i in 0..3 {
             let d = d.clone();
-            k.lock().unwrap().push(
-                g.spawn(async move {
-                    let _g = d.guard();
-                    sleep(ms(100)).await;
-                    Ok::<u8, String>(i)
-                })
-                .map_err(|e| e.to_string())?,
-            );
+            k.lock().unwrap().push(g.spawn(async move {
+                let _g = d.guard();
+                sleep(ms(100)).await;
+                Ok::<u8, String>(i)
+            }));
         }
         sleep(secs(10)).await;
         Ok::<_, String>(())
@@ -1617,10 +1645,8 @@ fn multi_thread_runtime_tasks_and_cross_thread_wake_ups() {
         // A group whose children run on the workers, one of which fails.
         let err = TaskGroup::new()
             .run(|g| async move {
-                g.spawn(yielding(2, (), Count::default()))
-                    .map_err(|e| e.to_string())?;
-                g.spawn(failing::<()>(1, "worker failed"))
-                    .map_err(|e| e.to_string())?;
+                g.spawn(yielding(2, (), Count::default()));
+                g.spawn(failing::<()>(1, "worker failed"));
                 Ok::<_, String>(())
             })
             .await

@@ -519,8 +519,7 @@ async fn a_retry_is_a_future_returning_result_for_gather_and_task_groups() {
                             .map_err(|e| e.into_last())?;
                         results.lock().unwrap().push(n);
                         Ok::<_, String>(())
-                    })
-                    .map_err(|e| e.to_string())?;
+                    });
                 }
                 Ok::<_, String>(())
             }

@@ -147,7 +147,8 @@ async fn already_finished_inner_gives_its_result_6_8() {
     assert!(done.is_finished());
     let s = shield(done);
     assert!(s.is_finished());
-    assert_eq!(s.try_outcome(), Some(Outcome::Ok(42)));
+    assert_eq!(s.state(), corral::TaskState::Succeeded);
+    assert_eq!(s.with_outcome(Outcome::clone), Some(Outcome::Ok(42)));
     assert_eq!(s.await, Outcome::Ok(42));
 }
 
@@ -234,11 +235,14 @@ async fn unobserved_failure_stays_in_the_handle_6_12() {
     assert_eq!(alive_tasks().await, 0);
     // Nothing was printed or lost: the failure is in the handle, for every clone.
     let other = s.clone();
-    assert_eq!(s.try_outcome(), Some(Outcome::Err(Boom("unobserved"))));
+    assert_eq!(
+        s.with_outcome(Outcome::clone),
+        Some(Outcome::Err(Boom("unobserved")))
+    );
     assert_eq!(other.await, Outcome::Err(Boom("unobserved")));
     // Moved out once, for error types that are not Clone.
-    assert_eq!(s.take_outcome(), Some(Outcome::Err(Boom("unobserved"))));
-    assert_eq!(s.take_outcome(), None);
+    assert_eq!(s.try_outcome(), Some(Outcome::Err(Boom("unobserved"))));
+    assert_eq!(s.try_outcome(), None);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1720,6 +1720,13 @@ async fn op_wait(mut g: Gen, cx: Cx) -> Res {
             t.cancel();
         }
     };
+    // `wait` hands back the handles: their ids say which input each one was.
+    let ids: Vec<corral::TaskId> = tasks.iter().map(|t| t.id()).collect();
+    let pos = |t: &Task<u32, TErr>| {
+        ids.iter()
+            .position(|id| *id == t.id())
+            .expect("a task wait was given")
+    };
     if borrowed {
         let w = corral::wait(tasks.iter_mut())
             .return_when(rw)
@@ -1729,9 +1736,9 @@ async fn op_wait(mut g: Gen, cx: Cx) -> Res {
             let done: Vec<_> = waited
                 .done
                 .into_iter()
-                .map(|(i, t)| (i, t.try_outcome()))
+                .map(|t| (pos(t), t.try_outcome()))
                 .collect();
-            let pending_ix: Vec<usize> = waited.pending.iter().map(|x| x.0).collect();
+            let pending_ix: Vec<usize> = waited.pending.iter().map(|t| pos(t)).collect();
             check_split(&done, &pending_ix)?;
             pending_ix
         } else {
@@ -1755,16 +1762,16 @@ async fn op_wait(mut g: Gen, cx: Cx) -> Res {
         let done: Vec<_> = waited
             .done
             .into_iter()
-            .map(|(i, mut t)| (i, t.try_outcome()))
+            .map(|mut t| (pos(&t), t.try_outcome()))
             .collect();
         let pending = waited.pending;
-        let pending_ix: Vec<usize> = pending.iter().map(|x| x.0).collect();
+        let pending_ix: Vec<usize> = pending.iter().map(pos).collect();
         check_split(&done, &pending_ix)?;
-        for (_, t) in &pending {
+        for t in &pending {
             cancel(t);
         }
         if !pending.is_empty() {
-            let again = corral::wait(pending.into_iter().map(|x| x.1))
+            let again = corral::wait(pending)
                 .await
                 .map_err(|e| format!("wait: {e}"))?;
             ensure!(
@@ -1772,8 +1779,8 @@ async fn op_wait(mut g: Gen, cx: Cx) -> Res {
                 "wait(ALL_COMPLETED) on cancelled tasks left {} pending",
                 again.pending.len()
             );
-            for (k, mut t) in again.done {
-                let i = pending_ix[k];
+            for mut t in again.done {
+                let i = pos(&t);
                 let Some(o) = t.try_outcome() else {
                     return Err(format!("wait: cancelled task {i} is done with no outcome"));
                 };
@@ -1997,7 +2004,7 @@ fn spawn_kid(g: &Spawner<TErr>, kid: Kid, rec: &Arc<GroupRec>, cx: &Cx) {
     match kid {
         Kid::Leaf(leaf) => {
             let f = leaf_fut(leaf.clone(), cx.clone());
-            let spawned = g.spawn_with(b, async move {
+            let spawned = g.try_spawn_with(b, async move {
                 let _running = Running::enter(&counters);
                 f.await
             });
@@ -2007,7 +2014,7 @@ fn spawn_kid(g: &Spawner<TErr>, kid: Kid, rec: &Arc<GroupRec>, cx: &Cx) {
         }
         Kid::Nested(spec) => {
             let cx = cx.clone();
-            let _ = g.spawn_with(b, async move {
+            g.spawn_with(b, async move {
                 let _running = Running::enter(&counters);
                 let _alive = Alive::enter(&cx, format!("task of group g{}", spec.id));
                 let (_, fut) = run_group(*spec, cx.clone());
@@ -2022,7 +2029,7 @@ fn spawn_kid(g: &Spawner<TErr>, kid: Kid, rec: &Arc<GroupRec>, cx: &Cx) {
         }
         Kid::Spawner(steps, leaf) => {
             let (g2, rec2, cx2) = (g.clone(), rec.clone(), cx.clone());
-            let _ = g.spawn_with(b, async move {
+            g.spawn_with(b, async move {
                 let _running = Running::enter(&counters);
                 let _alive = Alive::enter(&cx2, format!("spawner of leaf {}", leaf.id));
                 run_steps(&steps).await;
@@ -2496,12 +2503,12 @@ async fn op_shield(mut g: Gen, cx: Cx) -> Res {
                 sh.is_finished(),
                 "shield: finished() resolved, is_finished() false"
             );
-            let o = sh.take_outcome();
+            let o = sh.try_outcome();
             let Some(o) = o else {
-                return Err("shield: take_outcome() after finished() gave None".into());
+                return Err("shield: try_outcome() after finished() gave None".into());
             };
             ensure!(
-                sh.take_outcome().is_none(),
+                sh.try_outcome().is_none(),
                 "shield: the outcome was taken twice"
             );
             seen.push(o);

@@ -41,7 +41,7 @@ fn wait_on_task(at: Instant) -> Seen {
         let waited = corral::wait([t]).timeout(ms(30)).await.unwrap();
         let mut done = waited.done.into_iter();
         done.next()
-            .map(|(_, mut t)| t.try_outcome().expect("done").unwrap())
+            .map(|mut t| t.try_outcome().expect("done").unwrap())
     })
 }
 

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use corral::{EmptyWait, Outcome, ReturnWhen, Task, Waited};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use corral::{EmptyWait, Outcome, ReturnWhen, Task, TaskId, Waited};
 use tokio::sync::oneshot;
 use tokio::task::yield_now;
 use tokio::time::{sleep, Instant};
@@ -28,8 +31,47 @@ fn fail_after<T: Send + 'static>(dt: Duration, msg: &'static str) -> Task<T, Str
     })
 }
 
-fn indices<W>(v: &[(usize, W)]) -> Vec<usize> {
-    v.iter().map(|(i, _)| *i).collect()
+/// A task handle `wait` takes, owned or borrowed: its id.
+trait HasId {
+    fn task_id(&self) -> TaskId;
+}
+
+impl<T, E> HasId for Task<T, E> {
+    fn task_id(&self) -> TaskId {
+        self.id()
+    }
+}
+
+impl<T, E> HasId for &mut Task<T, E> {
+    fn task_id(&self) -> TaskId {
+        self.id()
+    }
+}
+
+/// Where each task stood in the input of the last `wait` it was given (see [`wait`]).
+static POSITIONS: Mutex<BTreeMap<TaskId, usize>> = Mutex::new(BTreeMap::new());
+
+/// `corral::wait`, noting each task's position in this call's input, so that [`indices`] can
+/// say which inputs came back where. `wait` hands back the handles themselves; their ids are
+/// how a caller tells them apart.
+fn wait<I>(tasks: I) -> corral::Wait<I::Item>
+where
+    I: IntoIterator,
+    I::Item: corral::WaitTask + HasId,
+{
+    let tasks: Vec<I::Item> = tasks.into_iter().collect();
+    let mut positions = POSITIONS.lock().unwrap();
+    for (i, t) in tasks.iter().enumerate() {
+        positions.insert(t.task_id(), i);
+    }
+    drop(positions);
+    corral::wait(tasks)
+}
+
+/// The input positions (in their last [`wait`]) of `tasks`.
+fn indices<W: HasId>(tasks: &[W]) -> Vec<usize> {
+    let positions = POSITIONS.lock().unwrap();
+    tasks.iter().map(|t| positions[&t.task_id()]).collect()
 }
 
 /// The outcomes of the done tasks, read without waiting: they must already be there.
@@ -37,9 +79,10 @@ fn outcomes<T, E>(waited: &mut Waited<Task<T, E>>) -> Vec<Outcome<T, E>> {
     waited
         .done
         .iter_mut()
-        .map(|(i, t)| {
+        .map(|t| {
+            let id = t.id();
             t.try_outcome()
-                .unwrap_or_else(|| panic!("done task {i} has no outcome"))
+                .unwrap_or_else(|| panic!("done task {id} has no outcome"))
         })
         .collect()
 }
@@ -51,15 +94,13 @@ async fn all_completed_waits_for_every_task_3_1() {
     let t0 = Instant::now();
     let a = after(ms(100), "a");
     let b = after(ms(150), "b");
-    let waited = corral::wait([b, a]).await.unwrap();
+    let waited = wait([b, a]).await.unwrap();
     assert_eq!(t0.elapsed(), ms(150));
     assert_eq!(indices(&waited.done), vec![0, 1]);
     assert!(waited.pending.is_empty());
 
     // Waiting again on the finished tasks returns at once, and their outcomes are intact.
-    let mut again = corral::wait(waited.done.into_iter().map(|(_, t)| t))
-        .await
-        .unwrap();
+    let mut again = wait(waited.done).await.unwrap();
     assert_eq!(t0.elapsed(), ms(150));
     assert_eq!(
         outcomes(&mut again),
@@ -73,11 +114,11 @@ async fn all_completed_waits_for_every_task_3_1() {
 async fn any_iterable_of_tasks_works_3_2() {
     let a = after(ms(10), 1);
     let b = after(ms(20), 2);
-    let waited = corral::wait(vec![b, a].into_iter()).await.unwrap();
+    let waited = wait(vec![b, a].into_iter()).await.unwrap();
     assert_eq!(waited.done.len(), 2);
 
     let generated = (0..10u64).map(|i| after(ms(i), i));
-    let mut waited = corral::wait(generated).await.unwrap();
+    let mut waited = wait(generated).await.unwrap();
     assert_eq!(waited.done.len(), 10);
     assert!(waited.pending.is_empty());
     let values: Vec<u64> = outcomes(&mut waited)
@@ -89,7 +130,7 @@ async fn any_iterable_of_tasks_works_3_2() {
     // Borrowed tasks too: the caller keeps them.
     let mut a = after(ms(5), "a");
     let mut b = after(ms(1), "b");
-    let waited = corral::wait([&mut a, &mut b]).await.unwrap();
+    let waited = wait([&mut a, &mut b]).await.unwrap();
     assert_eq!(indices(&waited.done), vec![0, 1]);
     drop(waited);
     assert_eq!(a.await.unwrap(), "a");
@@ -102,9 +143,9 @@ async fn any_iterable_of_tasks_works_3_2() {
 async fn empty_input_is_an_error_not_a_hang_3_4() {
     let t0 = Instant::now();
     let none: Vec<Task<(), ()>> = Vec::new();
-    assert_eq!(corral::wait(none).await.unwrap_err(), EmptyWait);
+    assert_eq!(wait(none).await.unwrap_err(), EmptyWait);
     let none: [&mut Task<(), ()>; 0] = [];
-    let err = corral::wait(none)
+    let err = wait(none)
         .return_when(ReturnWhen::FirstCompleted)
         .timeout(Duration::from_secs(1))
         .await
@@ -120,7 +161,7 @@ async fn first_completed_returns_at_the_first_and_leaves_the_rest_running_3_6() 
     let t0 = Instant::now();
     let a = after(Duration::from_secs(10), "a");
     let b = after(ms(100), "b");
-    let mut waited = corral::wait([a, b])
+    let mut waited = wait([a, b])
         .return_when(ReturnWhen::FirstCompleted)
         .await
         .unwrap();
@@ -128,7 +169,7 @@ async fn first_completed_returns_at_the_first_and_leaves_the_rest_running_3_6() 
     assert_eq!(indices(&waited.done), vec![1]);
     assert_eq!(indices(&waited.pending), vec![0]);
     assert_eq!(outcomes(&mut waited), vec![Outcome::Ok("b")]);
-    let (_, a) = waited.pending.pop().unwrap();
+    let a = waited.pending.pop().unwrap();
     assert!(!a.is_finished());
     assert!(!a.task_ref().is_cancel_requested());
     assert_eq!(a.await.unwrap(), "a");
@@ -141,7 +182,7 @@ async fn first_completed_returns_at_once_if_a_task_has_already_finished() {
     let a = after(Duration::from_secs(10), "a");
     let b = after(Duration::ZERO, "b");
     sleep(ms(1)).await;
-    let waited = corral::wait([a, b])
+    let waited = wait([a, b])
         .return_when(ReturnWhen::FirstCompleted)
         .await
         .unwrap();
@@ -167,7 +208,7 @@ async fn sets_are_computed_when_wait_resumes_3_7() {
     });
     // The waiter is a task created after both.
     let waiter = corral::spawn(async move {
-        let mut waited = corral::wait([a, b])
+        let mut waited = wait([a, b])
             .return_when(ReturnWhen::FirstCompleted)
             .await
             .unwrap();
@@ -186,7 +227,7 @@ async fn finished_tasks_are_all_seen_in_one_resume_past_the_coop_budget() {
         .map(|i| corral::spawn(async move { Ok(i) }))
         .collect();
     sleep(ms(1)).await;
-    let waited = corral::wait(tasks)
+    let waited = wait(tasks)
         .return_when(ReturnWhen::FirstCompleted)
         .await
         .unwrap();
@@ -200,7 +241,7 @@ async fn first_exception_returns_at_a_failure_raised_at_once_3_8() {
     let t0 = Instant::now();
     let a = after(Duration::from_secs(10), ());
     let b = corral::spawn(async { Err::<(), _>("ZeroDivisionError".to_string()) });
-    let mut waited = corral::wait([a, b])
+    let mut waited = wait([a, b])
         .return_when(ReturnWhen::FirstException)
         .await
         .unwrap();
@@ -218,7 +259,7 @@ async fn first_exception_returns_when_a_task_fails_later_3_9() {
     let t0 = Instant::now();
     let a = after(Duration::from_secs(10), ());
     let b = fail_after(ms(10), "late");
-    let waited = corral::wait([a, b])
+    let waited = wait([a, b])
         .return_when(ReturnWhen::FirstException)
         .await
         .unwrap();
@@ -238,7 +279,7 @@ async fn first_exception_counts_a_panic_as_a_failure() {
         }
         Ok(())
     });
-    let mut waited = corral::wait([a, b])
+    let mut waited = wait([a, b])
         .return_when(ReturnWhen::FirstException)
         .await
         .unwrap();
@@ -260,7 +301,7 @@ async fn first_exception_ignores_cancellation_3_10() {
         Ok::<(), ()>(())
     })
     .detach();
-    let mut waited = corral::wait([a, c])
+    let mut waited = wait([a, c])
         .return_when(ReturnWhen::FirstException)
         .await
         .unwrap();
@@ -279,7 +320,7 @@ async fn all_completed_never_fails_because_a_task_did_3_11() {
     let t0 = Instant::now();
     let a = after(ms(100), ());
     let b = fail_after(ms(150), "b failed");
-    let mut waited = corral::wait([b, a]).await.unwrap();
+    let mut waited = wait([b, a]).await.unwrap();
     assert_eq!(t0.elapsed(), ms(150));
     assert_eq!(indices(&waited.done), vec![0, 1]);
     let failures = outcomes(&mut waited)
@@ -296,11 +337,11 @@ async fn a_timeout_returns_the_sets_and_cancels_nothing_3_12() {
     let t0 = Instant::now();
     let a = after(ms(100), "a");
     let b = after(ms(150), "b");
-    let mut waited = corral::wait([b, a]).timeout(ms(110)).await.unwrap();
+    let mut waited = wait([b, a]).timeout(ms(110)).await.unwrap();
     assert_eq!(t0.elapsed(), ms(110));
     assert_eq!(indices(&waited.done), vec![1]);
     assert_eq!(indices(&waited.pending), vec![0]);
-    let (_, b) = waited.pending.pop().unwrap();
+    let b = waited.pending.pop().unwrap();
     assert!(!b.task_ref().is_cancel_requested());
     assert_eq!(b.await.unwrap(), "b");
     assert_eq!(t0.elapsed(), ms(150));
@@ -312,7 +353,7 @@ async fn a_zero_timeout_reports_what_has_already_finished() {
     let a = after(Duration::ZERO, "a");
     let b = after(ms(10), "b");
     sleep(ms(1)).await;
-    let waited = corral::wait([a, b]).timeout(Duration::ZERO).await.unwrap();
+    let waited = wait([a, b]).timeout(Duration::ZERO).await.unwrap();
     assert_eq!(t0.elapsed(), ms(1));
     assert_eq!(indices(&waited.done), vec![0]);
     assert_eq!(indices(&waited.pending), vec![1]);
@@ -321,12 +362,12 @@ async fn a_zero_timeout_reports_what_has_already_finished() {
 #[tokio::test(start_paused = true)]
 async fn no_timeout_and_an_unrepresentable_one_both_wait_as_long_as_it_takes() {
     let t0 = Instant::now();
-    let waited = corral::wait([after(Duration::from_secs(1000), ())])
+    let waited = wait([after(Duration::from_secs(1000), ())])
         .timeout(None)
         .await
         .unwrap();
     assert_eq!(waited.done.len(), 1);
-    let waited = corral::wait([after(Duration::from_secs(1000), ())])
+    let waited = wait([after(Duration::from_secs(1000), ())])
         .timeout(Duration::MAX)
         .await
         .unwrap();
@@ -337,7 +378,7 @@ async fn no_timeout_and_an_unrepresentable_one_both_wait_as_long_as_it_takes() {
 #[tokio::test(start_paused = true)]
 async fn the_timeout_counts_from_the_first_poll() {
     let t0 = Instant::now();
-    let w = corral::wait([after(Duration::from_secs(10), ())]).timeout(ms(100));
+    let w = wait([after(Duration::from_secs(10), ())]).timeout(ms(100));
     sleep(ms(50)).await;
     let waited = w.await.unwrap();
     assert_eq!(t0.elapsed(), ms(150));
@@ -358,7 +399,7 @@ async fn a_task_finishing_at_the_timeout_instant_is_done_3_13() {
         if task_started_first {
             yield_now().await; // a arms its timer before wait arms its own
         }
-        let waited = corral::wait([a]).timeout(ms(100)).await.unwrap();
+        let waited = wait([a]).timeout(ms(100)).await.unwrap();
         (
             indices(&waited.done),
             indices(&waited.pending),
@@ -387,7 +428,7 @@ async fn a_task_finishing_at_the_timeout_instant_is_done_3_13() {
         yield_now().await;
         Ok::<_, ()>("a")
     });
-    let waited = corral::wait([a]).timeout(ms(100)).await.unwrap();
+    let waited = wait([a]).timeout(ms(100)).await.unwrap();
     assert_eq!(indices(&waited.pending), vec![0]);
     assert_eq!(t0.elapsed(), ms(100));
 }
@@ -409,7 +450,7 @@ async fn cancelling_a_waiter_aborts_the_tasks_it_owns_3_14() {
                 Ok::<(), ()>(())
             })
         });
-        corral::wait(tasks).await.map_err(|_| ())?;
+        wait(tasks).await.map_err(|_| ())?;
         Ok::<(), ()>(())
     });
     sleep(ms(10)).await;
@@ -434,7 +475,7 @@ async fn a_cancelled_waiter_of_borrowed_tasks_leaves_them_running_3_14() {
                 let proof = a.await.ok();
                 Ok::<_, ()>((proof, Instant::now()))
             }
-            _ = corral::wait([&mut a]) => Ok((None, Instant::now())),
+            _ = wait([&mut a]) => Ok((None, Instant::now())),
         }
     });
     sleep(ms(10)).await;
@@ -447,10 +488,10 @@ async fn a_cancelled_waiter_of_borrowed_tasks_leaves_them_running_3_14() {
 // 3.15 -----------------------------------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
-async fn done_and_pending_come_in_input_order_with_their_indices_3_15() {
+async fn done_and_pending_come_in_input_order_3_15() {
     // Completion order is the reverse of input order.
     let tasks = (0..6u64).map(|i| after(ms(60 - 10 * i), i));
-    let mut waited = corral::wait(tasks).timeout(ms(35)).await.unwrap();
+    let mut waited = wait(tasks).timeout(ms(35)).await.unwrap();
     assert_eq!(indices(&waited.done), vec![3, 4, 5]);
     assert_eq!(indices(&waited.pending), vec![0, 1, 2]);
     let values: Vec<u64> = outcomes(&mut waited)
@@ -474,9 +515,9 @@ async fn done_tasks_keep_every_kind_of_outcome() {
     });
     let cancelled = after(Duration::from_secs(10), 4);
     cancelled.cancel_with("why");
-    let waited = corral::wait([ok, err, panicked, cancelled]).await.unwrap();
+    let waited = wait([ok, err, panicked, cancelled]).await.unwrap();
     let mut got = Vec::new();
-    for (_, t) in waited.done {
+    for t in waited.done {
         assert!(t.is_finished());
         got.push(t.await);
     }
@@ -495,26 +536,26 @@ async fn done_tasks_keep_every_kind_of_outcome() {
 async fn pending_tasks_can_be_waited_again_or_cancelled() {
     let t0 = Instant::now();
     let tasks = [ms(10), ms(20), ms(30), ms(40)].map(|d| after(d, d));
-    let mut waited = corral::wait(tasks)
+    let ids: Vec<TaskId> = tasks.iter().map(|t| t.id()).collect();
+    let input = |t: &Task<Duration, String>| ids.iter().position(|id| *id == t.id()).unwrap();
+    let mut waited = wait(tasks)
         .return_when(ReturnWhen::FirstCompleted)
         .await
         .unwrap();
-    let mut order = indices(&waited.done);
-    // Keep the original indices across rounds.
+    // The handles keep their identity across rounds: no index bookkeeping.
+    let mut order: Vec<usize> = waited.done.iter().map(input).collect();
     while !waited.pending.is_empty() {
-        let (idx, tasks): (Vec<usize>, Vec<_>) = waited.pending.into_iter().unzip();
-        waited = corral::wait(tasks)
+        waited = wait(waited.pending)
             .return_when(ReturnWhen::FirstCompleted)
             .await
             .unwrap();
-        order.extend(waited.done.iter().map(|(i, _)| idx[*i]));
+        order.extend(waited.done.iter().map(input));
         if order.len() == 2 {
             // Cancel what is left, then collect it.
-            for (_, t) in &waited.pending {
+            for t in &waited.pending {
                 assert!(t.cancel());
             }
-            let (_, tasks): (Vec<usize>, Vec<_>) = waited.pending.into_iter().unzip();
-            let mut rest = corral::wait(tasks).await.unwrap();
+            let mut rest = wait(waited.pending).await.unwrap();
             assert!(outcomes(&mut rest).iter().all(|o| o.is_cancelled()));
             break;
         }
@@ -524,12 +565,53 @@ async fn pending_tasks_can_be_waited_again_or_cancelled() {
     assert_eq!(alive(), 0);
 }
 
+/// asyncio's loop, `while pending: done, pending = await wait(pending,
+/// return_when=FIRST_COMPLETED)`, written as it reads: `pending` goes back into `wait` as it
+/// is, and each done task says who it is.
+#[tokio::test(start_paused = true)]
+async fn the_asyncio_first_completed_loop_passes_pending_straight_back() {
+    let t0 = Instant::now();
+    let mut pending: Vec<Task<u64, String>> = [("c", 30), ("a", 10), ("d", 40), ("b", 20)]
+        .map(|(name, t)| {
+            corral::spawn_named(name, async move {
+                sleep(ms(t)).await;
+                Ok(t)
+            })
+        })
+        .into();
+    let mut seen = Vec::new();
+    let mut rounds = 0;
+    while !pending.is_empty() {
+        let waited = corral::wait(pending)
+            .return_when(ReturnWhen::FirstCompleted)
+            .await
+            .unwrap();
+        rounds += 1;
+        for task in waited.done {
+            let name = task.name();
+            seen.push((name.to_string(), task.await.unwrap(), t0.elapsed()));
+        }
+        pending = waited.pending;
+    }
+    assert_eq!(rounds, 4);
+    assert_eq!(
+        seen,
+        [
+            ("a".to_string(), 10, ms(10)),
+            ("b".to_string(), 20, ms(20)),
+            ("c".to_string(), 30, ms(30)),
+            ("d".to_string(), 40, ms(40)),
+        ]
+    );
+    assert_eq!(alive(), 0);
+}
+
 // Nothing left running ------------------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
 async fn no_task_is_alive_after_all_complete() {
     let tasks = (0..20u64).map(|i| after(ms(i), i));
-    let waited = corral::wait(tasks).await.unwrap();
+    let waited = wait(tasks).await.unwrap();
     assert_eq!(waited.done.len(), 20);
     assert_eq!(alive(), 0);
 }
@@ -537,7 +619,7 @@ async fn no_task_is_alive_after_all_complete() {
 #[tokio::test(start_paused = true)]
 async fn no_task_is_alive_after_dropping_the_returned_pending_tasks() {
     let tasks = (0..20u64).map(|i| after(Duration::from_secs(i), i));
-    let waited = corral::wait(tasks).timeout(ms(1500)).await.unwrap();
+    let waited = wait(tasks).timeout(ms(1500)).await.unwrap();
     assert_eq!(waited.done.len(), 2);
     assert_eq!(alive(), 18, "pending tasks are still running until dropped");
     drop(waited);
@@ -548,13 +630,13 @@ async fn no_task_is_alive_after_dropping_the_returned_pending_tasks() {
 #[tokio::test(start_paused = true)]
 async fn no_task_is_alive_after_dropping_the_wait_mid_way() {
     let tasks = (0..20u64).map(|i| after(Duration::from_secs(i), i));
-    let res = tokio::time::timeout(ms(1500), corral::wait(tasks)).await;
+    let res = tokio::time::timeout(ms(1500), wait(tasks)).await;
     assert!(res.is_err(), "tokio's timeout dropped the wait future");
     yield_now().await;
     assert_eq!(alive(), 0);
 
     // Dropped before it was ever polled, too.
-    let w = corral::wait((1..=5u64).map(|i| after(Duration::from_secs(i), i)));
+    let w = wait((1..=5u64).map(|i| after(Duration::from_secs(i), i)));
     yield_now().await;
     assert_eq!(alive(), 5);
     drop(w);
@@ -567,7 +649,7 @@ async fn borrowed_tasks_survive_a_dropped_wait_and_finish() {
     let mut tasks: Vec<Task<u64, String>> = (1..=3u64)
         .map(|i| after(Duration::from_secs(i), i))
         .collect();
-    let res = tokio::time::timeout(ms(1500), corral::wait(tasks.iter_mut())).await;
+    let res = tokio::time::timeout(ms(1500), wait(tasks.iter_mut())).await;
     assert!(res.is_err());
     yield_now().await;
     assert_eq!(alive(), 2);
@@ -590,7 +672,7 @@ async fn wait_sees_every_completion_on_a_multi_thread_runtime() {
                 Ok::<_, ()>(i)
             })
         });
-        let mut waited = corral::wait(tasks).await.unwrap();
+        let mut waited = wait(tasks).await.unwrap();
         assert!(waited.pending.is_empty());
         let values: Vec<usize> = outcomes(&mut waited)
             .into_iter()
@@ -605,7 +687,7 @@ async fn a_task_whose_outcome_was_taken_counts_as_done_and_not_failed() {
     let mut taken = corral::spawn(async { Err::<(), _>("already seen".to_string()) });
     assert!((&mut taken).await.is_err());
     let mut slow = after(Duration::from_secs(1), ());
-    let waited = corral::wait([&mut taken, &mut slow])
+    let waited = wait([&mut taken, &mut slow])
         .return_when(ReturnWhen::FirstException)
         .await
         .unwrap();

@@ -212,7 +212,12 @@ pub async fn first_completed_wins(w: &impl World) {
         "done, pending = await asyncio.wait(tasks, return_when=FIRST_COMPLETED); cancel pending",
         "corral::wait(tasks).return_when(FirstCompleted), then cancel() the pending",
     );
-    let tasks = [2.0, 1.0, 3.0].map(|after| corral::spawn(w.get(status(w, 200, after))));
+    // Each task is named after its input: `wait` hands back the handles, which say who they are.
+    let mut index = 0;
+    let tasks = [2.0, 1.0, 3.0].map(|after| {
+        index += 1;
+        corral::spawn_named(format!("input {}", index - 1), w.get(status(w, 200, after)))
+    });
     let waited = match corral::wait(tasks)
         .return_when(ReturnWhen::FirstCompleted)
         .await
@@ -220,14 +225,14 @@ pub async fn first_completed_wins(w: &impl World) {
         Ok(waited) => waited,
         Err(empty) => return say!(w, "   {empty}"),
     };
-    for (index, task) in waited.done {
-        say!(w, "   first done: input {index}: {}", show(&task.await));
+    for task in waited.done {
+        say!(w, "   first done: {}: {}", task.name(), show(&task.await));
     }
-    for (_, task) in &waited.pending {
+    for task in &waited.pending {
         task.cancel();
     }
-    for (index, task) in waited.pending {
-        say!(w, "   input {index}: {}", show(&task.await));
+    for task in waited.pending {
+        say!(w, "   {}: {}", task.name(), show(&task.await));
     }
     say!(
         w,

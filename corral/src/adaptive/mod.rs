@@ -278,6 +278,22 @@ impl AdaptiveLimiter {
         self.shared.limiter.in_use()
     }
 
+    /// The limiter the permits come from. A task group's children take theirs from it, hold
+    /// them until the group collects them, and give their verdict with
+    /// [`verdict`](AdaptiveLimiter::verdict) meanwhile.
+    pub(crate) fn permits(&self) -> &Arc<Limiter> {
+        &self.shared.limiter
+    }
+
+    /// The verdict of a call that got its permit at `started` and holds it still.
+    pub(crate) fn verdict(&self, started: Instant, verdict: Verdict) {
+        match verdict {
+            Verdict::Success => self.record(started, false),
+            Verdict::Overload => self.record(started, true),
+            Verdict::None => {}
+        }
+    }
+
     /// Applies one verdict.
     fn record(&self, started: Instant, overload: bool) {
         // Held now, the caller's permit included (it is released after the verdict).

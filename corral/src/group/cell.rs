@@ -8,16 +8,23 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::limit::AcquireOwned;
+use tokio::time::Instant;
+
+use crate::adaptive::{AdaptiveLimiter, Verdict};
+use crate::limit::{AcquireOwned, Limiter};
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome};
 use crate::rt::{with_frame, Body, KeptHandle, Payload, Scope, TaskCell};
-use crate::task::TaskRef;
+use crate::task::{TaskRef, TaskState};
 
-use super::child::{ChildInfo, ChildState, Slot};
+use super::child::{ChildInfo, Slot};
 use super::tree::HostFrame;
 
 pub(super) const WAITING: u8 = 0;
 pub(super) const RUNNING: u8 = 1;
+/// Set by a group that is dropped while its limiter lives on (an adaptive limit, shared): it
+/// gave back the permit of a `RUNNING` child; a child still `WAITING` that gets its permit
+/// after that gives it back itself.
+pub(super) const RELEASED: u8 = 2;
 
 /// What the group and its tree know about one child, and (its tail, `slot`) where the child's
 /// outcome waits for its [`Child`] handle and the child's `JoinHandle`. It lives in the child's
@@ -38,6 +45,19 @@ pub(super) struct ChildMeta<S: ?Sized = dyn Erased> {
     /// [`Limiter::release`]: crate::limit::Limiter::release
     pub(super) state: AtomicU8,
     pub(super) slot: S,
+}
+
+impl<T> ChildMeta<ChildTail<T>> {
+    /// A child's node before it starts: waiting, no outcome, no handle kept yet.
+    pub(super) fn new() -> Self {
+        ChildMeta {
+            state: AtomicU8::new(WAITING),
+            slot: ChildTail {
+                slot: Slot::new(),
+                handle: KeptHandle::default(),
+            },
+        }
+    }
 }
 
 /// A child's allocation as the tree sees it (its body and types erased): its node.
@@ -137,13 +157,7 @@ where
 /// [`Spawner::children`]: super::spawner::Spawner::children
 pub(super) fn info(cell: &Arc<Scope<dyn NodeCell>>) -> ChildInfo {
     let task = TaskRef::from_scope(cell.clone());
-    let state = if task.is_cancel_requested() {
-        ChildState::Cancelling
-    } else if cell.payload.node().state.load(Ordering::Relaxed) == RUNNING {
-        ChildState::Running
-    } else {
-        ChildState::Waiting
-    };
+    let state = live_state(cell);
     ChildInfo {
         id: task.id(),
         name: task.name(),
@@ -152,7 +166,38 @@ pub(super) fn info(cell: &Arc<Scope<dyn NodeCell>>) -> ChildInfo {
     }
 }
 
-pub(super) type Acquire = Pin<Box<AcquireOwned>>;
+/// The state of a child that has not been collected: cancelling once asked, running once it
+/// holds its permit and has been polled, waiting before that.
+pub(super) fn live_state(cell: &Scope<dyn NodeCell>) -> TaskState {
+    let scope: &Scope = cell;
+    if scope.is_requested() {
+        TaskState::Cancelling
+    } else if cell.payload.node().state.load(Ordering::Relaxed) == RUNNING {
+        TaskState::Running
+    } else {
+        TaskState::Waiting
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// How a child of a group with a limit gets its permit: it waits for it inside its own
+    /// task (so `spawn` stays synchronous), then forgets it; the group gives it back when it
+    /// collects the child (see [`ChildMeta::state`]). Under an adaptive limit the gate stays
+    /// for the child's whole run: the child gives the limit its verdict from its outcome as
+    /// it ends, with the latency from its permit, as the fan-out combinators do.
+    pub(super) struct GateState {
+        #[pin]
+        pub(super) acquire: AcquireOwned,
+        pub(super) limiter: Arc<Limiter>,
+        pub(super) adaptive: Option<AdaptiveLimiter>,
+        // When the permit came: `Some` once the child holds it.
+        pub(super) started: Option<Instant>,
+    }
+}
+
+/// One pointer in every child's body; `None` in a group without a limit, and once a child of
+/// a fixed limit holds its permit.
+pub(super) type Gate = Pin<Box<GateState>>;
 
 pin_project_lite::pin_project! {
     /// A child's future inside its task: waits for a permit of the group's limit, then runs
@@ -163,7 +208,21 @@ pin_project_lite::pin_project! {
         // The group, and the child's own allocation, which holds this future (weak, or it
         // would never be freed).
         pub(super) frame: HostFrame,
-        pub(super) acquire: Option<Acquire>,
+        pub(super) gate: Option<Gate>,
+    }
+}
+
+/// A panic of a child under an adaptive limit is an overload, as its `Panicked` outcome is for
+/// the combinators: given while the poll unwinds.
+struct OverloadOnUnwind<'a>(Option<(&'a AdaptiveLimiter, Instant)>);
+
+impl Drop for OverloadOnUnwind<'_> {
+    fn drop(&mut self) {
+        if let Some((limiter, started)) = self.0 {
+            if std::thread::panicking() && !crate::cancel::is_cancel_requested() {
+                limiter.verdict(started, Verdict::Overload);
+            }
+        }
     }
 }
 
@@ -175,28 +234,66 @@ where
     F::Output: IntoOutcome<Ok = T, Err = E>,
     T: Send + 'static,
 {
-    type Output = F::Output;
+    type Output = Outcome<T, E>;
 
     fn poll_body(
         self: Pin<&mut Self>,
         node: &ChildMeta<ChildTail<T>>,
         cx: &mut Context<'_>,
-    ) -> Poll<F::Output> {
+    ) -> Poll<Outcome<T, E>> {
         let this = self.project();
-        if let Some(acquire) = this.acquire {
-            match acquire.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(permit) => {
-                    // Held until the group collects the child (see `ChildMeta::state`): the
-                    // state becomes `RUNNING` below, in this same call.
-                    permit.forget();
-                    *this.acquire = None;
+        match this.gate {
+            None => node.state.store(RUNNING, Ordering::Relaxed),
+            Some(gate) if gate.started.is_none() => {
+                let g = gate.as_mut().project();
+                match g.acquire.poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(permit) => {
+                        // Held until the group collects the child (see `ChildMeta::state`).
+                        permit.forget();
+                        let taken = node.state.compare_exchange(
+                            WAITING,
+                            RUNNING,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        );
+                        if taken.is_err() {
+                            // The group was dropped (`RELEASED`) before this child took its
+                            // permit: nobody else will give it back. The child is being
+                            // aborted; it does not start.
+                            let _ = g.limiter.release();
+                            return Poll::Pending;
+                        }
+                        if g.adaptive.is_some() {
+                            *g.started = Some(Instant::now());
+                        } else {
+                            *this.gate = None;
+                        }
+                    }
                 }
             }
+            Some(_) => {}
         }
-        node.state.store(RUNNING, Ordering::Relaxed);
+        let turn = this
+            .gate
+            .as_deref()
+            .and_then(|g| Some((g.adaptive.as_ref()?, g.started?)));
+        let unwind = OverloadOnUnwind(turn);
         let fut = this.fut;
-        with_frame(&*this.frame, || fut.poll(cx))
+        let polled = with_frame(&*this.frame, || fut.poll(cx));
+        std::mem::forget(unwind);
+        let Poll::Ready(out) = polled else {
+            return Poll::Pending;
+        };
+        let out = out.into_outcome();
+        // A child stopped by a cancel request (its own, or the group's as it shuts down)
+        // says nothing about the limit's capacity: no verdict, as in the combinators.
+        if let Some((limiter, started)) = turn {
+            if !crate::cancel::is_cancel_requested() {
+                limiter.verdict(started, Verdict::of(&out));
+            }
+        }
+        Poll::Ready(out)
     }
 }
 

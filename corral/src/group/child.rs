@@ -1,5 +1,5 @@
 //! A group's child as its [`Child`] handle sees it: the handle, the slot the child's outcome
-//! waits in, and what [`Spawner::children`] reports of it ([`ChildState`], [`ChildInfo`]).
+//! waits in, and what [`Spawner::children`] reports of it ([`ChildInfo`]).
 //!
 //! [`Spawner::children`]: super::spawner::Spawner::children
 
@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use crate::outcome::Outcome;
 use crate::rt::Scope;
-use crate::task::{TaskId, TaskRef};
+use crate::task::{TaskId, TaskRef, TaskState};
 
-use super::cell::SlotCell;
+use super::cell::{live_state, NodeCell, SlotCell};
 use super::error::Reported;
 
 /// A handle to a child of a [`TaskGroup`]: its id and name, a way to cancel it, and its
@@ -35,7 +35,7 @@ use super::error::Reported;
 /// # async fn main() {
 /// let v = corral::TaskGroup::new()
 ///     .run(|g| async move {
-///         let child = g.spawn(async { Ok::<u8, ()>(5) }).unwrap();
+///         let child = g.spawn(async { Ok::<u8, ()>(5) });
 ///         Ok::<_, ()>(child.await.unwrap() * 2) // waiting for a child inside the body
 ///     })
 ///     .await
@@ -66,7 +66,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+    ///         let child = g.spawn(async { Ok::<(), ()>(()) });
     ///         assert_eq!(child.task_ref().id(), child.id());
     ///         Ok::<(), ()>(())
     ///     })
@@ -87,7 +87,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn_named("resize", async { Ok::<(), ()>(()) }).unwrap();
+    ///         let child = g.spawn_named("resize", async { Ok::<(), ()>(()) });
     ///         assert_eq!(&*child.name(), "resize");
     ///         Ok::<(), ()>(())
     ///     })
@@ -108,7 +108,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>());
     ///         let r = child.task_ref();
     ///         r.cancel();
     ///         assert!(child.await.is_cancelled());
@@ -135,7 +135,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>());
     ///         assert!(child.cancel());
     ///         assert!(child.await.is_cancelled()); // not a failure: the group goes on
     ///         Ok::<(), ()>(())
@@ -157,7 +157,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         let child = g.spawn(std::future::pending::<Result<(), ()>>());
     ///         child.cancel_with("not needed");
     ///         match child.await {
     ///             corral::Outcome::Cancelled(c) => assert_eq!(c.message(), Some("not needed")),
@@ -182,7 +182,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let mut child = g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+    ///         let mut child = g.spawn(async { Ok::<(), ()>(()) });
     ///         assert!(!child.is_finished());
     ///         (&mut child).await.unwrap();
     ///         assert!(child.is_finished());
@@ -196,7 +196,83 @@ impl<T> Child<T> {
         self.node.payload.slot().is_settled()
     }
 
-    /// The outcome, if the child has ended and the outcome has not been taken yet. Never waits.
+    /// What the child is doing, or how it ended ([`TaskState`]): waiting for a permit of the
+    /// group's limit, running, cancelling, then the kind of its outcome. Never takes the
+    /// outcome. `state().is_finished()` agrees with [`is_finished`](Child::is_finished): the
+    /// end shows once the group has collected the child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::TaskState;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .supervisor() // a failing child does not stop the others
+    ///     .run(|g| async move {
+    ///         let mut bad = g.spawn(async { Err::<(), _>("boom") });
+    ///         assert_eq!(bad.state(), TaskState::Waiting); // not polled yet
+    ///         let _ = (&mut bad).await;
+    ///         assert_eq!(bad.state(), TaskState::Failed);
+    ///         Ok::<(), &str>(())
+    ///     })
+    ///     .await
+    ///     .unwrap_err();
+    /// # }
+    /// ```
+    pub fn state(&self) -> TaskState {
+        let s = self.node.payload.slot().lock();
+        match &s.outcome {
+            Stored::Filled(o) => TaskState::of(o),
+            Stored::Taken(state) => *state,
+            Stored::Empty => {
+                drop(s);
+                let cell: &Scope<dyn NodeCell> = &*self.node;
+                live_state(cell)
+            }
+        }
+    }
+
+    /// Shows the outcome to `f` by reference (as [`try_outcome`](Child::try_outcome) would
+    /// return it), if the child has ended and the outcome has not been taken; returns what
+    /// `f` returns. Never waits, never takes or clones the outcome.
+    ///
+    /// `f` runs while the child's outcome is locked: it must not use this child's handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut kept = None;
+    /// corral::TaskGroup::new()
+    ///     .run(|g| {
+    ///         kept = Some(g.spawn(async { Ok::<Vec<u8>, ()>(vec![1, 2, 3]) }));
+    ///         async { Ok::<(), ()>(()) }
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// let child = kept.unwrap();
+    /// let len = child.with_outcome(|o| o.as_ref().ok().map(|v| v.len()));
+    /// assert_eq!(len, Some(Some(3)));
+    /// assert_eq!(child.await.unwrap(), vec![1, 2, 3]); // still there
+    /// # }
+    /// ```
+    pub fn with_outcome<R>(&self, f: impl FnOnce(&Outcome<T, Reported>) -> R) -> Option<R> {
+        let mut s = self.node.payload.slot().lock();
+        // The stored error is `()` (see `Slot`): the outcome is moved out, shown with its
+        // `Reported`, and moved back, also if `f` panics. Moves, no clone.
+        let o = s.take()?;
+        let lent = Lent {
+            slot: &mut s.outcome,
+            outcome: Some(self.reported(o)),
+        };
+        Some(f(lent.outcome.as_ref().expect("lent until dropped")))
+    }
+
+    /// Takes the outcome, if the child has ended and the outcome has not been taken yet. Never
+    /// waits. After it returns `Some`, awaiting the child panics. To look without taking, use
+    /// [`with_outcome`](Child::with_outcome) or [`state`](Child::state).
     ///
     /// # Examples
     ///
@@ -205,7 +281,7 @@ impl<T> Child<T> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let mut child = g.spawn(async { Ok::<u8, ()>(4) }).unwrap();
+    ///         let mut child = g.spawn(async { Ok::<u8, ()>(4) });
     ///         assert!(child.try_outcome().is_none()); // not finished yet
     ///         tokio::task::yield_now().await;
     ///         tokio::task::yield_now().await;
@@ -248,7 +324,7 @@ impl<T> Future for Child<T> {
             return Poll::Ready(self.reported(o));
         }
         assert!(
-            !matches!(s.outcome, Stored::Taken),
+            !matches!(s.outcome, Stored::Taken(_)),
             "the outcome of this group child was already taken"
         );
         match &s.waker {
@@ -281,11 +357,32 @@ struct SlotState<T> {
     waker: Option<Waker>,
 }
 
-/// A slot's outcome: not there yet, there, or taken by the handle.
+/// A slot's outcome: not there yet, there, or taken by the handle (which kind it was stays,
+/// for [`Child::state`]).
 enum Stored<T> {
     Empty,
     Filled(Outcome<T, ()>),
-    Taken,
+    Taken(TaskState),
+}
+
+/// An outcome lent to [`Child::with_outcome`]'s closure: put back into its slot when dropped,
+/// also if the closure panics.
+struct Lent<'a, T> {
+    slot: &'a mut Stored<T>,
+    outcome: Option<Outcome<T, Reported>>,
+}
+
+impl<T> Drop for Lent<'_, T> {
+    fn drop(&mut self) {
+        if let Some(o) = self.outcome.take() {
+            *self.slot = Stored::Filled(match o {
+                Outcome::Ok(v) => Outcome::Ok(v),
+                Outcome::Err(_) => Outcome::Err(()),
+                Outcome::Panicked(p) => Outcome::Panicked(p),
+                Outcome::Cancelled(c) => Outcome::Cancelled(c),
+            });
+        }
+    }
 }
 
 impl<T> Slot<T> {
@@ -326,65 +423,14 @@ impl<T> Slot<T> {
 impl<T> SlotState<T> {
     /// Takes the outcome if it is there (the slot is then `Taken`).
     fn take(&mut self) -> Option<Outcome<T, ()>> {
-        if !matches!(self.outcome, Stored::Filled(_)) {
-            return None;
-        }
-        match std::mem::replace(&mut self.outcome, Stored::Taken) {
+        let state = match &self.outcome {
+            Stored::Filled(o) => TaskState::of(o),
+            _ => return None,
+        };
+        match std::mem::replace(&mut self.outcome, Stored::Taken(state)) {
             Stored::Filled(o) => Some(o),
             _ => None,
         }
-    }
-}
-
-/// What a child is doing, as [`Spawner::children`] reports it.
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
-/// use std::time::Duration;
-/// corral::TaskGroup::new()
-///     .limit(1)
-///     .run(|g| async move {
-///         g.spawn(async {
-///             tokio::time::sleep(Duration::from_secs(1)).await;
-///             Ok::<(), ()>(())
-///         })
-///         .unwrap();
-///         g.spawn(async { Ok::<(), ()>(()) }).unwrap();
-///         tokio::task::yield_now().await;
-///         let states: Vec<corral::ChildState> = g.children().iter().map(|c| c.state).collect();
-///         // the second waits for the first's permit
-///         assert_eq!(states, [corral::ChildState::Running, corral::ChildState::Waiting]);
-///         Ok::<(), ()>(())
-///     })
-///     .await
-///     .unwrap();
-/// # }
-/// ```
-///
-/// [`Spawner::children`]: super::spawner::Spawner::children
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ChildState {
-    /// Spawned, not started yet: waiting for a permit of the group's
-    /// [limit](super::task_group::TaskGroup::limit), or for its first turn on the runtime.
-    Waiting,
-    /// Running its future.
-    Running,
-    /// Asked to stop, and not finished yet (cleaning up in its grace period, or about to be
-    /// dropped).
-    Cancelling,
-}
-
-impl fmt::Display for ChildState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ChildState::Waiting => "waiting",
-            ChildState::Running => "running",
-            ChildState::Cancelling => "cancelling",
-        })
     }
 }
 
@@ -399,10 +445,10 @@ impl fmt::Display for ChildState {
 /// # async fn main() {
 /// corral::TaskGroup::new()
 ///     .run(|g| async move {
-///         g.spawn_named("w", std::future::pending::<Result<(), ()>>()).unwrap();
+///         g.spawn_named("w", std::future::pending::<Result<(), ()>>());
 ///         let info = &g.children()[0];
 ///         assert_eq!(&*info.name, "w");
-///         assert_eq!(info.state, corral::ChildState::Waiting); // not polled yet
+///         assert_eq!(info.state, corral::TaskState::Waiting); // not polled yet
 ///         g.cancel();
 ///         Ok::<(), ()>(())
 ///     })
@@ -420,8 +466,11 @@ pub struct ChildInfo {
     pub name: Arc<str>,
     /// How long ago it was spawned.
     pub age: Duration,
-    /// What it is doing.
-    pub state: ChildState,
+    /// What it is doing: [`Waiting`](TaskState::Waiting) for a permit of the group's limit
+    /// (or its first turn), [`Running`](TaskState::Running) or
+    /// [`Cancelling`](TaskState::Cancelling). A listing shows only children that have not
+    /// been collected, so never an end state.
+    pub state: TaskState,
 }
 
 impl fmt::Display for ChildInfo {

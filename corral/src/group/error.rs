@@ -85,7 +85,7 @@ impl<E: fmt::Display> fmt::Display for GroupFailure<E> {
 /// let err = corral::TaskGroup::new()
 ///     .name("jobs")
 ///     .run(|g| async move {
-///         g.spawn_named("a", async { Err::<(), _>("disk full") }).unwrap();
+///         g.spawn_named("a", async { Err::<(), _>("disk full") });
 ///         // The failure of "a" cancels the body, whose cleanup fails too.
 ///         let _request = corral::cancelled().await;
 ///         Err::<(), _>("body gave up")
@@ -119,8 +119,8 @@ impl<E> GroupError<E> {
     /// let err = corral::TaskGroup::new()
     ///     .supervisor()
     ///     .run(|g| async move {
-    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
-    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") });
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") });
     ///         Ok::<(), &str>(())
     ///     })
     ///     .await
@@ -142,8 +142,8 @@ impl<E> GroupError<E> {
     /// let err = corral::TaskGroup::new()
     ///     .supervisor()
     ///     .run(|g| async move {
-    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
-    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") });
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") });
     ///         Ok::<(), &str>(())
     ///     })
     ///     .await
@@ -166,8 +166,8 @@ impl<E> GroupError<E> {
     /// let err = corral::TaskGroup::new()
     ///     .supervisor()
     ///     .run(|g| async move {
-    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
-    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") });
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") });
     ///         Ok::<(), &str>(())
     ///     })
     ///     .await
@@ -195,8 +195,7 @@ impl<E> GroupError<E> {
     ///             panic!("kaboom");
     ///             #[allow(unreachable_code)]
     ///             Ok::<(), ()>(())
-    ///         })
-    ///         .unwrap();
+    ///         });
     ///         Ok::<(), ()>(())
     ///     })
     ///     .await
@@ -221,8 +220,8 @@ impl<E> GroupError<E> {
     /// let err = corral::TaskGroup::new()
     ///     .supervisor()
     ///     .run(|g| async move {
-    ///         g.spawn_named("a", async { Err::<(), _>("bad a") }).unwrap();
-    ///         g.spawn_named("b", async { Err::<(), _>("bad b") }).unwrap();
+    ///         g.spawn_named("a", async { Err::<(), _>("bad a") });
+    ///         g.spawn_named("b", async { Err::<(), _>("bad b") });
     ///         Ok::<(), &str>(())
     ///     })
     ///     .await
@@ -343,7 +342,9 @@ impl<E: fmt::Display> fmt::Display for GroupError<E> {
 
 impl<E: fmt::Debug + fmt::Display> std::error::Error for GroupError<E> {}
 
-/// Why [`Spawner::spawn`] refused a child. The future was dropped without being polled.
+/// Why a group refused a child: the error of [`Spawner::try_spawn`], and the message of the
+/// cancelled child [`Spawner::spawn`] returns instead. The future was dropped without being
+/// polled.
 ///
 /// asyncio: the `RuntimeError` of `TaskGroup.create_task` ("is shutting down", "is finished").
 ///
@@ -360,12 +361,13 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for GroupError<E> {}
 ///     })
 ///     .await
 ///     .unwrap();
-/// let err = saved.unwrap().spawn(async { Ok(()) }).unwrap_err();
+/// let err = saved.unwrap().try_spawn(async { Ok(()) }).unwrap_err();
 /// assert!(err.is_finished());
 /// # }
 /// ```
 ///
 /// [`Spawner::spawn`]: super::spawner::Spawner::spawn
+/// [`Spawner::try_spawn`]: super::spawner::Spawner::try_spawn
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpawnError {
     pub(super) group: Option<Arc<str>>,
@@ -388,7 +390,7 @@ impl SpawnError {
     ///     })
     ///     .await
     ///     .unwrap();
-    /// let err = saved.unwrap().spawn(async { Ok(()) }).unwrap_err();
+    /// let err = saved.unwrap().try_spawn(async { Ok(()) }).unwrap_err();
     /// assert!(err.is_finished());
     /// # }
     /// ```
@@ -405,9 +407,9 @@ impl SpawnError {
     /// # async fn main() {
     /// let err = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         g.spawn(async { Err::<(), _>("bad") }).unwrap();
+    ///         g.spawn(async { Err::<(), _>("bad") });
     ///         let _request = corral::cancelled().await; // a child failed: the group shuts down
-    ///         let refused = g.spawn(async { Ok::<(), &str>(()) }).unwrap_err();
+    ///         let refused = g.try_spawn(async { Ok::<(), &str>(()) }).unwrap_err();
     ///         assert!(refused.is_shutting_down());
     ///         Ok::<(), &str>(())
     ///     })
@@ -452,7 +454,7 @@ impl std::error::Error for SpawnError {}
 /// let mut child = None;
 /// let err = corral::TaskGroup::new()
 ///     .run(|g| {
-///         child = Some(g.spawn_named("c", async { Err::<(), _>("bad") }).unwrap());
+///         child = Some(g.spawn_named("c", async { Err::<(), _>("bad") }));
 ///         async { Ok(()) }
 ///     })
 ///     .await
@@ -481,7 +483,7 @@ impl Reported {
     /// # async fn main() {
     /// let err = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(async { Err::<(), _>("bad") }).unwrap();
+    ///         let child = g.spawn(async { Err::<(), _>("bad") });
     ///         let id = child.id();
     ///         let reported = child.await.err().unwrap();
     ///         assert_eq!(reported.id(), id);
@@ -504,7 +506,7 @@ impl Reported {
     /// # async fn main() {
     /// let err = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn_named("parser", async { Err::<(), _>("bad") }).unwrap();
+    ///         let child = g.spawn_named("parser", async { Err::<(), _>("bad") });
     ///         assert_eq!(&*child.await.err().unwrap().name(), "parser");
     ///         Ok::<(), &str>(())
     ///     })

@@ -8,7 +8,7 @@
 //! * `start`: [`Spawner::start`], for a child the body waits to be ready ([`TaskStatus`],
 //!   [`StartError`]).
 //! * `child`: a child's [`Child`] handle, the slot its outcome waits in, and what
-//!   [`Spawner::children`] reports of it ([`ChildState`], [`ChildInfo`]).
+//!   [`Spawner::children`] reports of it ([`ChildInfo`]).
 //! * `cell`: a child's task allocation, its node, its waker and its future inside the task.
 //! * `error`: what a group reports ([`GroupError`], [`GroupFailure`], [`Member`],
 //!   [`SpawnError`], [`Reported`]).
@@ -25,7 +25,7 @@ mod start;
 mod task_group;
 mod tree;
 
-pub use child::{Child, ChildInfo, ChildState};
+pub use child::{Child, ChildInfo};
 pub use error::{GroupError, GroupFailure, Member, Reported, SpawnError};
 pub use spawner::Spawner;
 pub use start::{StartError, TaskStatus};

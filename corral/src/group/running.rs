@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::adaptive::{AdaptiveLimiter, Limit};
 use crate::cancel::{self, CancelListener};
 use crate::limit::Limiter;
 use crate::outcome::{Cancelled, Failure, IntoOutcome, Outcome, Panic};
 use crate::rt::{current, with_frame, GraceTimer, Scope, Slots, Verdict, WakeTable};
 use crate::task::TaskRef;
 
-use super::cell::{Held, RUNNING};
+use super::cell::{Gate, GateState, Held, RELEASED, RUNNING};
 use super::error::{member_of, GroupError, GroupFailure, Member};
 use super::spawner::Spawner;
 use super::task_group::TaskGroup;
@@ -113,12 +114,55 @@ impl<E> Children<E> {
 // ---------------------------------------------------------------------------------------------
 // The group's shared state
 
+/// A group's limit: the limiter its children take their permits from (the group's own for a
+/// fixed limit; the adaptive limiter's, shared, for an adaptive one).
+pub(super) struct GroupLimit {
+    pub(super) limiter: Arc<Limiter>,
+    pub(super) adaptive: Option<AdaptiveLimiter>,
+    fixed: usize,
+}
+
+impl GroupLimit {
+    fn new(limit: Limit) -> GroupLimit {
+        match limit {
+            Limit::Fixed(n) => GroupLimit {
+                limiter: Arc::new(Limiter::new(n)),
+                adaptive: None,
+                fixed: n,
+            },
+            Limit::Adaptive(a) => GroupLimit {
+                limiter: a.permits().clone(),
+                fixed: a.max(),
+                adaptive: Some(a),
+            },
+        }
+    }
+
+    /// The gate a new child waits for its permit at.
+    pub(super) fn gate(&self) -> Gate {
+        Box::pin(GateState {
+            acquire: self.limiter.clone().acquire_owned(),
+            limiter: self.limiter.clone(),
+            adaptive: self.adaptive.clone(),
+            started: None,
+        })
+    }
+
+    /// How the tree shows it: `limit 8`, or `limit 5 (adaptive)`.
+    pub(super) fn describe(&self) -> String {
+        match &self.adaptive {
+            None => format!("limit {}", self.fixed),
+            Some(a) => format!("limit {} (adaptive)", a.limit()),
+        }
+    }
+}
+
 pub(super) struct Shared<E> {
     id: u64,
     pub(super) name: Option<Arc<str>>,
     pub(super) created: Instant,
     pub(super) supervisor: bool,
-    pub(super) limit: Option<(usize, Arc<Limiter>)>,
+    pub(super) limit: Option<GroupLimit>,
     grace: Duration,
     /// The body's scope: a boundary, so the group relays enclosing requests itself.
     pub(super) scope: Arc<Scope>,
@@ -227,7 +271,7 @@ where
             name: config.name,
             created: Instant::now(),
             supervisor: config.supervisor,
-            limit: config.limit.map(|n| (n, Arc::new(Limiter::new(n)))),
+            limit: config.limit.map(GroupLimit::new),
             grace: config.grace,
             scope: Scope::boundary(),
             state: Mutex::new(State {
@@ -378,9 +422,10 @@ where
             }
             let holds_permit = entry.node.payload.node().state.load(Ordering::Relaxed) == RUNNING;
             drop(entry);
-            if let (Some((_, limiter)), true) = (&shared.limit, holds_permit) {
+            if let (Some(limit), true) = (&shared.limit, holds_permit) {
                 // The permit the child took when it started (see `ChildMeta::state`).
-                limiter
+                limit
+                    .limiter
                     .release()
                     .expect("a group's child gives back a permit it took");
             }
@@ -511,6 +556,21 @@ impl<E, V, Fut> Drop for Running<E, V, Fut> {
             st.body_running = false;
             std::mem::take(&mut st.children)
         };
+        // An adaptive limiter outlives the group: give back the permits its running children
+        // hold (a fixed limiter goes with the group). A child that takes its permit after this
+        // finds `RELEASED` and gives it back itself.
+        if let Some(limit) = self.shared.limit.as_ref().filter(|l| l.adaptive.is_some()) {
+            let held = children
+                .values()
+                .filter(|c| {
+                    let state = &c.node.payload.node().state;
+                    state.swap(RELEASED, Ordering::AcqRel) == RUNNING
+                })
+                .count();
+            for _ in 0..held {
+                let _ = limit.limiter.release();
+            }
+        }
         // Dropping the entries aborts the children that are still running.
         drop(children);
         let me = Arc::as_ptr(&self.shared) as *const ();

@@ -3,24 +3,24 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Weak};
 use std::task::Context;
 
-use crate::outcome::{Cancelled, IntoOutcome};
-use crate::rt::{KeptHandle, Scope};
+use crate::outcome::{Cancelled, IntoOutcome, Outcome};
+use crate::rt::Scope;
 use crate::task::Builder;
 
-use super::cell::{info, Acquire, ChildMeta, ChildTail, Enrolled, Held, NodeCell, WAITING};
-use super::child::{Child, ChildInfo, Slot};
+use super::cell::{info, ChildMeta, Enrolled, Held, NodeCell};
+use super::child::{Child, ChildInfo};
 use super::error::SpawnError;
-use super::running::Shared;
+use super::running::{GroupLimit, Shared};
 use super::tree::{render, GroupNode, Host, HostFrame};
 
 /// The handle a [`TaskGroup`]'s body is given: spawns children into the group, cancels the
 /// group, and shows what is running. It is `Clone + Send`, so children can spawn siblings.
 ///
-/// A handle that outlives its group refuses to spawn ([`SpawnError::is_finished`]).
+/// A handle that outlives its group refuses to spawn: the child it returns never runs, and
+/// reports itself cancelled (see [`spawn`](Spawner::spawn)).
 ///
 /// asyncio: the `tg` of `async with TaskGroup() as tg`. Trio: the nursery.
 ///
@@ -34,10 +34,10 @@ use super::tree::{render, GroupNode, Host, HostFrame};
 ///         let g2 = g.clone();
 ///         // A child that spawns a grandchild into the same group.
 ///         let parent = g.spawn(async move {
-///             let grandchild = g2.spawn(async { Ok(2) })?;
-///             Ok::<_, corral::SpawnError>(grandchild)
-///         })?;
-///         Ok::<_, corral::SpawnError>(parent)
+///             let grandchild = g2.spawn(async { Ok(2) });
+///             Ok::<_, ()>(grandchild)
+///         });
+///         Ok::<_, ()>(parent)
 ///     })
 ///     .await
 ///     .unwrap();
@@ -68,16 +68,26 @@ impl<E> fmt::Debug for Spawner<E> {
 }
 
 impl<E: Send + 'static> Spawner<E> {
-    /// Spawns a child into the group. It starts at once (or when the group's
-    /// [limit](super::task_group::TaskGroup::limit) lets it), runs on the runtime's worker
-    /// threads, and the group waits for it before ending. Its error type is the group's.
+    /// Spawns a child into the group and returns its handle. It starts at once (or when the
+    /// group's [limit](super::task_group::TaskGroup::limit) lets it), runs on the runtime's
+    /// worker threads, and the group waits for it before ending. Its error type is the
+    /// group's.
     ///
-    /// asyncio: `tg.create_task(coro)`.
+    /// **A refused spawn still returns a handle.** If the group is shutting down (a member
+    /// failed, or it was cancelled) or has finished, the future is dropped without ever being
+    /// polled, and the child is already [`Cancelled`](crate::TaskState::Cancelled), with the
+    /// refusal as its message (the [`SpawnError`]'s text). Nothing is added to the group, and
+    /// nothing fails: a refusal while shutting down comes from a failure or a cancel the group
+    /// reports already. Use [`try_spawn`](Spawner::try_spawn) to get the refusal as an error.
     ///
-    /// # Errors
+    /// Why not a `Result`: the body's error type is the caller's `E`, so `?` on a
+    /// `Result<_, SpawnError>` needed a conversion at every spawn (a `From<SpawnError>` for
+    /// `String` or `&str` would be a blanket guess at the caller's error, and impossible for
+    /// most error types). Trio does the same for a cancelled nursery (`start_soon` starts the
+    /// task, cancelled); asyncio raises `RuntimeError` from `create_task` on a group that is
+    /// shutting down or finished, which [`try_spawn`](Spawner::try_spawn) mirrors.
     ///
-    /// [`SpawnError`] if the group is shutting down (a member failed, or it was cancelled) or
-    /// has finished. The future is then dropped without ever being polled.
+    /// asyncio: `tg.create_task(coro)`. Trio: `nursery.start_soon(fn)`.
     ///
     /// # Panics
     ///
@@ -88,17 +98,23 @@ impl<E: Send + 'static> Spawner<E> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// corral::TaskGroup::new()
+    /// let err = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let child = g.spawn(async { Ok(1) })?;
+    ///         let child = g.spawn(async { Ok(1) });
     ///         assert!(child.name().starts_with("Task-"));
-    ///         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    ///         assert_eq!(child.await.unwrap(), 1);
+    ///         g.spawn(async { Err::<u8, _>("boom".to_string()) });
+    ///         let _request = corral::cancelled().await; // a child failed: the group shuts down
+    ///         let late = g.spawn(async { Ok(2) }); // refused: never runs
+    ///         assert_eq!(late.state(), corral::TaskState::Cancelled);
+    ///         Ok(())
     ///     })
     ///     .await
-    ///     .unwrap();
+    ///     .unwrap_err();
+    /// assert_eq!(err.errors().collect::<Vec<_>>(), ["boom"]);
     /// # }
     /// ```
-    pub fn spawn<F>(&self, fut: F) -> Result<Child<<F::Output as IntoOutcome>::Ok>, SpawnError>
+    pub fn spawn<F>(&self, fut: F) -> Child<<F::Output as IntoOutcome>::Ok>
     where
         F: Future + Send + 'static,
         F::Output: IntoOutcome<Err = E>,
@@ -107,13 +123,10 @@ impl<E: Send + 'static> Spawner<E> {
         self.spawn_with(Builder::new(), fut)
     }
 
-    /// Spawns a named child. Same as [`spawn`](Spawner::spawn) otherwise.
+    /// Spawns a named child. Same as [`spawn`](Spawner::spawn) otherwise (a refused child
+    /// keeps its name).
     ///
     /// asyncio: `tg.create_task(coro, name=...)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`spawn`](Spawner::spawn).
     ///
     /// # Examples
     ///
@@ -122,9 +135,9 @@ impl<E: Send + 'static> Spawner<E> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let c = g.spawn_named("yolo", async { Ok(corral::current_task().unwrap().name()) })?;
+    ///         let c = g.spawn_named("yolo", async { Ok(corral::current_task().unwrap().name()) });
     ///         assert_eq!(&*c.await.unwrap(), "yolo");
-    ///         Ok::<_, corral::SpawnError>(())
+    ///         Ok::<_, ()>(())
     ///     })
     ///     .await
     ///     .unwrap();
@@ -134,7 +147,7 @@ impl<E: Send + 'static> Spawner<E> {
         &self,
         name: impl Into<Arc<str>>,
         fut: F,
-    ) -> Result<Child<<F::Output as IntoOutcome>::Ok>, SpawnError>
+    ) -> Child<<F::Output as IntoOutcome>::Ok>
     where
         F: Future + Send + 'static,
         F::Output: IntoOutcome<Err = E>,
@@ -143,11 +156,8 @@ impl<E: Send + 'static> Spawner<E> {
         self.spawn_with(Builder::new().name(name), fut)
     }
 
-    /// Spawns a child with the options of a [`Builder`] (name, grace period).
-    ///
-    /// # Errors
-    ///
-    /// As [`spawn`](Spawner::spawn).
+    /// Spawns a child with the options of a [`Builder`] (name, grace period). Same as
+    /// [`spawn`](Spawner::spawn) otherwise.
     ///
     /// # Examples
     ///
@@ -158,14 +168,87 @@ impl<E: Send + 'static> Spawner<E> {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
     ///         let b = corral::Builder::new().name("db").grace(Duration::from_millis(50));
-    ///         g.spawn_with(b, async { Ok::<(), corral::SpawnError>(()) })?;
+    ///         let db = g.spawn_with(b, async { Ok::<(), ()>(()) });
+    ///         assert_eq!(&*db.name(), "db");
     ///         Ok(())
     ///     })
     ///     .await
     ///     .unwrap();
     /// # }
     /// ```
-    pub fn spawn_with<F>(
+    pub fn spawn_with<F>(&self, builder: Builder, fut: F) -> Child<<F::Output as IntoOutcome>::Ok>
+    where
+        F: Future + Send + 'static,
+        F::Output: IntoOutcome<Err = E>,
+        <F::Output as IntoOutcome>::Ok: Send + 'static,
+    {
+        match self.enroll(builder, fut) {
+            Ok(child) => child,
+            Err((builder, fut, refusal)) => self.refused(builder, fut, refusal),
+        }
+    }
+
+    /// Spawns a child, or says why the group refused it: [`spawn`](Spawner::spawn) with the
+    /// refusal as an error instead of a cancelled child (the future is dropped unpolled).
+    ///
+    /// asyncio: `tg.create_task(coro)` on a group that is shutting down or finished raises
+    /// `RuntimeError`.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] if the group is shutting down (a member failed, or it was cancelled) or
+    /// has finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut saved = None;
+    /// corral::TaskGroup::new()
+    ///     .run(|g| {
+    ///         saved = Some(g.clone());
+    ///         async { Ok::<(), ()>(()) }
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// let err = saved.unwrap().try_spawn(async { Ok(()) }).unwrap_err();
+    /// assert!(err.is_finished());
+    /// # }
+    /// ```
+    pub fn try_spawn<F>(&self, fut: F) -> Result<Child<<F::Output as IntoOutcome>::Ok>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: IntoOutcome<Err = E>,
+        <F::Output as IntoOutcome>::Ok: Send + 'static,
+    {
+        self.try_spawn_with(Builder::new(), fut)
+    }
+
+    /// [`try_spawn`](Spawner::try_spawn) with the options of a [`Builder`] (name, grace
+    /// period).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_spawn`](Spawner::try_spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// corral::TaskGroup::new()
+    ///     .run(|g| async move {
+    ///         let b = corral::Builder::new().name("db");
+    ///         let db = g.try_spawn_with(b, async { Ok::<(), ()>(()) }).expect("the group is open");
+    ///         assert_eq!(&*db.name(), "db");
+    ///         Ok(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn try_spawn_with<F>(
         &self,
         builder: Builder,
         fut: F,
@@ -175,18 +258,70 @@ impl<E: Send + 'static> Spawner<E> {
         F::Output: IntoOutcome<Err = E>,
         <F::Output as IntoOutcome>::Ok: Send + 'static,
     {
+        self.enroll(builder, fut).map_err(|(_, _, refusal)| refusal)
+    }
+
+    /// The child of a refused spawn: never started, cancelled with the refusal, not in the
+    /// group. Its allocation has the shape of a running child's, so that one [`Child`] type
+    /// serves both.
+    fn refused<F>(
+        &self,
+        builder: Builder,
+        fut: F,
+        refusal: SpawnError,
+    ) -> Child<<F::Output as IntoOutcome>::Ok>
+    where
+        F: Future + Send + 'static,
+        F::Output: IntoOutcome<Err = E>,
+        <F::Output as IntoOutcome>::Ok: Send + 'static,
+    {
+        let group: Arc<dyn GroupNode> = self.shared.clone();
+        let node = builder.unstarted_cell(|me| {
+            let me: Weak<Scope<dyn NodeCell>> = me.clone();
+            let enrolled = Enrolled {
+                fut,
+                frame: HostFrame {
+                    group,
+                    host: Host::Child(me),
+                },
+                gate: None,
+            };
+            (enrolled, ChildMeta::new())
+        });
+        node.payload
+            .ext
+            .slot
+            .slot
+            .fill(Outcome::Cancelled(Cancelled::with_message(
+                refusal.to_string(),
+            )));
+        Child { node }
+    }
+
+    /// Enrolls a child in the group and spawns it, or hands the builder and the future back
+    /// with the refusal.
+    #[allow(clippy::type_complexity)]
+    fn enroll<F>(
+        &self,
+        builder: Builder,
+        fut: F,
+    ) -> Result<Child<<F::Output as IntoOutcome>::Ok>, (Builder, F, SpawnError)>
+    where
+        F: Future + Send + 'static,
+        F::Output: IntoOutcome<Err = E>,
+        <F::Output as IntoOutcome>::Ok: Send + 'static,
+    {
         let shared = &self.shared;
         let mut st = shared.lock();
         if st.finished || st.cancelling.is_some() {
-            return Err(SpawnError {
+            let refusal = SpawnError {
                 group: shared.name.clone(),
                 finished: st.finished,
-            });
+            };
+            drop(st);
+            return Err((builder, fut, refusal));
         }
-        let acquire = shared
-            .limit
-            .as_ref()
-            .map(|(_, sem)| -> Acquire { Box::pin(sem.clone().acquire_owned()) });
+        let gate = shared.limit.as_ref().map(GroupLimit::gate);
         let group: Arc<dyn GroupNode> = shared.clone();
         // One allocation for the child's scope, body, outcome and node (besides tokio's cell).
         let (mut task, node) = builder.spawn_cell(|me| {
@@ -197,16 +332,9 @@ impl<E: Send + 'static> Spawner<E> {
                     group,
                     host: Host::Child(me),
                 },
-                acquire,
+                gate,
             };
-            let meta = ChildMeta {
-                state: AtomicU8::new(WAITING),
-                slot: ChildTail {
-                    slot: Slot::new(),
-                    handle: KeptHandle::default(),
-                },
-            };
-            (enrolled, meta)
+            (enrolled, ChildMeta::new())
         });
         let key = st.children.insert(Held { node: node.clone() });
         // Poll the child's `JoinHandle` once here, with the waker of its slot, so that its end
@@ -238,7 +366,7 @@ impl<E: Send + 'static> Spawner<E> {
     /// # async fn main() {
     /// let err = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         g.spawn(std::future::pending::<Result<(), ()>>());
     ///         g.cancel();
     ///         std::future::pending::<Result<(), ()>>().await
     ///     })
@@ -263,7 +391,7 @@ impl<E: Send + 'static> Spawner<E> {
     /// # async fn main() {
     /// let err = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         g.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///         g.spawn(std::future::pending::<Result<(), ()>>());
     ///         g.cancel_with("shutting down");
     ///         std::future::pending::<Result<(), ()>>().await
     ///     })
@@ -287,7 +415,7 @@ impl<E: Send + 'static> Spawner<E> {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
     ///         assert!(g.is_open());
-    ///         g.spawn(async { Err::<(), _>("bad") }).unwrap();
+    ///         g.spawn(async { Err::<(), _>("bad") });
     ///         let _request = corral::cancelled().await; // a child failed
     ///         assert!(!g.is_open());
     ///         Ok::<(), &str>(())
@@ -311,7 +439,7 @@ impl<E: Send + 'static> Spawner<E> {
     /// # async fn main() {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+    ///         g.spawn(async { Ok::<(), ()>(()) });
     ///         assert_eq!(g.len(), 1);
     ///         Ok::<(), ()>(())
     ///     })
@@ -333,7 +461,7 @@ impl<E: Send + 'static> Spawner<E> {
     /// corral::TaskGroup::new()
     ///     .run(|g| async move {
     ///         assert!(g.is_empty());
-    ///         g.spawn(async { Ok::<(), ()>(()) }).unwrap();
+    ///         g.spawn(async { Ok::<(), ()>(()) });
     ///         assert!(!g.is_empty());
     ///         Ok::<(), ()>(())
     ///     })
@@ -360,8 +488,7 @@ impl<E: Send + 'static> Spawner<E> {
     ///         g.spawn_named("sleeper", async {
     ///             tokio::time::sleep(Duration::from_secs(1)).await;
     ///             Ok::<(), ()>(())
-    ///         })
-    ///         .unwrap();
+    ///         });
     ///         tokio::time::sleep(Duration::from_millis(300)).await;
     ///         let kids = g.children();
     ///         assert_eq!(kids[0].to_string(), format!("task {} \"sleeper\": running for 300ms", kids[0].id));

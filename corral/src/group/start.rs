@@ -283,7 +283,7 @@ impl<E: Send + 'static> Spawner<E> {
             fut: task(status),
             line,
         };
-        let mut child = self.spawn(fut).map_err(StartError::Refused)?;
+        let mut child = self.try_spawn(fut).map_err(StartError::Refused)?;
         match rx.await {
             Ok(Signal::Started(value)) => Ok((value, child)),
             Ok(Signal::Ended(out)) => Err(StartError::Ended(out)),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::adaptive::Limit;
 use crate::cancel::DEFAULT_GRACE;
 use crate::outcome::IntoOutcome;
 
@@ -44,7 +45,8 @@ use super::spawner::Spawner;
 /// The first failure (an error or a panic, from a child or the body) cancels the siblings and
 /// the body: they are sent cancel *requests*, so code that listens with
 /// [`cancelled()`](crate::cancelled) gets its grace period, and code that does not is stopped
-/// at once. Spawning is refused from then on. Cancelling one child through its handle is not a
+/// at once. Spawning is refused from then on (a refused child never runs: see
+/// [`Spawner::spawn`]). Cancelling one child through its handle is not a
 /// failure. In [supervisor mode](TaskGroup::supervisor) a failing child cancels nothing.
 ///
 /// When the code running the group is cancelled (its task, or an enclosing timeout or group),
@@ -75,13 +77,11 @@ use super::spawner::Spawner;
 ///         g.spawn_named("slow", async {
 ///             sleep(Duration::from_secs(10)).await; // cancelled at t=0.1
 ///             Ok::<(), String>(())
-///         })
-///         .map_err(|e| e.to_string())?;
+///         });
 ///         g.spawn_named("bad", async {
 ///             sleep(Duration::from_millis(100)).await;
 ///             Err::<(), _>("boom".to_string())
-///         })
-///         .map_err(|e| e.to_string())?;
+///         });
 ///         Ok(())
 ///     })
 ///     .await
@@ -97,7 +97,7 @@ use super::spawner::Spawner;
 #[must_use = "a task group does nothing until run"]
 pub struct TaskGroup {
     pub(super) name: Option<Arc<str>>,
-    pub(super) limit: Option<usize>,
+    pub(super) limit: Option<Limit>,
     pub(super) supervisor: bool,
     pub(super) grace: Duration,
 }
@@ -124,7 +124,7 @@ impl TaskGroup {
     /// # async fn main() {
     /// let n = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let c = g.spawn(async { Ok::<u8, ()>(1) }).unwrap();
+    ///         let c = g.spawn(async { Ok::<u8, ()>(1) });
     ///         Ok::<u8, ()>(c.await.unwrap())
     ///     })
     ///     .await
@@ -146,7 +146,7 @@ impl TaskGroup {
     /// let err = corral::TaskGroup::new()
     ///     .name("crawler")
     ///     .run(|g| async move {
-    ///         g.spawn(async { Err::<(), _>("boom") }).unwrap();
+    ///         g.spawn(async { Err::<(), _>("boom") });
     ///         Ok::<(), &str>(())
     ///     })
     ///     .await
@@ -159,13 +159,22 @@ impl TaskGroup {
         self
     }
 
-    /// At most `n` children run at once; the others wait, in spawn order. [`Spawner::spawn`]
-    /// stays synchronous: each child waits for its permit inside its own task, so a child that
-    /// is cancelled while waiting never starts.
+    /// At most this many children run at once; the others wait, in spawn order.
+    /// [`Spawner::spawn`] stays synchronous: each child waits for its permit inside its own
+    /// task, so a child that is cancelled while waiting never starts.
+    ///
+    /// The limit is a number, or an [`AdaptiveLimiter`](crate::AdaptiveLimiter) (anything
+    /// that converts into a [`Limit`], as for the fan-out combinators' `.limit(..)`). Under an
+    /// adaptive limit, a child waits for a permit of the limiter, and gives the verdict from
+    /// its outcome as it ends: `Ok` is a success (with the latency from its permit to its
+    /// end), an error or a panic is an overload, a cancellation (or any end once the group is
+    /// shutting down) says nothing. The permit goes back when the group collects the child,
+    /// as for a fixed limit. The limiter may be shared with other groups and combinators; a
+    /// group that is dropped gives back the permits its children held.
     ///
     /// # Panics
     ///
-    /// Panics if `n` is 0 (no child could ever run).
+    /// Panics if the limit is the number 0 (no child could ever run).
     ///
     /// # Examples
     ///
@@ -180,19 +189,41 @@ impl TaskGroup {
     ///         for _ in 0..9 {
     ///             g.spawn(async {
     ///                 tokio::time::sleep(Duration::from_secs(1)).await;
-    ///                 Ok::<(), corral::SpawnError>(())
-    ///             })?;
+    ///                 Ok::<(), ()>(())
+    ///             });
     ///         }
     ///         Ok(())
     ///     })
     ///     .await
     ///     .unwrap();
     /// assert_eq!(start.elapsed(), Duration::from_secs(3)); // three waves of three
+    ///
+    /// // An adaptive limit: it grows while the children succeed and keep it busy.
+    /// let adaptive = corral::AdaptiveLimiter::aimd(2, 1, 50);
+    /// corral::TaskGroup::new()
+    ///     .limit(&adaptive)
+    ///     .run(|g| async move {
+    ///         for _ in 0..100 {
+    ///             g.spawn(async {
+    ///                 tokio::time::sleep(Duration::from_millis(10)).await;
+    ///                 Ok::<(), ()>(())
+    ///             });
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert!(adaptive.limit() > 2);
+    /// assert_eq!(adaptive.in_flight(), 0); // every permit went back
     /// # }
     /// ```
-    pub fn limit(mut self, n: usize) -> Self {
-        assert!(n > 0, "a task group's limit must be at least 1");
-        self.limit = Some(n);
+    pub fn limit(mut self, limit: impl Into<Limit>) -> Self {
+        let limit = limit.into();
+        assert!(
+            !matches!(limit, Limit::Fixed(0)),
+            "a task group's limit must be at least 1"
+        );
+        self.limit = Some(limit);
         self
     }
 
@@ -213,8 +244,8 @@ impl TaskGroup {
     ///     .run(|g| {
     ///         let ok = &mut ok;
     ///         async move {
-    ///             g.spawn(async { Err::<(), _>("one failed".to_string()) }).unwrap();
-    ///             *ok = Some(g.spawn(async { tokio::task::yield_now().await; Ok(7) }).unwrap());
+    ///             g.spawn(async { Err::<(), _>("one failed".to_string()) });
+    ///             *ok = Some(g.spawn(async { tokio::task::yield_now().await; Ok(7) }));
     ///             Ok(())
     ///         }
     ///     })
@@ -243,7 +274,7 @@ impl TaskGroup {
     /// let err = corral::TaskGroup::new()
     ///     .grace(Duration::from_secs(1))
     ///     .run(|g| async move {
-    ///         g.spawn(async { Err::<(), _>("boom") }).unwrap();
+    ///         g.spawn(async { Err::<(), _>("boom") });
     ///         let _request = corral::cancelled().await; // the body listens, then overruns its grace
     ///         std::future::pending::<Result<(), &str>>().await
     ///     })
@@ -298,9 +329,9 @@ impl TaskGroup {
     /// let start = Instant::now();
     /// let (mut a, mut b) = corral::TaskGroup::new()
     ///     .run(|g| async move {
-    ///         let a = g.spawn(async { sleep(Duration::from_millis(100)).await; Ok(42) })?;
-    ///         let b = g.spawn(async { sleep(Duration::from_millis(200)).await; Ok(11) })?;
-    ///         Ok::<_, corral::SpawnError>((a, b))
+    ///         let a = g.spawn(async { sleep(Duration::from_millis(100)).await; Ok(42) });
+    ///         let b = g.spawn(async { sleep(Duration::from_millis(200)).await; Ok(11) });
+    ///         Ok::<_, std::io::Error>((a, b))
     ///     })
     ///     .await
     ///     .unwrap();

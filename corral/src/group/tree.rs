@@ -59,8 +59,8 @@ impl<E: Send + 'static> GroupNode for Shared<E> {
             self.label(),
             if n == 1 { "" } else { "ren" }
         );
-        if let Some((limit, _)) = &self.limit {
-            let _ = write!(s, ", limit {limit}");
+        if let Some(limit) = &self.limit {
+            let _ = write!(s, ", {}", limit.describe());
         }
         if self.supervisor {
             s.push_str(", supervisor");
@@ -166,7 +166,7 @@ pub(super) fn render(node: &dyn GroupNode, lead: &str, prefix: &str, out: &mut S
 /// let tree = corral::TaskGroup::new()
 ///     .name("server")
 ///     .run(|g| async move {
-///         g.spawn_named("listener", std::future::pending::<Result<(), ()>>()).unwrap();
+///         g.spawn_named("listener", std::future::pending::<Result<(), ()>>());
 ///         let tree = corral::group_tree();
 ///         g.cancel();
 ///         Ok(tree)

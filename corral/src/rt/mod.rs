@@ -79,7 +79,12 @@
 //!   with `Release` after the state is written and read with `Acquire` before the state is
 //!   locked; a stale `false` only delays the verdict to the next poll, which the request's
 //!   wake-up of the owner guarantees.
-//! * Task outcome: ordered by tokio's task state (I2); the core adds no atomics of its own.
+//! * Task outcome: ordered by tokio's task state (I2); the core adds no atomics of its own
+//!   for it. How a task ended (a byte in its root scope, `ended`, read by `TaskRef`s, which
+//!   never touch the outcome) is stored with `Release` by the task's root before the stage
+//!   is written (a panic, while the poll unwinds), and read with `Acquire`; it orders nothing
+//!   but itself. A handle that has seen the end through tokio's task state sees the byte too:
+//!   the root stored it before tokio marked the task complete.
 
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -100,5 +105,5 @@ pub(crate) use scope::{
     current, current_deadline, GraceTimer, Payload, Scope, Verdict, DEFAULT_GRACE,
 };
 pub(crate) use slots::Slots;
-pub(crate) use task::{Body, KeptHandle, RawTask, TaskCell, TaskMeta};
+pub(crate) use task::{unstarted, Body, End, KeptHandle, RawTask, TaskCell, TaskMeta};
 pub(crate) use wake::WakeTable;

@@ -14,8 +14,8 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::Cancelled;
-use crate::rt::sync::{AtomicBool, Mutex, MutexGuard};
-use crate::rt::task::TaskMeta;
+use crate::rt::sync::{AtomicBool, AtomicU8, Mutex, MutexGuard};
+use crate::rt::task::{End, TaskMeta};
 
 /// How long a cancelled body that listens for the request may keep running before it is
 /// dropped, unless the task or scope sets its own: 5 seconds.
@@ -106,6 +106,10 @@ pub(crate) struct Scope<P: ?Sized + Payload = dyn Payload> {
     /// Mirrors `requested.is_some()` of the state, so that owners can skip the lock on every
     /// poll.
     requested: AtomicBool,
+    /// A task's root scope only: how the task ended (an [`End`] as a byte; 0 while it runs).
+    /// Set by the task's root as it ends, so that every `TaskRef` can read it without the
+    /// outcome (I2). It sits in the padding after `requested`: a scope stays 40 bytes.
+    ended: AtomicU8,
     state: Mutex<State>,
     pub(crate) payload: P,
 }
@@ -208,6 +212,7 @@ impl<P: Payload + 'static> Scope<P> {
         Arc::new_cyclic(|me| Scope {
             detached: false,
             requested: AtomicBool::new(false),
+            ended: AtomicU8::new(0),
             state: Mutex::new(State { owner: None, rare }),
             payload: payload(me),
         })
@@ -228,6 +233,7 @@ impl Scope {
         Arc::new(Scope {
             detached,
             requested: AtomicBool::new(false),
+            ended: AtomicU8::new(0),
             state: Mutex::new(State::default()),
             payload: Nested {
                 parent,
@@ -245,6 +251,7 @@ impl Scope {
         Arc::new(Scope {
             detached: true,
             requested: AtomicBool::new(false),
+            ended: AtomicU8::new(0),
             state: Mutex::new(State::default()),
             payload: Nested {
                 parent: current(),
@@ -285,6 +292,23 @@ impl Scope {
             w.wake();
         }
         true
+    }
+
+    /// How the task this scope is the root of ended, or `None` while it runs (and for scopes
+    /// that are no task's root). `Acquire`, pairing with [`set_end`](Scope::set_end).
+    pub(crate) fn end(&self) -> Option<End> {
+        End::from_u8(self.ended.load(Ordering::Acquire))
+    }
+
+    /// Records how the task ended. With `only_first`, keeps an end recorded already.
+    pub(crate) fn set_end(&self, end: End, only_first: bool) {
+        if only_first {
+            let _ = self
+                .ended
+                .compare_exchange(0, end as u8, Ordering::Release, Ordering::Relaxed);
+        } else {
+            self.ended.store(end as u8, Ordering::Release);
+        }
     }
 
     /// True if this scope has been asked to stop.

@@ -3,11 +3,11 @@
 //! `rt/loom.rs` explore every interleaving of the real code.
 
 #[cfg(not(all(test, loom)))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8};
 #[cfg(not(all(test, loom)))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 #[cfg(all(test, loom))]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8};
 #[cfg(all(test, loom))]
 pub(crate) use loom::sync::{Mutex, MutexGuard};

@@ -61,6 +61,54 @@ impl fmt::Display for TaskId {
     }
 }
 
+/// How a task ended, as its root scope records it for every `TaskRef` (see `Scope::end`):
+/// the kind of its [`Outcome`], without the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    Ok = 1,
+    Err = 2,
+    Panicked = 3,
+    Cancelled = 4,
+}
+
+impl End {
+    /// The kind of `outcome`.
+    pub(crate) fn of<T, E>(outcome: &Outcome<T, E>) -> End {
+        match outcome {
+            Outcome::Ok(_) => End::Ok,
+            Outcome::Err(_) => End::Err,
+            Outcome::Panicked(_) => End::Panicked,
+            Outcome::Cancelled(_) => End::Cancelled,
+        }
+    }
+
+    pub(crate) fn from_u8(b: u8) -> Option<End> {
+        Some(match b {
+            1 => End::Ok,
+            2 => End::Err,
+            3 => End::Panicked,
+            4 => End::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// Records a panic of the body as the task's end when a poll unwinds: tokio catches the panic
+/// and keeps its payload for the `JoinHandle`, but `TaskRef`s learn of it here.
+struct EndOnUnwind<'a> {
+    scope: &'a Scope,
+    /// The thread was panicking already when the poll began (a poll from a destructor).
+    was_panicking: bool,
+}
+
+impl Drop for EndOnUnwind<'_> {
+    fn drop(&mut self) {
+        if !self.was_panicking && std::thread::panicking() {
+            self.scope.set_end(End::Panicked, false);
+        }
+    }
+}
+
 /// What the root scope of a task knows about the task. Its name and grace period, when given,
 /// are kept with the scope's rarely used state (see `Scope::root`), so that an unnamed task
 /// with the default grace carries neither.
@@ -246,6 +294,13 @@ where
     X: Send + Sync + 'static,
 {
     let stage = cell.payload.stage.get();
+    let scope: &Scope = &**cell;
+    match &outcome {
+        Some(o) => scope.set_end(End::of(o), false),
+        // Dropped without an outcome: aborted (tokio reports it cancelled), unless a panic
+        // was recorded first.
+        None => scope.set_end(End::Cancelled, true),
+    }
     cell.enter_typed(|| {
         let next = match outcome {
             Some(o) => Stage::Finished(o),
@@ -291,6 +346,10 @@ where
         let this = self.get_mut();
         let cell = &this.cell;
         let scope: &Scope = &**cell;
+        let _unwind = EndOnUnwind {
+            scope,
+            was_panicking: std::thread::panicking(),
+        };
         if !this.registered {
             scope.set_owner_waker(cx.waker());
             this.registered = true;
@@ -324,6 +383,7 @@ where
                 };
                 // A body that has returned is dropped outside the scope (as it always was):
                 // entering it is for cleanup of bodies stopped part-way.
+                scope.set_end(End::of(&outcome), false);
                 // SAFETY: as said above; the body's borrow ended with its poll.
                 unsafe { *cell.payload.stage.get() = Stage::Finished(outcome) };
                 return Poll::Ready(());
@@ -404,6 +464,47 @@ impl<T: Send + 'static, E: Send + 'static> RawTask<T, E> {
     }
 }
 
+/// The allocation of a task that never runs: made as [`RawTask::spawn`] makes one, but not
+/// handed to tokio. Its body is dropped at once, unpolled, and its end is recorded as
+/// cancelled. Nobody holds a `JoinHandle` for it, so its stage is never read (I2): it stays
+/// empty. For a task group that refuses a child but still hands out its handle.
+#[allow(clippy::type_complexity)]
+pub(crate) fn unstarted<F, T, E, X>(
+    name: Option<Arc<str>>,
+    make: impl FnOnce(&Weak<Scope<TaskCell<F, T, E, X>>>) -> (F, X),
+) -> Arc<Scope<TaskCell<F, T, E, X>>>
+where
+    F: Body<X>,
+    F::Output: IntoOutcome<Ok = T, Err = E>,
+    T: Send + 'static,
+    E: Send + 'static,
+    X: Send + Sync + 'static,
+{
+    let meta = TaskMeta {
+        id: TaskId::next(),
+        spawned_at: tokio::time::Instant::now(),
+    };
+    let mut body = None;
+    let cell = Scope::root_cyclic(
+        |me| {
+            let (b, ext) = make(me);
+            body = Some(b);
+            TaskCell {
+                meta,
+                stage: UnsafeCell::new(Stage::Empty),
+                ext,
+            }
+        },
+        name,
+        super::DEFAULT_GRACE,
+    );
+    let scope: &Scope = &*cell;
+    scope.set_end(End::Cancelled, false);
+    // Dropped outside the constructor, unpolled: what a refused spawn does with its future.
+    drop(body);
+    cell
+}
+
 impl<T, E> RawTask<T, E> {
     /// The task's root scope (for its meta, its name, requests and `TaskRef`s).
     pub(crate) fn scope(&self) -> &Arc<Scope<dyn TaskOut<T, E>>> {
@@ -449,6 +550,22 @@ impl<T, E> RawTask<T, E> {
         // SAFETY: (I2) we held the task's one `JoinHandle` and it has seen the end (`handle`
         // is `None`, and `detach` consumes a `RawTask`, so no detached one is asked).
         unsafe { self.scope.payload.take() }
+    }
+
+    /// The outcome, by reference, if the task has ended and the outcome was not taken. Never
+    /// waits (a finished `JoinHandle` is polled with a no-op waker, as in `try_outcome`).
+    #[inline]
+    pub(crate) fn peek(&mut self) -> Option<&Outcome<T, E>> {
+        if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let _ = self.poll_end_unconstrained(&mut cx);
+        }
+        if self.handle.is_some() {
+            return None;
+        }
+        // SAFETY: as in `try_outcome`: we held the task's one `JoinHandle`, and it has seen
+        // the end; `&mut self` keeps every other reader and writer of the stage away.
+        unsafe { self.scope.payload.peek() }
     }
 
     /// Polls for the end and leaves the outcome in the cell; `Ready(None)` if it was taken.

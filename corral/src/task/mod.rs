@@ -1,6 +1,20 @@
-//! Spawned tasks: [`spawn`], [`spawn_named`], [`Builder`], the [`Task`] handle, the current
-//! task ([`current_task`]). [`Awaitable`](crate::Awaitable), the one input trait of every combinator, is in
-//! `awaitable.rs`.
+//! Spawned tasks: [`spawn`], [`spawn_named`], [`Builder`], the [`Task`] handle (this file),
+//! the shared [`TaskRef`] and the current task (`task_ref`), and the [`TaskState`] every handle
+//! reports (`state`). [`Awaitable`](crate::Awaitable), the one input trait of every
+//! combinator, is in `awaitable.rs`.
+//!
+//! # Looking without taking: one rule for every handle
+//!
+//! * `state()` says what the work is doing or how it ended ([`TaskState`]), on every handle,
+//!   [`TaskRef`] included.
+//! * `with_outcome(f)` shows the outcome by reference, without taking or cloning it, on every
+//!   handle that owns an outcome ([`Task`], [`Child`](crate::Child),
+//!   [`Shielded`](crate::Shielded)).
+//! * `try_outcome()` **takes** the outcome, on every handle: it returns `Some` once, and the
+//!   handle can no longer be awaited for it. (A copy is `with_outcome(|o| o.clone())`.) One
+//!   meaning for one name: asyncio's `Task.result()` is repeatable because Python shares
+//!   objects; in Rust a value that is not `Clone` can be handed out once, so the taking form
+//!   and the looking form are two methods, everywhere.
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -10,201 +24,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::outcome::{Cancelled, IntoOutcome, Outcome};
-use crate::rt::{current, Body, RawTask, Scope, TaskCell, TaskMeta, DEFAULT_GRACE};
+use crate::rt::{Body, RawTask, Scope, TaskCell, TaskMeta, DEFAULT_GRACE};
+
+mod state;
+mod task_ref;
 
 pub use crate::rt::task::TaskId;
-
-/// The name of the task whose root scope is `scope`: the one it was given, or `Task-<id>`
-/// (made on demand, so an unnamed task stores no string).
-fn task_name(scope: &Scope, meta: &TaskMeta) -> Arc<str> {
-    scope
-        .task_name()
-        .unwrap_or_else(|| Arc::from(format!("Task-{}", meta.id.as_u64())))
-}
-
-/// A shared reference to a task: its id and name, and the means to ask it to stop. It does not
-/// own the task; dropping it does nothing. Get one with [`Task::task_ref`] or [`current_task`].
-///
-/// asyncio: the `Task` object as seen from `current_task()`.
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let t = corral::spawn_named("worker", async {
-///     let me = corral::current_task().expect("inside a corral task");
-///     Ok::<String, ()>(me.name().to_string())
-/// });
-/// assert_eq!(t.await.unwrap(), "worker");
-/// # }
-/// ```
-#[derive(Clone)]
-pub struct TaskRef {
-    scope: Arc<Scope>,
-}
-
-impl TaskRef {
-    /// The task whose root scope is `scope` (a scope made by [`Builder::spawn_cell`]).
-    pub(crate) fn from_scope(scope: Arc<Scope>) -> TaskRef {
-        TaskRef { scope }
-    }
-
-    fn meta(&self) -> &TaskMeta {
-        self.scope.task().expect("a task's root scope has its meta")
-    }
-
-    /// The task's id.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let t = corral::spawn(async { Ok::<(), ()>(()) });
-    /// assert_eq!(t.task_ref().id(), t.id());
-    /// # }
-    /// ```
-    pub fn id(&self) -> TaskId {
-        self.meta().id
-    }
-
-    /// The task's name: the one it was given, or `Task-<id>`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let t = corral::spawn_named("fetcher", async { Ok::<(), ()>(()) });
-    /// assert_eq!(&*t.task_ref().name(), "fetcher");
-    /// # }
-    /// ```
-    pub fn name(&self) -> Arc<str> {
-        task_name(&self.scope, self.meta())
-    }
-
-    /// Renames the task. asyncio: `Task.set_name()`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let t = corral::spawn(async {
-    ///     corral::current_task().unwrap().set_name("renamed");
-    ///     Ok::<(), ()>(())
-    /// });
-    /// let r = t.task_ref();
-    /// t.await.unwrap();
-    /// assert_eq!(&*r.name(), "renamed");
-    /// # }
-    /// ```
-    pub fn set_name(&self, name: impl Into<Arc<str>>) {
-        self.scope.set_task_name(name.into())
-    }
-
-    /// How long the task has existed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
-    /// tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    /// assert_eq!(t.task_ref().age(), std::time::Duration::from_secs(2));
-    /// # }
-    /// ```
-    pub fn age(&self) -> Duration {
-        self.meta().spawned_at.elapsed()
-    }
-
-    /// Asks the task to stop (see [`Task::cancel`]). Returns false if it was already asked.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
-    /// let r = t.task_ref();
-    /// assert!(r.cancel());
-    /// assert!(!r.cancel()); // asked already
-    /// assert!(t.await.is_cancelled());
-    /// # }
-    /// ```
-    pub fn cancel(&self) -> bool {
-        self.scope.request(Cancelled::new())
-    }
-
-    /// Asks the task to stop, with a message its outcome will carry.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
-    /// t.task_ref().cancel_with("shutting down");
-    /// match t.await {
-    ///     corral::Outcome::Cancelled(c) => assert_eq!(c.message(), Some("shutting down")),
-    ///     other => panic!("{other:?}"),
-    /// }
-    /// # }
-    /// ```
-    pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
-        self.scope.request(Cancelled::with_message(message))
-    }
-
-    /// True once the task has been asked to stop.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let t = corral::spawn(std::future::pending::<Result<(), ()>>());
-    /// let r = t.task_ref();
-    /// assert!(!r.is_cancel_requested());
-    /// t.cancel();
-    /// assert!(r.is_cancel_requested());
-    /// # }
-    /// ```
-    pub fn is_cancel_requested(&self) -> bool {
-        self.scope.is_requested()
-    }
-}
-
-impl fmt::Debug for TaskRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskRef")
-            .field("id", &self.id())
-            .field("name", &self.name())
-            .finish()
-    }
-}
-
-/// The corral task whose code is running, or `None` outside any corral task.
-///
-/// asyncio: `asyncio.current_task()`.
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// assert!(corral::current_task().is_none());
-/// let t = corral::spawn(async { Ok::<_, ()>(corral::current_task().map(|t| t.id())) });
-/// let id = t.id();
-/// assert_eq!(t.await.unwrap(), Some(id));
-/// # }
-/// ```
-pub fn current_task() -> Option<TaskRef> {
-    current()
-        .and_then(|s| s.task_scope())
-        .map(|scope| TaskRef { scope })
-}
+pub use state::TaskState;
+use task_ref::task_name;
+pub use task_ref::{current_task, TaskRef};
 
 /// Options for spawning a task: its name and its grace period.
 ///
@@ -343,6 +171,23 @@ impl Builder {
         X: Send + Sync + 'static,
     {
         RawTask::spawn(self.name, self.grace, make)
+    }
+
+    /// The allocation of a task that never runs (see [`crate::rt::unstarted`]): its body is
+    /// dropped unpolled, and it reports itself cancelled. For a refused spawn.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn unstarted_cell<F, T, E, X>(
+        self,
+        make: impl FnOnce(&Weak<Scope<TaskCell<F, T, E, X>>>) -> (F, X),
+    ) -> Arc<Scope<TaskCell<F, T, E, X>>>
+    where
+        F: Body<X>,
+        F::Output: IntoOutcome<Ok = T, Err = E>,
+        T: Send + 'static,
+        E: Send + 'static,
+        X: Send + Sync + 'static,
+    {
+        crate::rt::unstarted(self.name, make)
     }
 }
 
@@ -525,6 +370,56 @@ impl<T, E> Task<T, E> {
         self.raw.is_finished()
     }
 
+    /// What the task is doing, or how it ended ([`TaskState`]). Never takes the outcome.
+    /// `state().is_finished()` agrees with [`is_finished`](Task::is_finished).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use corral::TaskState;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut t = corral::spawn(std::future::pending::<Result<(), ()>>());
+    /// assert_eq!(t.state(), TaskState::Running);
+    /// t.cancel();
+    /// assert_eq!(t.state(), TaskState::Cancelling);
+    /// let _ = (&mut t).await;
+    /// assert_eq!(t.state(), TaskState::Cancelled);
+    /// # }
+    /// ```
+    pub fn state(&self) -> TaskState {
+        let task = self.task_ref();
+        if self.is_finished() {
+            task.end_state()
+        } else {
+            task.live_state()
+        }
+    }
+
+    /// Shows the outcome to `f` by reference, if the task has finished and the outcome has
+    /// not been taken; returns what `f` returns. Never waits, never takes or clones the
+    /// outcome: the task can still be awaited, or [`try_outcome`](Task::try_outcome)d, after.
+    ///
+    /// It takes `&mut self` because the handle is the one reader of its task's outcome, and
+    /// collects it from the runtime first (as [`try_outcome`](Task::try_outcome) does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut t = corral::spawn(async { Ok::<String, ()>("a long report".to_string()) });
+    /// assert_eq!(t.with_outcome(|o| o.is_ok()), None); // not finished yet
+    /// tokio::task::yield_now().await;
+    /// let len = t.with_outcome(|o| o.as_ref().ok().map(|s| s.len()));
+    /// assert_eq!(len, Some(Some(13)));
+    /// assert_eq!(t.await.unwrap(), "a long report"); // still there
+    /// # }
+    /// ```
+    pub fn with_outcome<R>(&mut self, f: impl FnOnce(&Outcome<T, E>) -> R) -> Option<R> {
+        self.raw.peek().map(f)
+    }
+
     /// Asks the task to stop. Returns false if it has already finished, or was already asked.
     ///
     /// If the task is listening ([`cancelled()`](crate::cancelled)), the request is delivered
@@ -611,8 +506,10 @@ impl<T, E> Task<T, E> {
         self.raw.detach();
     }
 
-    /// The outcome, if the task has finished and the outcome has not been taken yet. Never
-    /// waits. After it returns `Some`, awaiting the task panics.
+    /// Takes the outcome, if the task has finished and the outcome has not been taken yet.
+    /// Never waits. After it returns `Some`, awaiting the task panics. To look without taking,
+    /// use [`with_outcome`](Task::with_outcome) or [`state`](Task::state) (the rule is the
+    /// same for every handle: `try_outcome` takes).
     ///
     /// # Examples
     ///
