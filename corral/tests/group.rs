@@ -1131,6 +1131,26 @@ async fn a_child_cancelled_while_waiting_for_its_permit_never_starts() {
     assert_eq!(alive(), 0);
 }
 
+/// `limit(0)` counts as 1, as the combinators' `.limit(0)` does: one child at a time.
+#[tokio::test(start_paused = true)]
+async fn a_limit_of_zero_runs_one_child_at_a_time() {
+    let t0 = Instant::now();
+    TaskGroup::new()
+        .limit(0)
+        .run(|g| async move {
+            for _ in 0..3 {
+                g.spawn(async {
+                    sleep(ms(100)).await;
+                    Ok::<(), TErr>(())
+                });
+            }
+            Ok::<_, TErr>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(t0.elapsed(), ms(300));
+}
+
 #[tokio::test(start_paused = true)]
 async fn own_cancel_stops_everything_and_reports_a_cancellation() {
     let t0 = Instant::now();

@@ -172,9 +172,7 @@ impl TaskGroup {
     /// as for a fixed limit. The limiter may be shared with other groups and combinators; a
     /// group that is dropped gives back the permits its children held.
     ///
-    /// # Panics
-    ///
-    /// Panics if the limit is the number 0 (no child could ever run).
+    /// The number `0` counts as 1, as for the combinators: a group always makes progress.
     ///
     /// # Examples
     ///
@@ -218,11 +216,10 @@ impl TaskGroup {
     /// # }
     /// ```
     pub fn limit(mut self, limit: impl Into<Limit>) -> Self {
-        let limit = limit.into();
-        assert!(
-            !matches!(limit, Limit::Fixed(0)),
-            "a task group's limit must be at least 1"
-        );
+        let limit = match limit.into() {
+            Limit::Fixed(0) => Limit::Fixed(1),
+            limit => limit,
+        };
         self.limit = Some(limit);
         self
     }

@@ -273,6 +273,7 @@ where
 /// assert!(outcome.is_cancelled());
 /// # }
 /// ```
+#[must_use = "dropping a Task aborts its task: .await it, keep the handle, or call .detach()"]
 pub struct Task<T, E> {
     /// The task's one `JoinHandle` and its allocation, where the outcome waits.
     raw: RawTask<T, E>,
