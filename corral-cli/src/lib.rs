@@ -77,7 +77,7 @@ pub fn main() -> i32 {
     // `fetch` on one thread: a request and the hyper connection task it goes out on are then
     // polled by the same thread, instead of crossing between the `block_on` thread and the
     // workers twice per request (BENCHMARKS.md, "The command": about a third less CPU per
-    // request, and no futex wake-ups).
+    // request, and the futex wake-ups between threads gone).
     let mut builder = match cli.command {
         cli::Command::Fetch(_) => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
