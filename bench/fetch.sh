@@ -56,9 +56,11 @@ fi
   || "$VENV/bin/pip" install -q --disable-pip-version-check aiohttp uvloop >&2
 
 # ---- the corral flags this script relies on: a usage error (exit 2) means one is missing ----
-: > "$OUT/empty.txt"
+# (One line that is not a URL: its record is an invalid_input and the exit 1; an empty input
+# would itself be a usage error.)
+echo "not-a-url" > "$OUT/flagcheck.txt"
 set +e
-"$CORRAL" fetch -c 1 -i "$OUT/empty.txt" --output jsonl -q > /dev/null 2> "$OUT/flagcheck.err"
+"$CORRAL" fetch -c 1 -i "$OUT/flagcheck.txt" --output jsonl -q > /dev/null 2> "$OUT/flagcheck.err"
 rc=$?
 set -e
 if [ "$rc" = 2 ]; then

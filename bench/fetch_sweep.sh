@@ -9,7 +9,8 @@
 #
 # Environment: CORRAL_BIN (default: target/release/corral), OHA_BIN (default:
 # bench/.tools/bin/oha, installed by bench/fetch.sh), CLIENTS (default "corral oha curl
-# aiohttp"; aiohttp from bench/.venv, which bench/fetch.sh makes). Client and server share the
+# aiohttp"; aiohttp from bench/.venv, which bench/fetch.sh makes; "base" is a second corral
+# binary, BASE_BIN, run the same way: a build to compare against). Client and server share the
 # machine.
 set -euo pipefail
 ulimit -n "$(ulimit -Hn)" # -c 1000 needs more descriptors than the usual soft limit
@@ -39,6 +40,7 @@ run_corral() {
     [ "$(grep -c '"status":200' "$work/out.jsonl")" = "$requests" ] || { echo "corral: not all 200" >&2; exit 1; }
     cat "$work/t"
 }
+run_base() { corral=$BASE_BIN run_corral "$@"; }
 run_oha() {
     /usr/bin/time -f '%e %U %S' -o "$work/t" "$oha" -n "$requests" -c "$1" --no-tui \
         --output-format json "$url" > "$work/oha.json"

@@ -19,6 +19,8 @@ def main():
     ap.add_argument("requests", type=int, nargs="?", default=20000)
     ap.add_argument("-i", "--input", default=ROOT / "bench/out/fetch_sweep.tsv")
     ap.add_argument("-o", "--output", default=ROOT / "bench/fetch_sweep.png")
+    ap.add_argument("--base-label", default="corral before",
+                    help="the legend's name for fetch_sweep.sh's 'base' client (BASE_BIN)")
     args = ap.parse_args()
     rows = list(csv.DictReader(open(args.input), delimiter="\t"))
     n = args.requests
@@ -38,8 +40,15 @@ def main():
             for c in concs
         ]
         style = dict(marker="o", linewidth=2.5 if client == "corral" else 1.5)
-        left.plot(concs, rps, label=client, **style)
-        right.plot(concs, cpu, label=client, **style)
+        colors = {"corral": "tab:blue", "base": "tab:blue", "oha": "tab:red",
+                  "curl": "tab:orange", "aiohttp": "tab:green"}
+        if client in colors:
+            style.update(color=colors[client])
+        if client == "base":
+            style.update(linestyle="--", alpha=0.6)
+        label = args.base_label if client == "base" else client
+        left.plot(concs, rps, label=label, **style)
+        right.plot(concs, cpu, label=label, **style)
     for ax, title in ((left, "requests per second"), (right, "CPU per request (µs, user + sys)")):
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -74,10 +74,15 @@ pub fn main() -> i32 {
     };
     // Before anything opens a file: as many descriptors as the hard limit allows.
     fdlimit::raise();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `fetch` on one thread: a request and the hyper connection task it goes out on are then
+    // polled by the same thread, instead of crossing between the `block_on` thread and the
+    // workers twice per request (BENCHMARKS.md, "The command": about a third less CPU per
+    // request, and the futex wake-ups between threads gone).
+    let mut builder = match cli.command {
+        cli::Command::Fetch(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             stdio::note!("corral: cannot start the async runtime: {e}");
