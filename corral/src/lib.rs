@@ -15,7 +15,7 @@
 //! | `gather(*aws)` | [`gather`] (siblings cancelled and drained on the first failure, which says which input failed) |
 //! | `gather(*aws, return_exceptions=True)` | [`gather_settled`] → `Vec<`[`Outcome`]`>` |
 //! | `wait(aws, timeout, return_when)` | [`wait`] + [`ReturnWhen`] (done and pending in input order) |
-//! | `as_completed(aws, timeout)` | [`as_completed`] (a `Stream`; each item says which input it was) |
+//! | `as_completed(aws, timeout)` | [`as_completed`] (a `Stream`; each item says which input it was; keys and streams of inputs through [`source`]) |
 //! | `wait_for(aw, timeout)` | [`wait_for`] |
 //! | `timeout(d)`, `timeout_at(t)` | [`timeout`], [`timeout_at`] |
 //! | `shield(aw)` | [`shield`] |
