@@ -18,7 +18,7 @@ pub(super) fn task_name(scope: &Scope, meta: &TaskMeta) -> Arc<str> {
 }
 
 /// A shared reference to a task: its id and name, and the means to ask it to stop. It does not
-/// own the task; dropping it does nothing. Get one with [`Task::task_ref`] or [`current_task`].
+/// own the task; dropping it does nothing. Get one with [`Task::task_ref`](super::Task::task_ref) or [`current_task`].
 ///
 /// asyncio: the `Task` object as seen from `current_task()`.
 ///
@@ -115,7 +115,7 @@ impl TaskRef {
         self.meta().spawned_at.elapsed()
     }
 
-    /// Asks the task to stop (see [`Task::cancel`]). Returns false if it was already asked.
+    /// Asks the task to stop (see [`Task::cancel`](super::Task::cancel)). Returns false if it was already asked.
     ///
     /// # Examples
     ///
