@@ -10,7 +10,7 @@ use common::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use corral::{AdaptiveLimiter, TaskGroup};
+use corral::{AdaptiveLimiter, GroupError, TaskGroup};
 use tokio::time::{sleep, Instant};
 
 /// Counts the children running at once, and records (in flight, limit) as each one starts.
@@ -34,23 +34,34 @@ impl Gauge {
             Ok(())
         }
     }
+
+    /// Runs `group` (its limit set to `limit`) with `n` children of 10 ms, failing ones if
+    /// `fail`.
+    async fn run(
+        &self,
+        group: TaskGroup,
+        limit: &AdaptiveLimiter,
+        n: usize,
+        fail: bool,
+    ) -> Result<(), GroupError<String>> {
+        let (limit, gauge) = (limit.clone(), self.clone());
+        group
+            .run(|g| async move {
+                for _ in 0..n {
+                    g.spawn(gauge.clone().child(limit.clone(), 10, fail));
+                }
+                Ok(())
+            })
+            .await
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_groups_in_flight_count_follows_an_adaptive_limit_as_it_grows() {
     let limit = AdaptiveLimiter::aimd(2, 1, 64);
     let gauge = Gauge::default();
-    TaskGroup::new()
-        .limit(&limit)
-        .run(|g| {
-            let (limit, gauge) = (limit.clone(), gauge.clone());
-            async move {
-                for _ in 0..300 {
-                    g.spawn(gauge.clone().child(limit.clone(), 10, false));
-                }
-                Ok::<(), String>(())
-            }
-        })
+    gauge
+        .run(TaskGroup::new().limit(&limit), &limit, 300, false)
         .await
         .unwrap();
     let starts = gauge.starts.lock().unwrap();
@@ -128,18 +139,13 @@ async fn the_in_flight_count_falls_with_the_limit_when_children_overload() {
     // Thirty children that all fail: each round trip cuts the limit, and fewer run at once.
     let limit = AdaptiveLimiter::aimd(16, 1, 64).backoff(0.5);
     let gauge = Gauge::default();
-    let err = TaskGroup::new()
-        .supervisor()
-        .limit(&limit)
-        .run(|g| {
-            let (limit, gauge) = (limit.clone(), gauge.clone());
-            async move {
-                for _ in 0..40 {
-                    g.spawn(gauge.clone().child(limit.clone(), 10, true));
-                }
-                Ok::<(), String>(())
-            }
-        })
+    let err = gauge
+        .run(
+            TaskGroup::new().supervisor().limit(&limit),
+            &limit,
+            40,
+            true,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.len(), 40);
@@ -201,17 +207,8 @@ async fn a_dropped_group_gives_back_the_permits_of_a_limiter_that_outlives_it() 
     assert_eq!(limit.in_flight(), 0);
     // The limiter is whole: another group gets its four permits at once.
     let gauge = Gauge::default();
-    TaskGroup::new()
-        .limit(&limit)
-        .run(|g| {
-            let (limit, gauge) = (limit.clone(), gauge.clone());
-            async move {
-                for _ in 0..4 {
-                    g.spawn(gauge.clone().child(limit.clone(), 10, false));
-                }
-                Ok::<(), String>(())
-            }
-        })
+    gauge
+        .run(TaskGroup::new().limit(&limit), &limit, 4, false)
         .await
         .unwrap();
     let peak = gauge.starts.lock().unwrap().iter().map(|s| s.0).max();

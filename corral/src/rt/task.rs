@@ -94,18 +94,13 @@ impl End {
 }
 
 /// Records a panic of the body as the task's end when a poll unwinds: tokio catches the panic
-/// and keeps its payload for the `JoinHandle`, but `TaskRef`s learn of it here.
-struct EndOnUnwind<'a> {
-    scope: &'a Scope,
-    /// The thread was panicking already when the poll began (a poll from a destructor).
-    was_panicking: bool,
-}
+/// and keeps its payload for the `JoinHandle`, but `TaskRef`s learn of it here. A poll that
+/// returns forgets it, so it is dropped only by an unwind and a poll pays nothing for it.
+struct EndOnUnwind<'a>(&'a Scope);
 
 impl Drop for EndOnUnwind<'_> {
     fn drop(&mut self) {
-        if !self.was_panicking && std::thread::panicking() {
-            self.scope.set_end(End::Panicked, false);
-        }
+        self.0.set_end(End::Panicked, false);
     }
 }
 
@@ -343,16 +338,38 @@ where
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let cell = &this.cell;
+        let Root {
+            cell,
+            grace,
+            registered,
+        } = self.get_mut();
+        let unwind = EndOnUnwind(&**cell);
+        let polled = Self::step(cell, grace, registered, cx);
+        std::mem::forget(unwind);
+        polled
+    }
+}
+
+impl<F, T, E, X> Root<F, T, E, X>
+where
+    F: Body<X>,
+    F::Output: IntoOutcome<Ok = T, Err = E>,
+    T: Send + 'static,
+    E: Send + 'static,
+    X: Send + Sync + 'static,
+{
+    /// One poll of the task: its body, or its end.
+    #[inline]
+    fn step(
+        cell: &Arc<Scope<TaskCell<F, T, E, X>>>,
+        grace: &mut GraceTimer,
+        registered: &mut bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         let scope: &Scope = &**cell;
-        let _unwind = EndOnUnwind {
-            scope,
-            was_panicking: std::thread::panicking(),
-        };
-        if !this.registered {
+        if !*registered {
             scope.set_owner_waker(cx.waker());
-            this.registered = true;
+            *registered = true;
         }
         // Every `body` and `end` below is called by the task's root, polled through `&mut`
         // (so on one thread at a time), and each `body()` borrow ends before the next call:
@@ -388,7 +405,7 @@ where
                 unsafe { *cell.payload.stage.get() = Stage::Finished(outcome) };
                 return Poll::Ready(());
             }
-            Poll::Pending => match this.grace.must_stop(scope, None, cx) {
+            Poll::Pending => match grace.must_stop(scope, None, cx) {
                 Some(why) => Outcome::Cancelled(why),
                 None => return Poll::Pending,
             },
@@ -536,15 +553,22 @@ impl<T, E> RawTask<T, E> {
         self.handle.take();
     }
 
-    /// The outcome, taken, if the task has ended; `None` if it is running or the outcome was
-    /// taken already.
+    /// True once this handle has seen the task's end (`handle` is `None`). Never waits: a
+    /// finished `JoinHandle` is polled with a no-op waker to collect the end.
     #[inline]
-    pub(crate) fn try_outcome(&mut self) -> Option<Outcome<T, E>> {
+    fn collect_end(&mut self) -> bool {
         if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
             let mut cx = Context::from_waker(std::task::Waker::noop());
             let _ = self.poll_end_unconstrained(&mut cx);
         }
-        if self.handle.is_some() {
+        self.handle.is_none()
+    }
+
+    /// The outcome, taken, if the task has ended; `None` if it is running or the outcome was
+    /// taken already.
+    #[inline]
+    pub(crate) fn try_outcome(&mut self) -> Option<Outcome<T, E>> {
+        if !self.collect_end() {
             return None;
         }
         // SAFETY: (I2) we held the task's one `JoinHandle` and it has seen the end (`handle`
@@ -556,11 +580,7 @@ impl<T, E> RawTask<T, E> {
     /// waits (a finished `JoinHandle` is polled with a no-op waker, as in `try_outcome`).
     #[inline]
     pub(crate) fn peek(&mut self) -> Option<&Outcome<T, E>> {
-        if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
-            let mut cx = Context::from_waker(std::task::Waker::noop());
-            let _ = self.poll_end_unconstrained(&mut cx);
-        }
-        if self.handle.is_some() {
+        if !self.collect_end() {
             return None;
         }
         // SAFETY: as in `try_outcome`: we held the task's one `JoinHandle`, and it has seen
